@@ -1,0 +1,93 @@
+/**
+ * Registry errors, by the codes of the OCI Distribution Spec.
+ *
+ * The core throws only {@link OciError}; `lib/http` owns the one code → status table and the renderer.
+ * @see https://github.com/opencontainers/distribution-spec/blob/v1.1.1/spec.md#error-codes
+ */
+
+/** The spec's error codes, plus those distribution/distribution adds for ranges, sizes, pagination and internal failures. */
+export type OciErrorCode =
+  | 'BLOB_UNKNOWN'
+  | 'BLOB_UPLOAD_INVALID'
+  | 'BLOB_UPLOAD_UNKNOWN'
+  | 'DIGEST_INVALID'
+  | 'MANIFEST_BLOB_UNKNOWN'
+  | 'MANIFEST_INVALID'
+  | 'MANIFEST_UNKNOWN'
+  | 'NAME_INVALID'
+  | 'NAME_UNKNOWN'
+  | 'SIZE_INVALID'
+  | 'UNAUTHORIZED'
+  | 'DENIED'
+  | 'UNSUPPORTED'
+  | 'TOOMANYREQUESTS'
+  | 'RANGE_INVALID'
+  | 'PAYLOAD_TOO_LARGE'
+  | 'PAGINATION_NUMBER_INVALID'
+  | 'UNKNOWN';
+
+export class OciError extends Error {
+  readonly code: OciErrorCode;
+  readonly detail: unknown;
+
+  constructor(code: OciErrorCode, message: string, detail?: unknown, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'OciError';
+    this.code = code;
+    this.detail = detail;
+  }
+}
+
+export function isOciError(error: unknown, code?: OciErrorCode): error is OciError {
+  return error instanceof OciError && (code === undefined || error.code === code);
+}
+
+export const blobUnknown = (name: string, digest: string) =>
+  new OciError('BLOB_UNKNOWN', 'blob unknown to registry', { name, digest });
+
+export const blobUploadUnknown = (name: string, uploadId: string) =>
+  new OciError('BLOB_UPLOAD_UNKNOWN', 'blob upload unknown to registry', { name, uploadId });
+
+export const blobUploadInvalid = (reason: string, detail?: unknown) =>
+  new OciError('BLOB_UPLOAD_INVALID', `blob upload invalid: ${reason}`, detail);
+
+export const digestInvalid = (reason: string, detail?: unknown) =>
+  new OciError('DIGEST_INVALID', `provided digest did not match uploaded content: ${reason}`, detail);
+
+export const manifestBlobUnknown = (digest: string) =>
+  new OciError('MANIFEST_BLOB_UNKNOWN', 'manifest references a manifest or blob unknown to registry', { digest });
+
+export const manifestInvalid = (reason: string, detail?: unknown) =>
+  new OciError('MANIFEST_INVALID', `manifest invalid: ${reason}`, detail);
+
+export const manifestUnknown = (name: string, reference: string) =>
+  new OciError('MANIFEST_UNKNOWN', 'manifest unknown to registry', { name, reference });
+
+export const nameInvalid = (name: string) =>
+  new OciError('NAME_INVALID', 'invalid repository name', { name });
+
+export const nameUnknown = (name: string) =>
+  new OciError('NAME_UNKNOWN', 'repository name not known to registry', { name });
+
+export const sizeInvalid = (reason: string, detail?: unknown) =>
+  new OciError('SIZE_INVALID', `provided length did not match content length: ${reason}`, detail);
+
+export const unsupported = (reason: string, detail?: unknown) =>
+  new OciError('UNSUPPORTED', `the operation is unsupported: ${reason}`, detail);
+
+/** Out-of-order chunk: the client should ask GET on the upload for the offset to resume from. */
+export const rangeInvalid = (expectedStart: number, got: string) =>
+  new OciError('RANGE_INVALID', `chunk out of order: expected a Content-Range starting at ${expectedStart}`, {
+    expectedStart,
+    contentRange: got,
+  });
+
+export const payloadTooLarge = (message: string, detail?: unknown) =>
+  new OciError('PAYLOAD_TOO_LARGE', message, detail);
+
+/** A compare-and-set lost to another writer (two PATCHes of one upload at once). */
+export const uploadConflict = (name: string, uploadId: string) =>
+  new OciError('RANGE_INVALID', 'upload was modified concurrently; GET the upload for its offset and retry', {
+    name,
+    uploadId,
+  });

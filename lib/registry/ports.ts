@@ -1,0 +1,97 @@
+import type { BlobRecord, ByteRange, ByteSource, Descriptor, Json, Page, PageRequest, StoredManifest, UploadSession } from './types.ts';
+import type { ParsedDigest } from './digest.ts';
+
+/**
+ * The storage ports: everything the core needs from a backend, and nothing about how it is done.
+ * Implementations: lib/storage/{memory,fs,s3,dynamodb}. Every implementation passes test/storage/*.contract.ts.
+ */
+
+/** How a blob's bytes reach the client. */
+export type BlobRead =
+  /** The client is sent elsewhere (a presigned S3 URL): 307, the bytes never pass through us. */
+  | { kind: 'redirect'; url: string }
+  /** The bytes of the requested range (or the whole blob). */
+  | { kind: 'stream'; body: ByteSource };
+
+/**
+ * Bytes: blob contents and uploads in progress. Content-addressing and verification happen here because
+ * only the store knows how to hash what it holds (re-reading a file, or a SHA-256 state saved between Lambda calls).
+ */
+export interface BlobStore {
+  /**
+   * The largest body one `append` accepts, or undefined for no limit. The S3 store sets it below the Lambda
+   * payload limit; the core answers larger bodies with 413 and advertises it as `OCI-Chunk-Max-Length`.
+   */
+  readonly maxChunkLength: number | undefined;
+
+  /** Opens storage for a new upload; returns the state to keep in the session. */
+  startUpload(uploadId: string): Promise<Json>;
+
+  /**
+   * Appends `body` at `offset` (the session's current size) and returns the new state and size.
+   * The caller has checked the order; the store must not let a failed or concurrent append corrupt bytes
+   * already acknowledged. `declaredLength` is the Content-Length when the client sent one.
+   */
+  append(state: Json, offset: number, body: ByteSource, declaredLength?: number): Promise<{ state: Json; size: number }>;
+
+  /**
+   * Verifies that the `size` bytes uploaded hash to `digest` and makes them a committed blob.
+   * Throws DIGEST_INVALID (and keeps nothing visible) on mismatch. Returns the blob's location.
+   */
+  commit(state: Json, digest: ParsedDigest, size: number): Promise<string>;
+
+  /** Discards an upload's storage. Idempotent. */
+  abort(state: Json): Promise<void>;
+
+  /** Reads a committed blob, whole or a range already checked against its size. */
+  read(location: string, range?: ByteRange): Promise<BlobRead>;
+
+  /** Deletes a committed blob's bytes. Idempotent. Only garbage collection calls it. */
+  delete(location: string): Promise<void>;
+}
+
+/**
+ * Everything but blob bytes: blob records and repository links, manifests, tags, referrers, uploads.
+ * Writes that can race are conditional: `putBlob` keeps the first record, `updateUpload` is a compare-and-set.
+ */
+export interface MetadataStore {
+  /** The global record of a committed blob, or undefined. */
+  getBlob(digest: string): Promise<BlobRecord | undefined>;
+  /** Records a committed blob unless one exists; returns the record in force (the earlier one wins). */
+  putBlob(record: BlobRecord): Promise<BlobRecord>;
+
+  /** The blob as linked into repository `name` (pull path: one read). Undefined when not linked. */
+  getLinkedBlob(name: string, digest: string): Promise<BlobRecord | undefined>;
+  /** Links a committed blob into a repository. Idempotent. */
+  linkBlob(name: string, record: BlobRecord): Promise<void>;
+  /** Removes a repository's link to a blob; false when there was none. */
+  unlinkBlob(name: string, digest: string): Promise<boolean>;
+
+  /** A manifest of the repository by digest. */
+  getManifest(name: string, digest: string): Promise<StoredManifest | undefined>;
+  /** The manifest a tag points at (pull path: one read). */
+  resolveTag(name: string, tag: string): Promise<StoredManifest | undefined>;
+  /** Stores a manifest, indexes its subject, and points each of `tags` at it (last writer wins per tag). */
+  putManifest(name: string, manifest: StoredManifest, tags: string[]): Promise<void>;
+  /** Deletes a manifest, the tags pointing at it and its referrers entry; false when absent. */
+  deleteManifest(name: string, digest: string): Promise<boolean>;
+  /** Deletes a tag only; false when absent. */
+  deleteTag(name: string, tag: string): Promise<boolean>;
+  /** Tags in lexical order; undefined when the repository has no manifests. */
+  listTags(name: string, page: PageRequest): Promise<Page<string> | undefined>;
+  /** Repositories that hold at least one manifest, in lexical order. */
+  listRepositories(page: PageRequest): Promise<Page<string>>;
+  /** Manifests of repository `name` whose subject is `subject`. */
+  listReferrers(name: string, subject: string): Promise<Descriptor[]>;
+
+  /** Creates an upload session; it must not exist yet. */
+  createUpload(session: UploadSession): Promise<void>;
+  getUpload(name: string, uploadId: string): Promise<UploadSession | undefined>;
+  /**
+   * Compare-and-set: stores `next` only if the stored session still has `next.version - 1`;
+   * otherwise throws the core's uploadConflict (RANGE_INVALID).
+   */
+  updateUpload(next: UploadSession): Promise<void>;
+  /** Idempotent. */
+  deleteUpload(name: string, uploadId: string): Promise<void>;
+}

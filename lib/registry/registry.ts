@@ -1,0 +1,345 @@
+import { randomUUID } from 'node:crypto';
+import { limitBytes } from './bytes.ts';
+import { digestOf, isDigest, parseDigest } from './digest.ts';
+import {
+  blobUnknown,
+  blobUploadUnknown,
+  digestInvalid,
+  isOciError,
+  manifestBlobUnknown,
+  manifestUnknown,
+  nameUnknown,
+  payloadTooLarge,
+  rangeInvalid,
+} from './errors.ts';
+import { MAX_MANIFEST_BYTES, parseManifest } from './manifest.ts';
+import { assertName, assertTag, isValidName, isValidTag } from './names.ts';
+import type { BlobRead, BlobStore, MetadataStore } from './ports.ts';
+import type {
+  BlobRecord,
+  ByteRange,
+  ByteSource,
+  Descriptor,
+  Page,
+  PageRequest,
+  StoredManifest,
+  UploadSession,
+} from './types.ts';
+
+export interface RegistryOptions {
+  blobs: BlobStore;
+  metadata: MetadataStore;
+  /** Uploads idle longer than this are unknown (and their storage may be reclaimed). Default 24 h. */
+  uploadTtlMs?: number;
+  now?: () => number;
+}
+
+/** Where a chunk claims to go: the parsed Content-Range and Content-Length of a PATCH or final PUT. */
+export interface ChunkInfo {
+  /** Parsed `Content-Range` (inclusive); absent for a streamed PATCH. */
+  range?: ByteRange;
+  /** Raw `Content-Range`, for error details. */
+  rawRange?: string;
+  /** `Content-Length`, when the client sent one. */
+  length?: number;
+}
+
+export interface ManifestPutResult {
+  digest: string;
+  subject?: string;
+}
+
+const DEFAULT_UPLOAD_TTL_MS = 24 * 60 * 60 * 1000;
+
+/**
+ * The registry: every operation of the OCI Distribution Spec v1.1, over the storage ports.
+ * Transport-free: `lib/http` maps requests onto these methods and errors onto statuses.
+ * @see https://github.com/opencontainers/distribution-spec/blob/v1.1.1/spec.md
+ */
+export class Registry {
+  readonly blobs: BlobStore;
+  readonly metadata: MetadataStore;
+  readonly #uploadTtlMs: number;
+  readonly #now: () => number;
+
+  constructor(options: RegistryOptions) {
+    this.blobs = options.blobs;
+    this.metadata = options.metadata;
+    this.#uploadTtlMs = options.uploadTtlMs ?? DEFAULT_UPLOAD_TTL_MS;
+    this.#now = options.now ?? Date.now;
+  }
+
+  /** The largest chunk one request may carry, or undefined when unlimited. */
+  get maxChunkLength(): number | undefined {
+    return this.blobs.maxChunkLength;
+  }
+
+  // ---- blobs ---------------------------------------------------------------------------------------------------
+
+  /** The blob as linked in `name`; BLOB_UNKNOWN when the repository does not reference it. */
+  async statBlob(name: string, digest: string): Promise<BlobRecord> {
+    assertName(name);
+    parseDigest(digest);
+    const record = await this.metadata.getLinkedBlob(name, digest);
+    if (!record) throw blobUnknown(name, digest);
+    return record;
+  }
+
+  /** Reads a blob (or a range already validated against its size by the caller). */
+  async readBlob(name: string, digest: string, range?: ByteRange): Promise<{ record: BlobRecord; read: BlobRead }> {
+    const record = await this.statBlob(name, digest);
+    return { record, read: await this.blobs.read(record.location, range) };
+  }
+
+  /** Removes the blob from the repository. Its bytes stay until garbage collection: other repositories may link it. */
+  async deleteBlob(name: string, digest: string): Promise<void> {
+    assertName(name);
+    parseDigest(digest);
+    if (!(await this.metadata.unlinkBlob(name, digest))) throw blobUnknown(name, digest);
+  }
+
+  // ---- uploads -------------------------------------------------------------------------------------------------
+
+  /**
+   * Cross-repository mount: links `digest` from `from` into `name`. Without `from`, any stored copy is mounted
+   * (automatic content discovery). Returns undefined when nothing can be mounted; the caller then opens an upload.
+   * `mayReadFrom` lets the access layer refuse a source the caller cannot pull.
+   * @see https://github.com/opencontainers/distribution-spec/blob/v1.1.1/spec.md#mounting-a-blob-from-another-repository
+   */
+  async mountBlob(
+    name: string,
+    digest: string,
+    from: string | undefined,
+    mayReadFrom: (from: string) => boolean = () => true,
+  ): Promise<BlobRecord | undefined> {
+    assertName(name);
+    parseDigest(digest);
+    let record: BlobRecord | undefined;
+    if (from !== undefined) {
+      if (!isValidName(from) || !mayReadFrom(from)) return undefined;
+      record = await this.metadata.getLinkedBlob(from, digest);
+    } else {
+      record = await this.metadata.getBlob(digest);
+    }
+    if (!record) return undefined;
+    await this.metadata.linkBlob(name, record);
+    return record;
+  }
+
+  /** Opens an upload session (POST /blobs/uploads/). */
+  async startUpload(name: string): Promise<UploadSession> {
+    assertName(name);
+    const uploadId = randomUUID();
+    const session: UploadSession = {
+      name,
+      uploadId,
+      offset: 0,
+      version: 0,
+      createdAt: this.#now(),
+      storage: await this.blobs.startUpload(uploadId),
+    };
+    await this.metadata.createUpload(session);
+    return session;
+  }
+
+  /** Single-request upload (POST ?digest= with the body): verified and committed, no session kept. */
+  async uploadMonolithic(name: string, digest: string, body: ByteSource, length?: number): Promise<BlobRecord> {
+    assertName(name);
+    const parsed = parseDigest(digest);
+    const storage = await this.blobs.startUpload(randomUUID());
+    try {
+      const appended = await this.blobs.append(storage, 0, this.#limited(body, length), length);
+      const location = await this.blobs.commit(appended.state, parsed, appended.size);
+      return await this.#recordBlob(name, { digest, size: appended.size, location });
+    } catch (error) {
+      await this.blobs.abort(storage).catch(() => undefined);
+      throw error;
+    }
+  }
+
+  /** The session of an upload in progress; BLOB_UPLOAD_UNKNOWN when absent, expired or of another repository. */
+  async getUpload(name: string, uploadId: string): Promise<UploadSession> {
+    assertName(name);
+    const session = await this.metadata.getUpload(name, uploadId);
+    if (!session || session.name !== name || this.#now() - session.createdAt > this.#uploadTtlMs) {
+      throw blobUploadUnknown(name, uploadId);
+    }
+    return session;
+  }
+
+  /**
+   * Appends a chunk (PATCH). With a Content-Range it must start at the session's offset (spec: chunks in order,
+   * else 416); without one it is a streamed chunk appended at the current offset.
+   */
+  async appendUpload(name: string, uploadId: string, body: ByteSource, chunk: ChunkInfo): Promise<UploadSession> {
+    const session = await this.getUpload(name, uploadId);
+    return this.#append(session, body, chunk);
+  }
+
+  /**
+   * Completes an upload (PUT ?digest=), with an optional last chunk in the body. The digest is verified by the
+   * blob store before anything becomes visible; on mismatch the upload is discarded and DIGEST_INVALID thrown.
+   */
+  async completeUpload(name: string, uploadId: string, digest: string | undefined, body: ByteSource, chunk: ChunkInfo): Promise<BlobRecord> {
+    let session = await this.getUpload(name, uploadId);
+    if (digest === undefined) throw digestInvalid('the digest query parameter is required to complete an upload');
+    const parsed = parseDigest(digest);
+    if (chunk.length !== 0) session = await this.#append(session, body, chunk);
+    let location: string;
+    try {
+      location = await this.blobs.commit(session.storage, parsed, session.offset);
+    } catch (error) {
+      if (isOciError(error, 'DIGEST_INVALID')) await this.#discard(session);
+      throw error;
+    }
+    const record = await this.#recordBlob(name, { digest, size: session.offset, location });
+    await this.metadata.deleteUpload(name, uploadId);
+    return record;
+  }
+
+  /** Cancels an upload (DELETE on the upload URL). */
+  async cancelUpload(name: string, uploadId: string): Promise<void> {
+    await this.#discard(await this.getUpload(name, uploadId));
+  }
+
+  async #append(session: UploadSession, body: ByteSource, chunk: ChunkInfo): Promise<UploadSession> {
+    if (chunk.range) {
+      const expected = chunk.range.end - chunk.range.start + 1;
+      if (chunk.range.start !== session.offset || chunk.range.end < chunk.range.start) {
+        throw rangeInvalid(session.offset, chunk.rawRange ?? `${chunk.range.start}-${chunk.range.end}`);
+      }
+      if (chunk.length !== undefined && chunk.length !== expected) {
+        throw rangeInvalid(session.offset, `${chunk.rawRange} with Content-Length ${chunk.length}`);
+      }
+    }
+    const appended = await this.blobs.append(session.storage, session.offset, this.#limited(body, chunk.length), chunk.length);
+    if (chunk.range && appended.size !== chunk.range.end + 1) {
+      // The body was shorter than its Content-Range: keep the session as it was, the client resends from the offset.
+      throw rangeInvalid(session.offset, `${chunk.rawRange} but ${appended.size - session.offset} bytes received`);
+    }
+    const next: UploadSession = { ...session, offset: appended.size, storage: appended.state, version: session.version + 1 };
+    await this.metadata.updateUpload(next);
+    return next;
+  }
+
+  /** Enforces the blob store's per-request limit, up front when the length is declared, else while streaming. */
+  #limited(body: ByteSource, length: number | undefined): ByteSource {
+    const max = this.blobs.maxChunkLength;
+    if (max === undefined) return body;
+    const tooLarge = (size: number): never => {
+      throw payloadTooLarge(
+        `request body of ${size} bytes exceeds this registry's limit of ${max} bytes per request. ` +
+          `Push large layers as chunked uploads (PATCH with Content-Range, at most ${max} bytes each, as advertised in OCI-Chunk-Max-Length), ` +
+          'for example with `ocireg push`, or push through `ocireg proxy`.',
+        { size, max },
+      );
+    };
+    if (length !== undefined && length > max) tooLarge(length);
+    return limitBytes(body, max, tooLarge);
+  }
+
+  async #discard(session: UploadSession): Promise<void> {
+    await this.blobs.abort(session.storage);
+    await this.metadata.deleteUpload(session.name, session.uploadId);
+  }
+
+  /** Records a verified blob globally (first record wins: a duplicate upload's bytes are dropped) and links it. */
+  async #recordBlob(name: string, uploaded: BlobRecord): Promise<BlobRecord> {
+    const record = await this.metadata.putBlob(uploaded);
+    if (record.location !== uploaded.location) await this.blobs.delete(uploaded.location);
+    await this.metadata.linkBlob(name, record);
+    return record;
+  }
+
+  // ---- manifests -----------------------------------------------------------------------------------------------
+
+  /** A manifest by tag or digest; MANIFEST_UNKNOWN when absent. */
+  async getManifest(name: string, reference: string): Promise<StoredManifest> {
+    assertName(name);
+    let manifest: StoredManifest | undefined;
+    if (isDigest(reference)) {
+      parseDigest(reference);
+      manifest = await this.metadata.getManifest(name, reference);
+    } else if (isValidTag(reference)) {
+      manifest = await this.metadata.resolveTag(name, reference);
+    }
+    if (!manifest) throw manifestUnknown(name, reference);
+    return manifest;
+  }
+
+  /**
+   * Stores a manifest under a tag or its digest. Validates JSON and media type, requires every referenced blob
+   * and child manifest to be in the repository, and verifies a digest reference against the content.
+   * @see https://github.com/opencontainers/distribution-spec/blob/v1.1.1/spec.md#pushing-manifests
+   */
+  async putManifest(name: string, reference: string, content: Uint8Array, contentType: string | undefined): Promise<ManifestPutResult> {
+    assertName(name);
+    if (content.byteLength > MAX_MANIFEST_BYTES) {
+      throw payloadTooLarge(`manifest of ${content.byteLength} bytes exceeds the limit of ${MAX_MANIFEST_BYTES} bytes`);
+    }
+    let digest: string;
+    const tags: string[] = [];
+    if (isDigest(reference)) {
+      const expected = parseDigest(reference);
+      digest = digestOf(content, expected.algorithm);
+      if (digest !== reference) throw digestInvalid('manifest content does not match the digest in the URL', { expected: reference, actual: digest });
+    } else {
+      assertTag(reference);
+      digest = digestOf(content);
+      tags.push(reference);
+    }
+    const parsed = parseManifest(content, contentType);
+    await Promise.all([
+      ...parsed.blobs.map(async (blob) => {
+        if (!(await this.metadata.getLinkedBlob(name, blob))) throw manifestBlobUnknown(blob);
+      }),
+      ...parsed.manifests.map(async (child) => {
+        if (!(await this.metadata.getManifest(name, child))) throw manifestBlobUnknown(child);
+      }),
+    ]);
+    const stored: StoredManifest = { digest, mediaType: parsed.mediaType, content };
+    if (parsed.subject !== undefined) stored.subject = parsed.subject;
+    if (parsed.artifactType !== undefined) stored.artifactType = parsed.artifactType;
+    if (parsed.annotations !== undefined) stored.annotations = parsed.annotations;
+    await this.metadata.putManifest(name, stored, tags);
+    return parsed.subject !== undefined ? { digest, subject: parsed.subject } : { digest };
+  }
+
+  /** By digest: deletes the manifest and its tags. By tag: deletes the tag only. */
+  async deleteManifest(name: string, reference: string): Promise<void> {
+    assertName(name);
+    let deleted = false;
+    if (isDigest(reference)) {
+      parseDigest(reference);
+      deleted = await this.metadata.deleteManifest(name, reference);
+    } else if (isValidTag(reference)) {
+      deleted = await this.metadata.deleteTag(name, reference);
+    }
+    if (!deleted) throw manifestUnknown(name, reference);
+  }
+
+  // ---- listings ------------------------------------------------------------------------------------------------
+
+  async listTags(name: string, page: PageRequest): Promise<Page<string>> {
+    assertName(name);
+    const tags = await this.metadata.listTags(name, page);
+    if (!tags) throw nameUnknown(name);
+    return tags;
+  }
+
+  async listRepositories(page: PageRequest): Promise<Page<string>> {
+    return this.metadata.listRepositories(page);
+  }
+
+  /**
+   * Manifests whose subject is `digest`, optionally of one artifact type. Never NAME_UNKNOWN or 404 for a
+   * well-formed digest: an unknown subject simply has no referrers.
+   * @see https://github.com/opencontainers/distribution-spec/blob/v1.1.1/spec.md#listing-referrers
+   */
+  async listReferrers(name: string, digest: string, artifactType?: string): Promise<Descriptor[]> {
+    assertName(name);
+    parseDigest(digest);
+    const referrers = await this.metadata.listReferrers(name, digest);
+    return artifactType === undefined ? referrers : referrers.filter((descriptor) => descriptor.artifactType === artifactType);
+  }
+}

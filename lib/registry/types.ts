@@ -1,0 +1,82 @@
+/** Domain types shared by the core and the storage ports. */
+
+export type Json = string | number | boolean | null | Json[] | { [key: string]: Json };
+
+/** An OCI content descriptor. @see https://github.com/opencontainers/image-spec/blob/v1.1.1/descriptor.md */
+export interface Descriptor {
+  mediaType: string;
+  digest: string;
+  size: number;
+  artifactType?: string;
+  annotations?: Record<string, string>;
+  urls?: string[];
+  platform?: Record<string, unknown>;
+}
+
+/** A committed blob: its digest, size and where the blob store keeps its bytes (opaque to the core). */
+export interface BlobRecord {
+  digest: string;
+  size: number;
+  location: string;
+}
+
+/** A manifest as stored: the exact bytes pushed plus what the indexes need. */
+export interface StoredManifest {
+  digest: string;
+  mediaType: string;
+  content: Uint8Array;
+  /** Digest of the `subject` field, indexed for the referrers API. */
+  subject?: string;
+  /** The manifest's `artifactType`, or its config's media type for an image manifest. */
+  artifactType?: string;
+  annotations?: Record<string, string>;
+}
+
+/** The descriptor a referrers response lists for a stored manifest. */
+export function referrerDescriptor(manifest: StoredManifest): Descriptor {
+  const descriptor: Descriptor = {
+    mediaType: manifest.mediaType,
+    digest: manifest.digest,
+    size: manifest.content.byteLength,
+  };
+  if (manifest.artifactType !== undefined) descriptor.artifactType = manifest.artifactType;
+  if (manifest.annotations !== undefined) descriptor.annotations = manifest.annotations;
+  return descriptor;
+}
+
+/**
+ * An upload in progress. The core owns `offset` and `version`; `storage` is the blob store's own state
+ * (a temp file path, or an S3 multipart id, its parts and a saved SHA-256 state), opaque to the core.
+ */
+export interface UploadSession {
+  name: string;
+  uploadId: string;
+  /** Bytes received so far; the next chunk must start here. */
+  offset: number;
+  /** Incremented by every successful update: the compare-and-set token. */
+  version: number;
+  /** Epoch milliseconds. */
+  createdAt: number;
+  storage: Json;
+}
+
+/** `n`/`last` pagination: entries strictly after `last` in lexical order, at most `limit`. */
+export interface PageRequest {
+  limit?: number;
+  last?: string;
+}
+
+export interface Page<T> {
+  items: T[];
+  /** More entries follow the last one returned. */
+  hasMore: boolean;
+}
+
+/** An inclusive byte range, as HTTP writes it. */
+export interface ByteRange {
+  start: number;
+  end: number;
+}
+
+/** Request bodies and blob contents travel as async iterables of bytes: a Node stream, or one Buffer from a Lambda event. */
+export type ByteSource = AsyncIterable<Uint8Array>;

@@ -1,0 +1,7 @@
+import { MemoryBlobStore } from '../../lib/storage/memory/memory-blob-store.ts';
+import { MemoryMetadataStore } from '../../lib/storage/memory/memory-metadata-store.ts';
+import { blobStoreContract } from './blob-store.contract.ts';
+import { metadataStoreContract } from './metadata-store.contract.ts';
+
+blobStoreContract('memory', async () => ({ store: new MemoryBlobStore() }));
+metadataStoreContract('memory', async () => new MemoryMetadataStore());
