@@ -1,0 +1,41 @@
+import { OciError } from '../registry/errors.ts';
+import type { ByteRange } from '../registry/types.ts';
+
+/**
+ * Byte ranges of uploads (Content-Range on PATCH, Range on responses) and of blob reads (Range on GET).
+ * @see https://github.com/opencontainers/distribution-spec/blob/v1.1.1/spec.md#pushing-a-blob-in-chunks
+ */
+
+/** A chunk's `Content-Range`: the spec's `<start>-<end>`; the RFC 9110 `bytes <start>-<end>/<total>` form is accepted too. */
+export function parseContentRange(header: string): ByteRange {
+  const match = /^\s*(?:bytes[ =])?(\d+)-(\d+)(?:\/(?:\d+|\*))?\s*$/.exec(header);
+  if (!match) throw new OciError('RANGE_INVALID', 'malformed Content-Range', { contentRange: header });
+  const range = { start: Number(match[1]), end: Number(match[2]) };
+  if (!Number.isSafeInteger(range.start) || !Number.isSafeInteger(range.end) || range.end < range.start) {
+    throw new OciError('RANGE_INVALID', 'malformed Content-Range', { contentRange: header });
+  }
+  return range;
+}
+
+/** The `Range` an upload reports: bytes `0-<last received>`; `0-0` before any byte, as distribution answers. */
+export function uploadRange(offset: number): string {
+  return `0-${Math.max(offset - 1, 0)}`;
+}
+
+/**
+ * A GET's `Range` (RFC 9110 §14.1.2) against a blob of `size` bytes. Forms we do not serve (several ranges,
+ * other units) are ignored, which means the whole blob, as the RFC allows.
+ */
+export function parseByteRange(header: string, size: number): ByteRange | 'unsatisfiable' | undefined {
+  const match = /^\s*bytes=(\d*)-(\d*)\s*$/.exec(header);
+  if (!match || (match[1] === '' && match[2] === '')) return undefined;
+  if (match[1] === '') {
+    const suffix = Number(match[2]);
+    if (suffix === 0 || size === 0) return 'unsatisfiable';
+    return { start: Math.max(size - suffix, 0), end: size - 1 };
+  }
+  const start = Number(match[1]);
+  const end = match[2] === '' ? size - 1 : Math.min(Number(match[2]), size - 1);
+  if (start >= size || end < start) return 'unsatisfiable';
+  return { start, end };
+}

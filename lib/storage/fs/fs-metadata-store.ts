@@ -1,0 +1,171 @@
+import { readdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { uploadConflict } from '../../registry/errors.ts';
+import { paginate } from '../../registry/pagination.ts';
+import type { MetadataStore } from '../../registry/ports.ts';
+import { referrerDescriptor, type BlobRecord, type Descriptor, type Page, type PageRequest, type StoredManifest, type UploadSession } from '../../registry/types.ts';
+import { createFileExclusive, isNotFound, readFileIfExists, removeFile, writeFileAtomic } from './atomic-file.ts';
+import { KeyedMutex } from './keyed-mutex.ts';
+import type { FsKeys } from './keys.ts';
+
+/** A manifest record on disk: the stored manifest with its bytes in base64. */
+interface ManifestFile extends Omit<StoredManifest, 'content'> {
+  content: string;
+}
+
+/**
+ * Metadata in small JSON files (layout in keys.ts), each written atomically. One process owns a data dir,
+ * so compare-and-set is a version check under an in-process lock.
+ */
+export class FsMetadataStore implements MetadataStore {
+  readonly #keys: FsKeys;
+  readonly #mutex = new KeyedMutex();
+
+  constructor(keys: FsKeys) {
+    this.#keys = keys;
+  }
+
+  // ---- blobs
+
+  async getBlob(digest: string): Promise<BlobRecord | undefined> {
+    const text = await readFileIfExists(this.#keys.blobRecord(digest));
+    return text === undefined ? undefined : (JSON.parse(text) as BlobRecord);
+  }
+
+  async putBlob(record: BlobRecord): Promise<BlobRecord> {
+    const created = await createFileExclusive(this.#keys.tmpDir, this.#keys.blobRecord(record.digest), JSON.stringify(record));
+    return created ? record : ((await this.getBlob(record.digest)) ?? record);
+  }
+
+  async getLinkedBlob(name: string, digest: string): Promise<BlobRecord | undefined> {
+    const text = await readFileIfExists(this.#keys.blobLink(name, digest));
+    return text === undefined ? undefined : (JSON.parse(text) as BlobRecord);
+  }
+
+  async linkBlob(name: string, record: BlobRecord): Promise<void> {
+    const path = this.#keys.blobLink(name, record.digest);
+    if ((await readFileIfExists(path)) !== undefined) return;
+    await writeFileAtomic(this.#keys.tmpDir, path, JSON.stringify(record));
+  }
+
+  async unlinkBlob(name: string, digest: string): Promise<boolean> {
+    return removeFile(this.#keys.blobLink(name, digest));
+  }
+
+  // ---- manifests and tags
+
+  async getManifest(name: string, digest: string): Promise<StoredManifest | undefined> {
+    const text = await readFileIfExists(this.#keys.manifest(name, digest));
+    if (text === undefined) return undefined;
+    const file = JSON.parse(text) as ManifestFile;
+    return { ...file, content: Buffer.from(file.content, 'base64') };
+  }
+
+  async resolveTag(name: string, tag: string): Promise<StoredManifest | undefined> {
+    const digest = await readFileIfExists(this.#keys.tag(name, tag));
+    return digest === undefined ? undefined : this.getManifest(name, digest.trim());
+  }
+
+  /** Manifest first, then its referrer entry, then tags: a reader never finds a tag pointing at nothing. */
+  async putManifest(name: string, manifest: StoredManifest, tags: string[]): Promise<void> {
+    const file: ManifestFile = { ...manifest, content: Buffer.from(manifest.content).toString('base64') };
+    await writeFileAtomic(this.#keys.tmpDir, this.#keys.manifest(name, manifest.digest), JSON.stringify(file));
+    if (manifest.subject !== undefined) {
+      const path = this.#keys.referrer(name, manifest.subject, manifest.digest);
+      await writeFileAtomic(this.#keys.tmpDir, path, JSON.stringify(referrerDescriptor(manifest)));
+    }
+    await Promise.all(tags.map((tag) => writeFileAtomic(this.#keys.tmpDir, this.#keys.tag(name, tag), manifest.digest)));
+  }
+
+  /** Tags and the referrer entry go first, the manifest last: a crash in between leaves no tag pointing at nothing. */
+  async deleteManifest(name: string, digest: string): Promise<boolean> {
+    const manifest = await this.getManifest(name, digest);
+    if (!manifest) return false;
+    for (const tag of await this.#tagNames(name)) {
+      const target = await readFileIfExists(this.#keys.tag(name, tag));
+      if (target?.trim() === digest) await removeFile(this.#keys.tag(name, tag));
+    }
+    if (manifest.subject !== undefined) await removeFile(this.#keys.referrer(name, manifest.subject, digest));
+    return removeFile(this.#keys.manifest(name, digest));
+  }
+
+  async deleteTag(name: string, tag: string): Promise<boolean> {
+    return removeFile(this.#keys.tag(name, tag));
+  }
+
+  async listTags(name: string, page: PageRequest): Promise<Page<string> | undefined> {
+    if (!(await this.#hasManifests(name))) return undefined;
+    return paginate(await this.#tagNames(name), page);
+  }
+
+  async listRepositories(page: PageRequest): Promise<Page<string>> {
+    const names: string[] = [];
+    const walk = async (dir: string, prefix: string): Promise<void> => {
+      for (const entry of await listDir(dir)) {
+        if (entry.startsWith('_')) continue;
+        const name = prefix ? `${prefix}/${entry}` : entry;
+        if (await this.#hasManifests(name)) names.push(name);
+        await walk(join(dir, entry), name);
+      }
+    };
+    await walk(this.#keys.repositoriesDir, '');
+    return paginate(names, page);
+  }
+
+  async listReferrers(name: string, subject: string): Promise<Descriptor[]> {
+    const dir = this.#keys.referrersDir(name, subject);
+    const entries = await listDir(dir);
+    const descriptors = await Promise.all(entries.map((entry) => readFileIfExists(join(dir, entry))));
+    return descriptors.filter((text) => text !== undefined).map((text) => JSON.parse(text) as Descriptor);
+  }
+
+  // ---- uploads
+
+  async createUpload(session: UploadSession): Promise<void> {
+    const path = this.#keys.uploadSession(session.uploadId);
+    await this.#mutex.run(session.uploadId, async () => {
+      if ((await readFileIfExists(path)) !== undefined) throw uploadConflict(session.name, session.uploadId);
+      await writeFileAtomic(this.#keys.tmpDir, path, JSON.stringify(session));
+    });
+  }
+
+  async getUpload(name: string, uploadId: string): Promise<UploadSession | undefined> {
+    const text = await readFileIfExists(this.#keys.uploadSession(uploadId));
+    if (text === undefined) return undefined;
+    const session = JSON.parse(text) as UploadSession;
+    return session.name === name ? session : undefined;
+  }
+
+  async updateUpload(next: UploadSession): Promise<void> {
+    await this.#mutex.run(next.uploadId, async () => {
+      const current = await this.getUpload(next.name, next.uploadId);
+      if (!current || current.version !== next.version - 1) throw uploadConflict(next.name, next.uploadId);
+      await writeFileAtomic(this.#keys.tmpDir, this.#keys.uploadSession(next.uploadId), JSON.stringify(next));
+    });
+  }
+
+  async deleteUpload(_name: string, uploadId: string): Promise<void> {
+    await this.#mutex.run(uploadId, () => rm(this.#keys.uploadSession(uploadId), { force: true }));
+  }
+
+  async #hasManifests(name: string): Promise<boolean> {
+    const dir = this.#keys.manifestsDir(name);
+    for (const algorithm of await listDir(dir)) {
+      if ((await listDir(join(dir, algorithm))).length > 0) return true;
+    }
+    return false;
+  }
+
+  async #tagNames(name: string): Promise<string[]> {
+    return listDir(this.#keys.tagsDir(name));
+  }
+}
+
+async function listDir(dir: string): Promise<string[]> {
+  try {
+    return await readdir(dir);
+  } catch (error) {
+    if (isNotFound(error)) return [];
+    throw error;
+  }
+}

@@ -1,0 +1,103 @@
+import { join } from 'node:path';
+
+/**
+ * Every path of the filesystem backend, built here and only here.
+ *
+ * <data-dir>/
+ *   blobs/<alg>/<hex[0:2]>/<hex>                      committed blob bytes; renamed into place after verification
+ *   uploads/<uploadId>                                bytes of an upload in progress
+ *   tmp/                                              temp files, renamed into place (same filesystem: atomic)
+ *   metadata/
+ *     uploads/<uploadId>.json                         upload session
+ *     blobs/<alg>/<hex>.json                          global record of a committed blob (created once, first wins)
+ *     repositories/<name>/                            name may hold `/`; components never start with `_`
+ *       _blobs/<alg>/<hex>.json                       link: the blob record, as the repository sees it
+ *       _manifests/<alg>/<hex>.json                   manifest record, content inline (base64)
+ *       _tags/<tag>                                   the digest the tag points at
+ *       _referrers/<alg>/<subject hex>/<alg>-<hex>.json   descriptor of a manifest whose subject is that digest
+ *
+ * A blob's location (what the metadata stores) is `<alg>/<hex>`.
+ */
+export class FsKeys {
+  readonly root: string;
+
+  constructor(root: string) {
+    this.root = root;
+  }
+
+  get tmpDir(): string {
+    return join(this.root, 'tmp');
+  }
+
+  get uploadsDir(): string {
+    return join(this.root, 'uploads');
+  }
+
+  get repositoriesDir(): string {
+    return join(this.root, 'metadata', 'repositories');
+  }
+
+  blobLocation(digest: string): string {
+    return digest.replace(':', '/');
+  }
+
+  blobPath(location: string): string {
+    const [algorithm, hex] = location.split('/', 2) as [string, string];
+    return join(this.root, 'blobs', algorithm, hex.slice(0, 2), hex);
+  }
+
+  blobRecord(digest: string): string {
+    return join(this.root, 'metadata', 'blobs', ...digestParts(digest, '.json'));
+  }
+
+  uploadData(uploadId: string): string {
+    return join(this.uploadsDir, safeId(uploadId));
+  }
+
+  uploadSession(uploadId: string): string {
+    return join(this.root, 'metadata', 'uploads', `${safeId(uploadId)}.json`);
+  }
+
+  repository(name: string): string {
+    return join(this.repositoriesDir, ...name.split('/'));
+  }
+
+  blobLink(name: string, digest: string): string {
+    return join(this.repository(name), '_blobs', ...digestParts(digest, '.json'));
+  }
+
+  manifestsDir(name: string): string {
+    return join(this.repository(name), '_manifests');
+  }
+
+  manifest(name: string, digest: string): string {
+    return join(this.manifestsDir(name), ...digestParts(digest, '.json'));
+  }
+
+  tagsDir(name: string): string {
+    return join(this.repository(name), '_tags');
+  }
+
+  tag(name: string, tag: string): string {
+    return join(this.tagsDir(name), tag);
+  }
+
+  referrersDir(name: string, subject: string): string {
+    return join(this.repository(name), '_referrers', ...digestParts(subject, ''));
+  }
+
+  referrer(name: string, subject: string, digest: string): string {
+    return join(this.referrersDir(name, subject), `${digest.replace(':', '-')}.json`);
+  }
+}
+
+function digestParts(digest: string, suffix: string): [string, string] {
+  const [algorithm, hex] = digest.split(':', 2) as [string, string];
+  return [algorithm, `${hex}${suffix}`];
+}
+
+/** Upload ids come from URLs: keep them to one harmless path segment. */
+function safeId(uploadId: string): string {
+  if (!/^[A-Za-z0-9_-]{1,128}$/.test(uploadId)) return '_invalid_';
+  return uploadId;
+}
