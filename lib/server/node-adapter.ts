@@ -1,0 +1,69 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { pipeline } from 'node:stream/promises';
+import { Readable } from 'node:stream';
+import type { HttpHandler, HttpRequest, HttpResponse } from '../http/types.ts';
+
+/**
+ * node:http ⇄ the transport-neutral request/response. The request body is the IncomingMessage itself
+ * (an async iterable of Buffers), so uploads stream straight to storage with Node's backpressure.
+ */
+export function toHttpRequest(req: IncomingMessage, scheme: string): HttpRequest {
+  const url = req.url ?? '/';
+  const queryAt = url.indexOf('?');
+  const headers = new Headers();
+  const raw = req.rawHeaders;
+  for (let i = 0; i + 1 < raw.length; i += 2) headers.append(raw[i]!, raw[i + 1]!);
+  const request: HttpRequest = {
+    method: req.method ?? 'GET',
+    path: queryAt < 0 ? url : url.slice(0, queryAt),
+    query: new URLSearchParams(queryAt < 0 ? '' : url.slice(queryAt + 1)),
+    headers,
+    body: req,
+    scheme,
+  };
+  if (req.socket.remoteAddress !== undefined) request.sourceIp = req.socket.remoteAddress;
+  return request;
+}
+
+/** Writes a response; a body stream that fails after the headers went out destroys the connection. */
+export async function writeHttpResponse(req: IncomingMessage, res: ServerResponse, response: HttpResponse): Promise<void> {
+  // A request whose body we did not read (an early error) would otherwise be drained in full: close instead.
+  if (!req.complete) response.headers['connection'] = 'close';
+  res.writeHead(response.status, response.headers);
+  const body = response.body;
+  if (body === undefined || req.method === 'HEAD') {
+    res.end();
+    if (body !== undefined && !(body instanceof Uint8Array)) destroyBody(body);
+    return;
+  }
+  if (body instanceof Uint8Array) {
+    res.end(body);
+    return;
+  }
+  try {
+    await pipeline(body instanceof Readable ? body : Readable.from(body, { objectMode: false }), res);
+  } catch {
+    res.destroy();
+  }
+}
+
+function destroyBody(body: AsyncIterable<Uint8Array>): void {
+  if (body instanceof Readable) body.destroy();
+}
+
+/** The node:http request listener for a handler. */
+export function nodeListener(handler: HttpHandler, scheme: string) {
+  return (req: IncomingMessage, res: ServerResponse): void => {
+    handler(toHttpRequest(req, scheme))
+      .then((response) => writeHttpResponse(req, res, response))
+      .catch(() => {
+        // The app renders its own errors; reaching here means a bug in an adapter. Never crash the process.
+        if (!res.headersSent) {
+          res.writeHead(500, { 'content-type': 'application/json', connection: 'close' });
+          res.end('{"errors":[{"code":"UNKNOWN","message":"internal server error","detail":null}]}');
+        } else {
+          res.destroy();
+        }
+      });
+  };
+}

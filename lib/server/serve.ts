@@ -1,0 +1,76 @@
+import { readFile } from 'node:fs/promises';
+import { createServer as createHttpServer, type Server } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { createRegistryApp } from '../http/app.ts';
+import type { RequestLog } from '../http/types.ts';
+import { Registry } from '../registry/registry.ts';
+import { openFsStorage } from '../storage/fs/open-fs-storage.ts';
+import { nodeListener } from './node-adapter.ts';
+
+export interface ServeOptions {
+  host: string;
+  port: number;
+  dataDir: string;
+  tlsCert?: string;
+  tlsKey?: string;
+  /** Where the one-JSON-line-per-request log goes. Default: stdout. */
+  writeLog?: (line: string) => void;
+}
+
+export interface RunningServer {
+  url: string;
+  server: Server;
+  close(): Promise<void>;
+}
+
+/** `ocireg serve`: the registry over the filesystem store, on node:http (or https with a certificate). */
+export async function serve(options: ServeOptions): Promise<RunningServer> {
+  const writeLog = options.writeLog ?? ((line: string) => process.stdout.write(`${line}\n`));
+  const storage = await openFsStorage(options.dataDir);
+  const registry = new Registry({ blobs: storage.blobs, metadata: storage.metadata });
+  const app = createRegistryApp({ registry, log: (line, cause) => writeLog(formatLog(line, cause)) });
+
+  const tls = options.tlsCert !== undefined || options.tlsKey !== undefined;
+  if (tls && (options.tlsCert === undefined || options.tlsKey === undefined)) {
+    throw new Error(`--tls-cert and --tls-key go together, got cert=${options.tlsCert ?? 'none'} key=${options.tlsKey ?? 'none'}`);
+  }
+  const serverOptions = {
+    // Large layers take longer than Node's default 5-minute request timeout on slow links.
+    requestTimeout: 0,
+    headersTimeout: 60_000,
+    keepAliveTimeout: 65_000,
+  };
+  const server: Server = tls
+    ? createHttpsServer(
+        { ...serverOptions, cert: await readFile(options.tlsCert!), key: await readFile(options.tlsKey!) },
+        nodeListener(app, 'https'),
+      )
+    : createHttpServer(serverOptions, nodeListener(app, 'http'));
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port, options.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const address = server.address() as AddressInfo;
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  const url = `${tls ? 'https' : 'http'}://${host}:${address.port}`;
+  return {
+    url,
+    server,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeIdleConnections();
+      }),
+  };
+}
+
+function formatLog(line: RequestLog, cause: unknown): string {
+  const entry: Record<string, unknown> = { time: new Date().toISOString(), level: cause ? 'error' : 'info', msg: 'request', ...line };
+  if (cause) entry.cause = cause instanceof Error ? { name: cause.name, message: cause.message, stack: cause.stack } : String(cause);
+  return JSON.stringify(entry);
+}
