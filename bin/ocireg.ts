@@ -1,82 +1,43 @@
 #!/usr/bin/env node
-import { parseArgs } from 'node:util';
-import { serve } from '../lib/server/serve.ts';
+import { UsageError, type Command } from '../lib/cli/command.ts';
 
-const USAGE = `usage: ocireg <command> [options]
+interface CommandModule {
+  run: Command;
+  usage: string;
+}
 
-commands:
-  serve      run the registry on this machine with the filesystem store
-             --host <addr>      listen address (default 127.0.0.1)
-             --port <n>         listen port (default 5000)
-             --data-dir <dir>   where blobs and metadata live (default ./data)
-             --tls-cert <file>  serve HTTPS with this PEM certificate (with --tls-key)
-             --tls-key <file>   the certificate's PEM private key
-`;
+/** Subcommands load lazily so `ocireg serve` starts without the client code, and the reverse. */
+const COMMANDS: Record<string, () => Promise<CommandModule>> = {
+  serve: () => import('../lib/cli/serve-command.ts'),
+};
+
+async function usage(): Promise<string> {
+  const lines = await Promise.all(Object.values(COMMANDS).map(async (load) => `  ${(await load()).usage}`));
+  return `usage: ocireg <command> [options]\n\ncommands:\n${lines.join('\n')}\n`;
+}
 
 async function main(argv: string[]): Promise<number> {
-  const [command, ...rest] = argv;
-  switch (command) {
-    case 'serve':
-      return runServe(rest);
-    case undefined:
-    case 'help':
-    case '--help':
-    case '-h':
-      process.stdout.write(USAGE);
-      return command === undefined ? 2 : 0;
-    default:
-      process.stderr.write(`ocireg: unknown command "${command}"\n${USAGE}`);
-      return 2;
+  const [name, ...args] = argv;
+  if (name === undefined || name === 'help' || name === '--help' || name === '-h') {
+    process.stdout.write(await usage());
+    return name === undefined ? 2 : 0;
   }
-}
-
-async function runServe(args: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args,
-    options: {
-      host: { type: 'string', default: '127.0.0.1' },
-      port: { type: 'string', default: '5000' },
-      'data-dir': { type: 'string', default: './data' },
-      'tls-cert': { type: 'string' },
-      'tls-key': { type: 'string' },
-    },
-    strict: true,
-  });
-  const port = Number(values.port);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) {
-    process.stderr.write(`ocireg serve: --port must be an integer from 0 to 65535, got "${values.port}"\n`);
+  const load = COMMANDS[name];
+  if (!load) {
+    process.stderr.write(`ocireg: unknown command "${name}"\n${await usage()}`);
     return 2;
   }
-  const running = await serve({
-    host: values.host,
-    port,
-    dataDir: values['data-dir'],
-    ...(values['tls-cert'] !== undefined ? { tlsCert: values['tls-cert'] } : {}),
-    ...(values['tls-key'] !== undefined ? { tlsKey: values['tls-key'] } : {}),
-  });
-  process.stdout.write(`${JSON.stringify({ time: new Date().toISOString(), level: 'info', msg: 'listening', url: running.url, dataDir: values['data-dir'] })}\n`);
-  await new Promise<void>((resolve) => {
-    const stop = (signal: string) => {
-      process.stdout.write(`${JSON.stringify({ time: new Date().toISOString(), level: 'info', msg: 'shutting down', signal })}\n`);
-      // In-flight requests get 10 s to finish; uploads not completed stay resumable on disk.
-      const force = setTimeout(() => {
-        running.server.closeAllConnections();
-      }, 10_000);
-      force.unref();
-      running.close().then(resolve);
-    };
-    process.once('SIGTERM', () => stop('SIGTERM'));
-    process.once('SIGINT', () => stop('SIGINT'));
-  });
-  return 0;
+  try {
+    return await (await load()).run(args);
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    if (error instanceof UsageError || (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+      process.stderr.write(`ocireg ${name}: ${message}\n${(await load()).usage}\n`);
+      return 2;
+    }
+    process.stderr.write(`ocireg ${name}: ${message}\n`);
+    return 1;
+  }
 }
 
-main(process.argv.slice(2)).then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (error: unknown) => {
-    process.stderr.write(`ocireg: ${error instanceof Error ? error.message : String(error)}\n`);
-    process.exitCode = 1;
-  },
-);
+process.exitCode = await main(process.argv.slice(2));

@@ -14,6 +14,8 @@ export interface ServeOptions {
   dataDir: string;
   tlsCert?: string;
   tlsKey?: string;
+  /** Refuse request bodies over this many bytes, as the AWS deployment must (see FsBlobStore). */
+  maxChunkLength?: number;
   /** Where the one-JSON-line-per-request log goes. Default: stdout. */
   writeLog?: (line: string) => void;
 }
@@ -27,7 +29,7 @@ export interface RunningServer {
 /** `ocireg serve`: the registry over the filesystem store, on node:http (or https with a certificate). */
 export async function serve(options: ServeOptions): Promise<RunningServer> {
   const writeLog = options.writeLog ?? ((line: string) => process.stdout.write(`${line}\n`));
-  const storage = await openFsStorage(options.dataDir);
+  const storage = await openFsStorage(options.dataDir, options.maxChunkLength);
   const registry = new Registry({ blobs: storage.blobs, metadata: storage.metadata });
   const app = createRegistryApp({ registry, log: (line, cause) => writeLog(formatLog(line, cause)) });
 

@@ -28,13 +28,15 @@ const READ_BUFFER = 1024 * 1024;
  * mid-upload, or an append failed, commit re-reads the file instead: the session never depends on memory.
  */
 export class FsBlobStore implements BlobStore {
-  readonly maxChunkLength = undefined;
+  readonly maxChunkLength: number | undefined;
   readonly #keys: FsKeys;
   readonly #mutex = new KeyedMutex();
   readonly #live = new Map<string, LiveHash>();
 
-  constructor(keys: FsKeys) {
+  /** `maxChunkLength` is unlimited by default; set, it lets a local registry behave like the AWS one (tests, push tool). */
+  constructor(keys: FsKeys, maxChunkLength?: number) {
     this.#keys = keys;
+    this.maxChunkLength = maxChunkLength;
   }
 
   async startUpload(uploadId: string): Promise<Json> {

@@ -6,11 +6,11 @@ import { FsKeys } from './keys.ts';
 
 /**
  * Opens (creating if needed) a data dir as the two storage ports. Temp files left by a crash are removed:
- * they were never renamed into place, so nothing refers to them.
+ * they were never renamed into place, so nothing refers to them. `maxChunkLength` emulates the serverless body limit.
  */
-export async function openFsStorage(dataDir: string): Promise<{ blobs: FsBlobStore; metadata: FsMetadataStore; keys: FsKeys }> {
+export async function openFsStorage(dataDir: string, maxChunkLength?: number): Promise<{ blobs: FsBlobStore; metadata: FsMetadataStore; keys: FsKeys }> {
   const keys = new FsKeys(resolve(dataDir));
   await rm(keys.tmpDir, { recursive: true, force: true });
   await Promise.all([keys.tmpDir, keys.uploadsDir, keys.repositoriesDir].map((dir) => mkdir(dir, { recursive: true })));
-  return { blobs: new FsBlobStore(keys), metadata: new FsMetadataStore(keys), keys };
+  return { blobs: new FsBlobStore(keys, maxChunkLength), metadata: new FsMetadataStore(keys), keys };
 }

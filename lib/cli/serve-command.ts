@@ -1,0 +1,62 @@
+import { parseArgs } from 'node:util';
+import { serve } from '../server/serve.ts';
+import { UsageError, type Command } from './command.ts';
+
+export const usage = `serve      run the registry on this machine with the filesystem store
+             --host <addr>             listen address (default 127.0.0.1)
+             --port <n>                listen port (default 5000)
+             --data-dir <dir>          where blobs and metadata live (default ./data)
+             --tls-cert <file>         serve HTTPS with this PEM certificate (with --tls-key)
+             --tls-key <file>          the certificate's PEM private key
+             --max-chunk-length <n>    refuse request bodies over n bytes (413) and advertise
+                                       OCI-Chunk-Max-Length, as the AWS deployment does`;
+
+export const run: Command = async (args) => {
+  const { values } = parseArgs({
+    args,
+    options: {
+      host: { type: 'string', default: '127.0.0.1' },
+      port: { type: 'string', default: '5000' },
+      'data-dir': { type: 'string', default: './data' },
+      'tls-cert': { type: 'string' },
+      'tls-key': { type: 'string' },
+      'max-chunk-length': { type: 'string' },
+    },
+    strict: true,
+  });
+  const port = integerOption('--port', values.port, 0, 65535);
+  const maxChunkLength = values['max-chunk-length'] === undefined ? undefined : integerOption('--max-chunk-length', values['max-chunk-length'], 1, Number.MAX_SAFE_INTEGER);
+  const running = await serve({
+    host: values.host,
+    port,
+    dataDir: values['data-dir'],
+    ...(values['tls-cert'] !== undefined ? { tlsCert: values['tls-cert'] } : {}),
+    ...(values['tls-key'] !== undefined ? { tlsKey: values['tls-key'] } : {}),
+    ...(maxChunkLength !== undefined ? { maxChunkLength } : {}),
+  });
+  const log = (entry: Record<string, unknown>) => process.stdout.write(`${JSON.stringify({ time: new Date().toISOString(), level: 'info', ...entry })}\n`);
+  log({ msg: 'listening', url: running.url, dataDir: values['data-dir'] });
+  process.on('uncaughtException', (error) => {
+    // A bug must cost one request, not the registry: log it and keep serving.
+    process.stdout.write(`${JSON.stringify({ time: new Date().toISOString(), level: 'error', msg: 'uncaught exception', error: String(error?.stack ?? error) })}\n`);
+  });
+  await new Promise<void>((resolve) => {
+    const stop = (signal: string) => {
+      log({ msg: 'shutting down', signal });
+      // In-flight requests get 10 s to finish; uploads not completed stay resumable on disk.
+      setTimeout(() => running.server.closeAllConnections(), 10_000).unref();
+      running.close().then(resolve);
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+  });
+  return 0;
+};
+
+export function integerOption(flag: string, value: string, min: number, max: number): number {
+  const number = Number(value);
+  if (!Number.isInteger(number) || number < min || number > max) {
+    throw new UsageError(`${flag} must be an integer from ${min} to ${max}, got "${value}"`);
+  }
+  return number;
+}
