@@ -9,6 +9,10 @@ interface CommandModule {
 /** Subcommands load lazily so `ocireg serve` starts without the client code, and the reverse. */
 const COMMANDS: Record<string, () => Promise<CommandModule>> = {
   serve: () => import('../lib/cli/serve-command.ts'),
+  users: async () => (await import('../lib/cli/admin-commands.ts')).users,
+  tokens: async () => (await import('../lib/cli/admin-commands.ts')).tokens,
+  grants: async () => (await import('../lib/cli/admin-commands.ts')).grants,
+  repos: async () => (await import('../lib/cli/admin-commands.ts')).repos,
 };
 
 async function usage(): Promise<string> {

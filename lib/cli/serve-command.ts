@@ -8,6 +8,8 @@ export const usage = `serve      run the registry on this machine with the files
              --data-dir <dir>          where blobs and metadata live (default ./data)
              --tls-cert <file>         serve HTTPS with this PEM certificate (with --tls-key)
              --tls-key <file>          the certificate's PEM private key
+             --auth                    require docker login (token auth; users, tokens and grants
+                                       are managed with the users/tokens/grants/repos commands)
              --max-chunk-length <n>    refuse request bodies over n bytes (413) and advertise
                                        OCI-Chunk-Max-Length, as the AWS deployment does`;
 
@@ -21,6 +23,7 @@ export const run: Command = async (args) => {
       'tls-cert': { type: 'string' },
       'tls-key': { type: 'string' },
       'max-chunk-length': { type: 'string' },
+      auth: { type: 'boolean', default: false },
     },
     strict: true,
   });
@@ -30,12 +33,13 @@ export const run: Command = async (args) => {
     host: values.host,
     port,
     dataDir: values['data-dir'],
+    auth: values.auth,
     ...(values['tls-cert'] !== undefined ? { tlsCert: values['tls-cert'] } : {}),
     ...(values['tls-key'] !== undefined ? { tlsKey: values['tls-key'] } : {}),
     ...(maxChunkLength !== undefined ? { maxChunkLength } : {}),
   });
   const log = (entry: Record<string, unknown>) => process.stdout.write(`${JSON.stringify({ time: new Date().toISOString(), level: 'info', ...entry })}\n`);
-  log({ msg: 'listening', url: running.url, dataDir: values['data-dir'] });
+  log({ msg: 'listening', url: running.url, dataDir: values['data-dir'], auth: values.auth });
   process.on('uncaughtException', (error) => {
     // A bug must cost one request, not the registry: log it and keep serving.
     process.stdout.write(`${JSON.stringify({ time: new Date().toISOString(), level: 'error', msg: 'uncaught exception', error: String(error?.stack ?? error) })}\n`);

@@ -4,13 +4,20 @@ import { MAX_MANIFEST_BYTES, MediaType } from '../registry/manifest.ts';
 import type { ChunkInfo, Registry } from '../registry/registry.ts';
 import type { BlobRead } from '../registry/ports.ts';
 import type { BlobRecord, ByteRange, Page, PageRequest } from '../registry/types.ts';
+import type { AuthService } from '../auth/auth-service.ts';
+import { AuthChallenge, authorize, challengeHeader, OPEN_ACCESS, realmOf, type Access } from './access-control.ts';
 import { renderError } from './error-response.ts';
+import { handleTokenRequest } from './token-endpoint.ts';
 import { parseByteRange, parseContentRange, uploadRange } from './ranges.ts';
 import { matchRoute, routeName, type Route } from './routes.ts';
 import type { HttpHandler, HttpRequest, HttpResponse, RequestLog } from './types.ts';
 
 export interface RegistryAppOptions {
   registry: Registry;
+  /** Docker token authentication; absent, every request is allowed (a local registry without --auth). */
+  auth?: AuthService;
+  /** The token endpoint URL for challenges; default: `/token` on the scheme and host the client used. */
+  realm?: string;
   /** Receives one line per request; `cause` is set for unexpected (500) failures. */
   log?: (line: RequestLog, cause?: unknown) => void;
 }
@@ -23,7 +30,7 @@ const EMPTY = { 'content-length': '0' };
  * @see https://github.com/opencontainers/distribution-spec/blob/v1.1.1/spec.md
  */
 export function createRegistryApp(options: RegistryAppOptions): HttpHandler {
-  const { registry } = options;
+  const { registry, auth } = options;
   const log = options.log ?? (() => undefined);
 
   return async function handle(request: HttpRequest): Promise<HttpResponse> {
@@ -32,10 +39,21 @@ export function createRegistryApp(options: RegistryAppOptions): HttpHandler {
     let response: HttpResponse;
     let failure: { code: OciErrorCode; message: string; cause?: unknown } | undefined;
     try {
-      route = matchRoute(decodePath(request.path));
-      response = route ? await dispatch(registry, route, request) : notFound(request);
+      if (auth && request.path === '/token') {
+        response = await handleTokenRequest(auth, request);
+      } else {
+        route = matchRoute(decodePath(request.path));
+        if (route) {
+          const access = auth ? await authorize(auth, route, request) : OPEN_ACCESS;
+          response = await dispatch(registry, route, request, access);
+        } else {
+          response = notFound(request);
+        }
+      }
     } catch (error) {
-      const rendered = renderError(error, errorHeaders(route, error), request.method);
+      const extra = errorHeaders(error);
+      if (auth && error instanceof AuthChallenge) extra['www-authenticate'] = challengeHeader(error, options.realm ?? realmOf(request), auth.service);
+      const rendered = renderError(error, extra, request.method);
       response = rendered.response;
       failure = rendered;
     }
@@ -55,7 +73,7 @@ export function createRegistryApp(options: RegistryAppOptions): HttpHandler {
   };
 }
 
-async function dispatch(registry: Registry, route: Route, request: HttpRequest): Promise<HttpResponse> {
+async function dispatch(registry: Registry, route: Route, request: HttpRequest, access: Access): Promise<HttpResponse> {
   const method = request.method === 'HEAD' ? 'HEAD' : request.method;
   switch (route.kind) {
     case 'base':
@@ -64,7 +82,8 @@ async function dispatch(registry: Registry, route: Route, request: HttpRequest):
     case 'catalog':
       if (method === 'GET') {
         const page = pageRequest(request);
-        const result = await listOrEmpty(page, (p) => registry.listRepositories(p));
+        const filter = access.catalogFilter;
+        const result = await listOrEmpty(page, (p) => (filter ? visibleRepositories(registry, p, filter) : registry.listRepositories(p)));
         return json(200, { repositories: result.items }, method, linkHeader('/v2/_catalog', page, result));
       }
       break;
@@ -80,7 +99,7 @@ async function dispatch(registry: Registry, route: Route, request: HttpRequest):
     case 'blob':
       return blobRoute(registry, route, request);
     case 'uploads':
-      if (method === 'POST') return startUpload(registry, route.name, request);
+      if (method === 'POST') return startUpload(registry, route.name, request, access);
       break;
     case 'upload':
       return uploadRoute(registry, route, request);
@@ -191,12 +210,15 @@ function blobResponse(record: BlobRecord, read: BlobRead, range: ByteRange | und
 
 // ---- uploads -----------------------------------------------------------------------------------------------------
 
-async function startUpload(registry: Registry, name: string, request: HttpRequest): Promise<HttpResponse> {
+async function startUpload(registry: Registry, name: string, request: HttpRequest, access: Access): Promise<HttpResponse> {
   const mount = request.query.get('mount');
   if (mount !== null) {
     const from = request.query.get('from') ?? undefined;
-    const record = await registry.mountBlob(name, mount, from);
-    if (record) return blobCreated(name, record);
+    // A mount the caller may not make is not an error: the client uploads instead (spec: fall back to 202).
+    if (from !== undefined || access.automaticMount) {
+      const record = await registry.mountBlob(name, mount, from, access.mayPull);
+      if (record) return blobCreated(name, record);
+    }
   }
   const digest = request.query.get('digest');
   if (digest !== null && mount === null) {
@@ -260,10 +282,14 @@ class UploadPositionError extends OciError {
   }
 }
 
-function errorHeaders(_route: Route | undefined, error: unknown): Record<string, string> {
+function errorHeaders(error: unknown): Record<string, string> {
   if (error instanceof UploadPositionError) {
     const { 'content-length': _, ...headers } = error.headers;
     return headers;
+  }
+  if (error instanceof OciError && error.code === 'TOOMANYREQUESTS') {
+    const seconds = (error.detail as { retryAfterSeconds?: number } | undefined)?.retryAfterSeconds;
+    if (seconds !== undefined) return { 'retry-after': String(seconds) };
   }
   return {};
 }
@@ -325,6 +351,22 @@ function pageRequest(request: HttpRequest): PageRequest {
   const last = request.query.get('last');
   if (last !== null && last !== '') page.last = last;
   return page;
+}
+
+/** Catalog pages of the repositories the caller may pull: filtering may thin a page, so read on until it is full. */
+async function visibleRepositories(registry: Registry, page: PageRequest, visible: (name: string) => boolean): Promise<Page<string>> {
+  const items: string[] = [];
+  let last = page.last;
+  for (;;) {
+    const chunk = await registry.listRepositories(last === undefined ? { limit: 100 } : { limit: 100, last });
+    for (const name of chunk.items) {
+      if (!visible(name)) continue;
+      if (page.limit !== undefined && items.length === page.limit) return { items, hasMore: true };
+      items.push(name);
+    }
+    if (!chunk.hasMore || chunk.items.length === 0) return { items, hasMore: false };
+    last = chunk.items.at(-1);
+  }
 }
 
 /** `n=0` asks for nothing: an empty page (and no Link), after the store still answered NAME_UNKNOWN if it applies. */

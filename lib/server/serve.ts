@@ -5,6 +5,11 @@ import type { AddressInfo } from 'node:net';
 import { createRegistryApp } from '../http/app.ts';
 import type { RequestLog } from '../http/types.ts';
 import { Registry } from '../registry/registry.ts';
+import { AuthService } from '../auth/auth-service.ts';
+import { TokenSigner } from '../auth/token-signer.ts';
+import { FsIdentityStore } from '../storage/fs/fs-identity-store.ts';
+import { loadOrCreateSigningKey } from '../storage/fs/fs-signing-key.ts';
+import type { FsKeys } from '../storage/fs/keys.ts';
 import { openFsStorage } from '../storage/fs/open-fs-storage.ts';
 import { nodeListener } from './node-adapter.ts';
 
@@ -16,6 +21,8 @@ export interface ServeOptions {
   tlsKey?: string;
   /** Refuse request bodies over this many bytes, as the AWS deployment must (see FsBlobStore). */
   maxChunkLength?: number;
+  /** Docker token authentication, with identities and the signing key in the data dir. */
+  auth?: boolean;
   /** Where the one-JSON-line-per-request log goes. Default: stdout. */
   writeLog?: (line: string) => void;
 }
@@ -31,7 +38,8 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
   const writeLog = options.writeLog ?? ((line: string) => process.stdout.write(`${line}\n`));
   const storage = await openFsStorage(options.dataDir, options.maxChunkLength);
   const registry = new Registry({ blobs: storage.blobs, metadata: storage.metadata });
-  const app = createRegistryApp({ registry, log: (line, cause) => writeLog(formatLog(line, cause)) });
+  const auth = options.auth ? await localAuthService(storage.keys) : undefined;
+  const app = createRegistryApp({ registry, ...(auth ? { auth } : {}), log: (line, cause) => writeLog(formatLog(line, cause)) });
 
   const tls = options.tlsCert !== undefined || options.tlsKey !== undefined;
   if (tls && (options.tlsCert === undefined || options.tlsKey === undefined)) {
@@ -69,6 +77,14 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
         server.closeIdleConnections();
       }),
   };
+}
+
+/** The service name in challenges and the token audience; the same everywhere, so tokens survive a change of host name. */
+export const SERVICE_NAME = 'ocireg';
+
+async function localAuthService(keys: FsKeys): Promise<AuthService> {
+  const signer = await TokenSigner.fromPem(await loadOrCreateSigningKey(keys), SERVICE_NAME, SERVICE_NAME);
+  return new AuthService({ identities: new FsIdentityStore(keys), signer });
 }
 
 function formatLog(line: RequestLog, cause: unknown): string {

@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 /** STYLE.md §2: dependencies point inward. The core and the HTTP app know nothing of AWS, middy, node:http or CDK. */
 const FORBIDDEN: Record<string, RegExp> = {
   'lib/registry': /from '(?:@aws-sdk\/|@middy\/|aws-cdk-lib|constructs|node:http|node:https|node:fs|\.\.\/(?:http|storage|server|infra)\/)/,
+  'lib/auth': /from '(?:@aws-sdk\/|@middy\/|aws-cdk-lib|constructs|node:http|node:https|node:fs|\.\.\/(?:http|storage|server|infra)\/)/,
   'lib/http': /from '(?:@aws-sdk\/|@middy\/|aws-cdk-lib|constructs|node:http|node:https|node:fs|\.\.\/(?:storage|server|infra)\/)/,
 };
 

@@ -6,9 +6,9 @@ import { dirname, join } from 'node:path';
  * Writes `data` to `path` so that readers see the old file or the new one, never a part: write a temp file in
  * the same filesystem, flush it to disk, rename it over the target.
  */
-export async function writeFileAtomic(tmpDir: string, path: string, data: string | Uint8Array): Promise<void> {
+export async function writeFileAtomic(tmpDir: string, path: string, data: string | Uint8Array, mode = 0o644): Promise<void> {
   const tmp = join(tmpDir, randomUUID());
-  const file = await open(tmp, 'w');
+  const file = await open(tmp, 'w', mode);
   try {
     await file.writeFile(data);
     await file.sync();

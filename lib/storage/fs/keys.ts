@@ -7,6 +7,8 @@ import { join } from 'node:path';
  *   blobs/<alg>/<hex[0:2]>/<hex>                      committed blob bytes; renamed into place after verification
  *   uploads/<uploadId>                                bytes of an upload in progress
  *   tmp/                                              temp files, renamed into place (same filesystem: atomic)
+ *   auth/identities.json                              users, token hashes, grants, public globs (mode 0600)
+ *   auth/signing-key.pem                              the ES256 key that signs registry tokens (mode 0600)
  *   metadata/
  *     uploads/<uploadId>.json                         upload session
  *     blobs/<alg>/<hex>.json                          global record of a committed blob (created once, first wins)
@@ -27,6 +29,14 @@ export class FsKeys {
 
   get tmpDir(): string {
     return join(this.root, 'tmp');
+  }
+
+  get identities(): string {
+    return join(this.root, 'auth', 'identities.json');
+  }
+
+  get signingKey(): string {
+    return join(this.root, 'auth', 'signing-key.pem');
   }
 
   get uploadsDir(): string {

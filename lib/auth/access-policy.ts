@@ -1,0 +1,32 @@
+import { ACTIONS_OF_LEVEL, type Grant, type TokenScope, type User } from './identity.ts';
+import { matchesGlob } from './repository-glob.ts';
+import type { Action } from './scope.ts';
+
+/** Who is asking: a user (possibly through a narrowed token) or nobody. */
+export interface Principal {
+  user?: User;
+  grants: Grant[];
+  /** The access token's narrowing, if it has one. */
+  tokenScopes?: TokenScope[];
+}
+
+/**
+ * The actions a principal holds on a repository: admin → everything; else the union of matching grants,
+ * plus pull on public repositories; then cut down to the token's own scopes.
+ */
+export function repositoryActions(principal: Principal, name: string, publicGlobs: string[]): Set<Action> {
+  const actions = new Set<Action>();
+  if (principal.user?.admin) ACTIONS_OF_LEVEL.admin.forEach((action) => actions.add(action));
+  for (const grant of principal.grants) {
+    if (matchesGlob(grant.glob, name)) ACTIONS_OF_LEVEL[grant.level].forEach((action) => actions.add(action));
+  }
+  if (publicGlobs.some((glob) => matchesGlob(glob, name))) actions.add('pull');
+  if (principal.tokenScopes) {
+    const allowed = new Set<Action>();
+    for (const scope of principal.tokenScopes) {
+      if (matchesGlob(scope.glob, name)) ACTIONS_OF_LEVEL[scope.level].forEach((action) => allowed.add(action));
+    }
+    for (const action of actions) if (!allowed.has(action)) actions.delete(action);
+  }
+  return actions;
+}

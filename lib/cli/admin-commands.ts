@@ -1,0 +1,220 @@
+import { parseArgs } from 'node:util';
+import { newTokenSecret } from '../auth/access-token-secret.ts';
+import { ACCESS_LEVELS, isAccessLevel, type AccessLevel, type IdentityStore, type TokenScope } from '../auth/identity.ts';
+import { isValidGlob } from '../auth/repository-glob.ts';
+import { isValidName } from '../registry/names.ts';
+import { UsageError, type Command } from './command.ts';
+import { openIdentityStore, STORE_OPTIONS, STORE_USAGE } from './identity-store-option.ts';
+
+/**
+ * Administration of identities: `users`, `tokens`, `grants`, `repos`. Each works on the local data dir or on a
+ * deployed stack's table. Data goes to stdout (`tokens create` prints only the token), talk to stderr.
+ */
+
+const say = (text: string) => process.stderr.write(`${text}\n`);
+const print = (text: string) => process.stdout.write(`${text}\n`);
+
+type OptionSpec = Record<string, { type: 'string' | 'boolean'; multiple?: boolean; default?: string | boolean }>;
+
+function parse(args: string[], options: OptionSpec = {}): { values: Record<string, string | boolean | string[] | undefined>; positionals: string[] } {
+  const { values, positionals } = parseArgs({ args, options: { ...STORE_OPTIONS, ...options }, allowPositionals: true, strict: true });
+  return { values: values as Record<string, string | boolean | string[] | undefined>, positionals };
+}
+
+function positional(positionals: string[], index: number, what: string): string {
+  const value = positionals[index];
+  if (value === undefined) throw new UsageError(`missing ${what}`);
+  return value;
+}
+
+function userName(value: string): string {
+  if (!/^[a-z0-9][a-z0-9._-]{0,63}$/.test(value)) throw new UsageError(`user names are 1-64 of a-z 0-9 . _ -, starting with a letter or digit, got "${value}"`);
+  return value;
+}
+
+function glob(value: string): string {
+  if (!isValidGlob(value)) throw new UsageError(`a repository glob is a repository name where * matches within one component and ** across components (team/*, alice/**), got "${value}"`);
+  return value;
+}
+
+function level(value: string): AccessLevel {
+  if (!isAccessLevel(value)) throw new UsageError(`the level is one of ${ACCESS_LEVELS.join(', ')}, got "${value}"`);
+  return value;
+}
+
+/** `30d`, `12h`, `45m`, `3600s` → milliseconds. */
+export function parseDuration(value: string): number {
+  const match = /^(\d+)([smhd])$/.exec(value);
+  if (!match) throw new UsageError(`a duration is a number with s, m, h or d (e.g. 90d), got "${value}"`);
+  const unit = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 }[match[2] as 's' | 'm' | 'h' | 'd'];
+  return Number(match[1]) * unit;
+}
+
+/** `team/*:pull` or `team/*:pull,push` → the glob and the highest level named. */
+export function parseTokenScope(value: string): TokenScope {
+  const at = value.lastIndexOf(':');
+  if (at <= 0) throw new UsageError(`--scope is <glob>:<actions>, e.g. team/*:pull, got "${value}"`);
+  const actions = value.slice(at + 1).split(',');
+  const levels = actions.map(level);
+  const highest = ACCESS_LEVELS.filter((l) => levels.includes(l)).at(-1)!;
+  return { glob: glob(value.slice(0, at)), level: highest };
+}
+
+async function withStore<T>(values: Record<string, unknown>, action: (store: IdentityStore) => Promise<T>): Promise<T> {
+  return action(await openIdentityStore(values));
+}
+
+export const users = {
+  usage: `users      users add <name> [--admin] | users list | users remove <name>
+${STORE_USAGE}`,
+  run: (async (args) => {
+    const [verb, ...rest] = args;
+    const { values, positionals } = parse(rest, { admin: { type: 'boolean', default: false } });
+    return withStore(values, async (store) => {
+      switch (verb) {
+        case 'add': {
+          const name = userName(positional(positionals, 0, 'user name'));
+          if (!(await store.createUser({ name, admin: values.admin === true, createdAt: Date.now() }))) {
+            say(`user ${name} exists already`);
+            return 1;
+          }
+          say(`created user ${name}${values.admin ? ' (admin)' : ''}; next: ocireg tokens create ${name}`);
+          return 0;
+        }
+        case 'list':
+          for (const user of (await store.listUsers()).sort((a, b) => a.name.localeCompare(b.name))) {
+            print(`${user.name}\t${user.admin ? 'admin' : 'user'}\t${new Date(user.createdAt).toISOString()}`);
+          }
+          return 0;
+        case 'remove': {
+          const name = positional(positionals, 0, 'user name');
+          if (!(await store.deleteUser(name))) {
+            say(`no user ${name}`);
+            return 1;
+          }
+          say(`removed user ${name} with their tokens and grants`);
+          return 0;
+        }
+        default:
+          throw new UsageError(`users takes add, list or remove, got "${verb ?? ''}"`);
+      }
+    });
+  }) satisfies Command,
+};
+
+export const tokens = {
+  usage: `tokens     tokens create <user> [--scope <glob>:<actions>]... [--expires <30d|12h|…>] | tokens list [<user>] | tokens revoke <id>
+             create prints only the token on stdout; use it as the password of docker login`,
+  run: (async (args) => {
+    const [verb, ...rest] = args;
+    const { values, positionals } = parse(rest, { scope: { type: 'string', multiple: true }, expires: { type: 'string' } });
+    return withStore(values, async (store) => {
+      switch (verb) {
+        case 'create': {
+          const user = positional(positionals, 0, 'user name');
+          if (!(await store.getUser(user))) {
+            say(`no user ${user}; create it first: ocireg users add ${user}`);
+            return 1;
+          }
+          const secret = newTokenSecret();
+          const now = Date.now();
+          const scopes = ((values.scope as string[] | undefined) ?? []).map(parseTokenScope);
+          await store.createToken({
+            id: secret.id,
+            user,
+            secretHash: secret.secretHash,
+            createdAt: now,
+            ...(scopes.length > 0 ? { scopes } : {}),
+            ...(typeof values.expires === 'string' ? { expiresAt: now + parseDuration(values.expires) } : {}),
+          });
+          print(secret.token);
+          say(`token ${secret.id} for ${user}: shown once, store it now (docker login -u ${user} --password-stdin)`);
+          return 0;
+        }
+        case 'list':
+          for (const token of await store.listTokens(positionals[0])) {
+            const scopes = token.scopes?.map((s) => `${s.glob}:${s.level}`).join(' ') ?? 'all';
+            const expires = token.expiresAt === undefined ? 'never' : new Date(token.expiresAt).toISOString();
+            const used = token.lastUsedAt === undefined ? 'never' : new Date(token.lastUsedAt).toISOString();
+            print(`${token.id}\t${token.user}\tscope=${scopes}\texpires=${expires}\tlast-used=${used}`);
+          }
+          return 0;
+        case 'revoke': {
+          const id = positional(positionals, 0, 'token id');
+          if (!(await store.deleteToken(id))) {
+            say(`no token ${id}`);
+            return 1;
+          }
+          say(`revoked token ${id}; registry tokens already issued from it expire within 5 minutes`);
+          return 0;
+        }
+        default:
+          throw new UsageError(`tokens takes create, list or revoke, got "${verb ?? ''}"`);
+      }
+    });
+  }) satisfies Command,
+};
+
+export const grants = {
+  usage: `grants     grants set <user> <repo-glob> pull|push|delete|admin | grants list [<user>] | grants remove <user> <repo-glob>`,
+  run: (async (args) => {
+    const [verb, ...rest] = args;
+    const { values, positionals } = parse(rest);
+    return withStore(values, async (store) => {
+      switch (verb) {
+        case 'set': {
+          const user = positional(positionals, 0, 'user name');
+          if (!(await store.getUser(user))) {
+            say(`no user ${user}`);
+            return 1;
+          }
+          const grant = { user, glob: glob(positional(positionals, 1, 'repository glob')), level: level(positional(positionals, 2, 'level')) };
+          await store.setGrant(grant);
+          say(`${user} may now ${grant.level} ${grant.glob}`);
+          return 0;
+        }
+        case 'list':
+          for (const grant of await store.listGrants(positionals[0])) print(`${grant.user}\t${grant.glob}\t${grant.level}`);
+          return 0;
+        case 'remove': {
+          const user = positional(positionals, 0, 'user name');
+          const target = positional(positionals, 1, 'repository glob');
+          if (!(await store.removeGrant(user, target))) {
+            say(`no grant of ${target} to ${user}`);
+            return 1;
+          }
+          say(`removed the grant of ${target} to ${user}`);
+          return 0;
+        }
+        default:
+          throw new UsageError(`grants takes set, list or remove, got "${verb ?? ''}"`);
+      }
+    });
+  }) satisfies Command,
+};
+
+export const repos = {
+  usage: `repos      repos public <repo-glob> | repos private <repo-glob> | repos list-public
+             public repositories allow anonymous pull (never push)`,
+  run: (async (args) => {
+    const [verb, ...rest] = args;
+    const { values, positionals } = parse(rest);
+    return withStore(values, async (store) => {
+      switch (verb) {
+        case 'public':
+        case 'private': {
+          const target = glob(positional(positionals, 0, 'repository glob'));
+          if (verb === 'public' && !isValidName(target) && !target.includes('*')) throw new UsageError(`not a repository name or glob: ${target}`);
+          await store.setPublic(target, verb === 'public');
+          say(verb === 'public' ? `${target}: anyone may pull` : `${target}: no longer public`);
+          return 0;
+        }
+        case 'list-public':
+          for (const target of await store.listPublic()) print(target);
+          return 0;
+        default:
+          throw new UsageError(`repos takes public, private or list-public, got "${verb ?? ''}"`);
+      }
+    });
+  }) satisfies Command,
+};

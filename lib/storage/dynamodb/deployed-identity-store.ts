@@ -1,0 +1,23 @@
+import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import type { IdentityStore } from '../../auth/identity.ts';
+import { DynamoDbIdentityStore } from './dynamodb-identity-store.ts';
+
+/** The stack output that names the table (see lib/infra). */
+export const TABLE_OUTPUT = 'TableName';
+
+/**
+ * The identity store of a deployed registry, for the admin CLI: the table named by `--table`, or by the
+ * `TableName` output of `--stack`, reached with the administrator's normal AWS credentials.
+ */
+export async function openDeployedIdentityStore(options: { stack?: string | undefined; table?: string | undefined; region?: string | undefined }): Promise<IdentityStore> {
+  const clientConfig = options.region ? { region: options.region } : {};
+  let table = options.table;
+  if (table === undefined) {
+    const cloudFormation = new CloudFormationClient(clientConfig);
+    const { Stacks } = await cloudFormation.send(new DescribeStacksCommand({ StackName: options.stack }));
+    table = Stacks?.[0]?.Outputs?.find((output) => output.OutputKey === TABLE_OUTPUT)?.OutputValue;
+    if (!table) throw new Error(`stack ${options.stack} has no ${TABLE_OUTPUT} output; is it an ocireg stack? Pass --table <name> instead.`);
+  }
+  return new DynamoDbIdentityStore({ dynamo: new DynamoDBClient(clientConfig), table });
+}
