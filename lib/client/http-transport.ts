@@ -1,0 +1,109 @@
+import { Agent as HttpAgent, request as httpRequest, type IncomingHttpHeaders } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import type { Readable } from 'node:stream';
+
+/**
+ * One HTTP exchange on node:http(s) with keep-alive: the request body is bytes or a stream factory (so a retry can
+ * re-open a file region), the response body is read whole (registry answers are small; the push tool never
+ * downloads blobs).
+ */
+
+export interface HttpCall {
+  method: string;
+  url: URL;
+  headers?: Record<string, string>;
+  /** Bytes, or a factory for a fresh stream of the body (called once per attempt). */
+  body?: Uint8Array | (() => Readable);
+}
+
+export interface HttpResult {
+  status: number;
+  headers: IncomingHttpHeaders;
+  body: Buffer;
+  url: URL;
+}
+
+/** The connection failed, closed early or timed out: worth retrying. */
+export class NetworkError extends Error {
+  override name = 'NetworkError';
+  readonly code: string | undefined;
+  constructor(message: string, options: { cause?: unknown; code?: string | undefined } = {}) {
+    super(message, { cause: options.cause });
+    this.code = options.code;
+  }
+}
+
+const MAX_RESPONSE_BYTES = 16 * 1024 * 1024;
+
+export interface HttpTransportOptions {
+  /** A socket idle for this long fails the exchange (default 120 s). */
+  idleTimeoutMs?: number;
+  maxSockets?: number;
+}
+
+export class HttpTransport {
+  readonly #http: HttpAgent;
+  readonly #https: HttpsAgent;
+  readonly #idleTimeoutMs: number;
+
+  constructor(options: HttpTransportOptions = {}) {
+    const maxSockets = options.maxSockets ?? 16;
+    this.#http = new HttpAgent({ keepAlive: true, maxSockets });
+    this.#https = new HttpsAgent({ keepAlive: true, maxSockets });
+    this.#idleTimeoutMs = options.idleTimeoutMs ?? 120_000;
+  }
+
+  send(call: HttpCall): Promise<HttpResult> {
+    const secure = call.url.protocol === 'https:';
+    const headers: Record<string, string> = { ...call.headers };
+    if (call.body instanceof Uint8Array) headers['content-length'] = String(call.body.byteLength);
+    return new Promise<HttpResult>((resolve, reject) => {
+      let settled = false;
+      const fail = (error: unknown) => {
+        if (settled) return;
+        settled = true;
+        const code = (error as { code?: string }).code;
+        reject(error instanceof NetworkError ? error : new NetworkError(`${call.method} ${call.url.origin}${call.url.pathname}: ${(error as Error).message}`, { cause: error, code }));
+      };
+      const request = (secure ? httpsRequest : httpRequest)(call.url, { method: call.method, headers, agent: secure ? this.#https : this.#http });
+      request.setTimeout(this.#idleTimeoutMs, () => request.destroy(Object.assign(new Error(`no data for ${this.#idleTimeoutMs} ms`), { code: 'ETIMEDOUT' })));
+      request.on('error', fail);
+      request.on('response', (response) => {
+        const chunks: Buffer[] = [];
+        let length = 0;
+        response.on('data', (chunk: Buffer) => {
+          length += chunk.byteLength;
+          if (length > MAX_RESPONSE_BYTES) response.destroy(new Error(`response larger than ${MAX_RESPONSE_BYTES} bytes`));
+          else chunks.push(chunk);
+        });
+        response.on('error', fail);
+        response.on('aborted', () => fail(Object.assign(new Error('response aborted'), { code: 'ECONNRESET' })));
+        response.on('end', () => {
+          if (settled) return;
+          settled = true;
+          resolve({ status: response.statusCode ?? 0, headers: response.headers, body: Buffer.concat(chunks), url: call.url });
+        });
+      });
+      if (call.body === undefined) {
+        request.end();
+      } else if (call.body instanceof Uint8Array) {
+        request.end(call.body);
+      } else {
+        const body = call.body();
+        body.on('error', (error) => request.destroy(error));
+        body.pipe(request);
+      }
+    });
+  }
+
+  close(): void {
+    this.#http.destroy();
+    this.#https.destroy();
+  }
+}
+
+/** A single header value (the first, when repeated). */
+export function headerValue(headers: IncomingHttpHeaders, name: string): string | undefined {
+  const value = headers[name.toLowerCase()];
+  return Array.isArray(value) ? value[0] : value;
+}
