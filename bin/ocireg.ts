@@ -13,6 +13,8 @@ const COMMANDS: Record<string, () => Promise<CommandModule>> = {
   tokens: async () => (await import('../lib/cli/admin-commands.ts')).tokens,
   grants: async () => (await import('../lib/cli/admin-commands.ts')).grants,
   repos: async () => (await import('../lib/cli/admin-commands.ts')).repos,
+  push: () => import('../lib/cli/push-command.ts'),
+  proxy: () => import('../lib/cli/proxy-command.ts'),
 };
 
 async function usage(): Promise<string> {
