@@ -38,13 +38,16 @@ export async function readTarIndex(file: FileHandle): Promise<TarEntry[]> {
   let pax: Record<string, string> = {};
   let globalPax: Record<string, string> = {};
 
+  const magic = Buffer.alloc(4);
+  await file.read(magic, 0, 4, 0);
+  if (magic[0] === 0x1f && magic[1] === 0x8b) throw new TarFormatError('this is a gzip file, not a tar: decompress it first (gunzip)');
+  if (magic.readUInt32LE(0) === 0xfd2fb528) throw new TarFormatError('this is a zstd file, not a tar: decompress it first (unzstd)');
+  if (fileSize % BLOCK !== 0 && fileSize < BLOCK) throw new TarFormatError(`a ${fileSize}-byte file is not a tar`);
+
   while (position + BLOCK <= fileSize) {
     const { bytesRead } = await file.read(header, 0, BLOCK, position);
     if (bytesRead < BLOCK) throw new TarFormatError(`truncated tar header at byte ${position}`);
     if (header.every((byte) => byte === 0)) break;
-    if (position === 0 && header[0] === 0x1f && header[1] === 0x8b) {
-      throw new TarFormatError('this is a gzip file, not a tar: decompress it first (gunzip)');
-    }
     checkChecksum(header, position);
 
     const size = parseNumber(header.subarray(124, 136), position);

@@ -1,0 +1,58 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import type { BlobContent } from '../../../lib/client/blob-uploader.ts';
+import { serve, type RunningServer } from '../../../lib/server/serve.ts';
+
+/** `ocireg serve` in-process on a loopback port with a temp data dir, with its request log collected. */
+export interface LocalRegistry {
+  url: string;
+  host: string;
+  server: RunningServer;
+  log: Array<Record<string, unknown>>;
+  close(): Promise<void>;
+}
+
+export async function startLocalRegistry(options: { maxChunkLength?: number; auth?: boolean } = {}): Promise<LocalRegistry> {
+  const dataDir = await mkdtemp(join(tmpdir(), 'ocireg-client-'));
+  const log: Array<Record<string, unknown>> = [];
+  const server = await serve({
+    host: '127.0.0.1',
+    port: 0,
+    dataDir,
+    ...(options.maxChunkLength !== undefined ? { maxChunkLength: options.maxChunkLength } : {}),
+    ...(options.auth ? { auth: true } : {}),
+    writeLog: (line) => log.push(JSON.parse(line) as Record<string, unknown>),
+  });
+  return {
+    url: server.url,
+    host: new URL(server.url).host,
+    server,
+    log,
+    close: async () => {
+      server.server.closeAllConnections();
+      await server.close();
+      await rm(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Random bytes as an in-memory blob source. */
+export function memoryBlob(size: number): BlobContent & { bytes: Buffer } {
+  const bytes = randomBytes(size);
+  return {
+    bytes,
+    digest: `sha256:${createHash('sha256').update(bytes).digest('hex')}`,
+    size,
+    open: (start, end) => Readable.from([bytes.subarray(start, end + 1)]),
+  };
+}
+
+export async function writeTemp(name: string, content: Buffer | string): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'ocireg-client-'));
+  const path = join(dir, name);
+  await writeFile(path, content);
+  return path;
+}
