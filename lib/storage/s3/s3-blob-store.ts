@@ -1,0 +1,401 @@
+import { createHash, randomBytes } from 'node:crypto';
+import {
+  AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
+  CopyObjectCommand,
+  CreateMultipartUploadCommand,
+  DeleteObjectCommand,
+  DeleteObjectsCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  UploadPartCommand,
+  type S3Client,
+} from '@aws-sdk/client-s3';
+import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
+import type { ParsedDigest } from '../../registry/digest.ts';
+import { blobUploadInvalid, digestInvalid, isOciError, OciError, payloadTooLarge, sizeInvalid, unsupported } from '../../registry/errors.ts';
+import type { BlobRead, BlobStore } from '../../registry/ports.ts';
+import type { ByteRange, ByteSource, Json } from '../../registry/types.ts';
+import { blobKey, isBlobKey, uploadBufferKey, uploadBufferPrefix } from './keys.ts';
+import { ResumableSha256 } from './resumable-sha256.ts';
+import { isS3Error } from './s3-errors.ts';
+
+/** S3's smallest part, except the last one of an upload. */
+export const MIN_PART_SIZE = 5 * 1024 * 1024;
+/** S3's largest part number. */
+export const MAX_PARTS = 10_000;
+/**
+ * The largest blob an upload may reach. Every flushed part is ≥ 5 MiB, so 10,000 parts always hold this much
+ * (10,000 × 5 MiB = 52,428,800,000 bytes ≈ 48.8 GiB); bigger uploads are refused before S3 would refuse them.
+ */
+export const MAX_BLOB_SIZE = MAX_PARTS * MIN_PART_SIZE;
+/** One append at most: under the ~4.4 MB of raw body an API Gateway → Lambda request carries. */
+export const DEFAULT_MAX_CHUNK_LENGTH = 4 * 1024 * 1024;
+export const DEFAULT_PRESIGN_EXPIRES_IN = 900;
+
+export interface S3BlobStoreOptions {
+  s3: S3Client;
+  bucket: string;
+  /** Lifetime of presigned GET URLs, seconds. @default 900 */
+  presignExpiresIn?: number;
+  /** The largest body one append accepts (advertised as OCI-Chunk-Max-Length). @default 4 MiB */
+  maxChunkLength?: number;
+  /** Signs GET URLs for another endpoint than `s3` talks to (a public hostname, a CDN). @default s3 */
+  presignClient?: S3Client;
+}
+
+/**
+ * What an upload needs between invocations, kept by the core in the upload session (JSON, a few hundred bytes
+ * plus ~60 per part).
+ */
+interface UploadState {
+  v: 1;
+  uploadId: string;
+  /** Bytes appended and acknowledged. */
+  size: number;
+  /** hash-wasm SHA-256 state after `size` bytes, base64. */
+  sha256: string;
+  /** S3's multipart upload id, once the first part was flushed. */
+  multipartId?: string;
+  /** Flushed parts, in order: [PartNumber, ETag]. */
+  parts: [number, string][];
+  /** Appends not yet in a part, in order: [key, size]. Together < 5 MiB. */
+  buffer: [string, number][];
+  /** Buffer objects already copied into a part; deleted by the next call (see the concurrency note). */
+  garbage: string[];
+}
+
+/**
+ * Blob bytes in S3. Reads are presigned GET URLs (the bytes never pass through the Lambda); uploads are S3
+ * multipart uploads assembled from appends of at most `maxChunkLength` bytes.
+ *
+ * ```
+ *  append (≤ 4 MiB)            buffered < 5 MiB?  ── yes ─▶ PutObject uploads/<id>/<offset>-<random>
+ *                                    │ no
+ *                                    ▼
+ *                 GetObject each buffered append ─▶ UploadPart(buffer ‖ body) (part ≥ 5 MiB)
+ *  commit   no part yet:  one buffered append ─▶ CopyObject to blobs/<id>;  several ─▶ PutObject of their concatenation
+ *           parts:        rest of the buffer ─▶ last UploadPart ─▶ CompleteMultipartUpload at blobs/<id>
+ * ```
+ * The SHA-256 is computed while appending and saved in the state, so commit verifies the digest without reading
+ * anything back; on mismatch nothing becomes an object at blobs/ (the multipart upload is aborted).
+ *
+ * Concurrent appends at one offset (a client retrying while its first request still runs): the core's
+ * compare-and-set keeps one state, the other request fails. The loser cannot corrupt the winner:
+ * - buffer keys are unique, so the loser's buffered append is an orphan (expired by the lifecycle rule);
+ * - buffer objects that went into a part are deleted one call later, by a request that started from the winning
+ *   state, so the loser never deletes an object the winner still needs;
+ * - two flushes of one part number: the later UploadPart replaces the earlier one in S3, and if that was the
+ *   loser's, CompleteMultipartUpload finds an ETag it was not given and fails (InvalidPart). The upload then fails
+ *   with BLOB_UPLOAD_INVALID: wrong bytes are never committed.
+ *
+ * Digests: sha256 always; sha512 only for blobs that never needed a multipart part (< 5 MiB), re-read at commit;
+ * larger sha512 uploads fail with UNSUPPORTED (only SHA-256 state is kept between invocations).
+ */
+export class S3BlobStore implements BlobStore {
+  readonly maxChunkLength: number;
+  readonly #s3: S3Client;
+  readonly #presignClient: S3Client;
+  readonly #bucket: string;
+  readonly #presignExpiresIn: number;
+
+  constructor(options: S3BlobStoreOptions) {
+    const maxChunkLength = options.maxChunkLength ?? DEFAULT_MAX_CHUNK_LENGTH;
+    if (!Number.isSafeInteger(maxChunkLength) || maxChunkLength < 1) {
+      throw new Error(`maxChunkLength must be a positive integer of bytes, got ${options.maxChunkLength}`);
+    }
+    this.maxChunkLength = maxChunkLength;
+    this.#s3 = options.s3;
+    this.#presignClient = options.presignClient ?? options.s3;
+    this.#bucket = options.bucket;
+    this.#presignExpiresIn = options.presignExpiresIn ?? DEFAULT_PRESIGN_EXPIRES_IN;
+  }
+
+  async startUpload(uploadId: string): Promise<Json> {
+    blobKey(uploadId);
+    const state: UploadState = { v: 1, uploadId, size: 0, sha256: (await ResumableSha256.resume()).save(), parts: [], buffer: [], garbage: [] };
+    return toJson(state);
+  }
+
+  async append(stateJson: Json, offset: number, body: ByteSource): Promise<{ state: Json; size: number }> {
+    const state = parseState(stateJson);
+    if (offset !== state.size) {
+      throw new OciError('UNKNOWN', `upload state holds ${state.size} bytes but the append is at offset ${offset}`, { uploadId: state.uploadId });
+    }
+    const bytes = await collect(body, this.maxChunkLength);
+    if (bytes.byteLength === 0) return { state: stateJson, size: offset };
+    const size = offset + bytes.byteLength;
+    if (size > MAX_BLOB_SIZE) throw tooLarge(size);
+
+    const hash = await ResumableSha256.resume(state.sha256);
+    const next: UploadState = { ...state, size, sha256: hash.update(bytes).save(), garbage: [] };
+    const buffered = state.buffer.reduce((total, [, length]) => total + length, 0) + bytes.byteLength;
+    const work =
+      buffered < MIN_PART_SIZE
+        ? this.#bufferAppend(state, bytes).then((entry) => {
+            next.buffer = [...state.buffer, entry];
+          })
+        : this.#flushPart(state, bytes).then(({ multipartId, part }) => {
+            next.multipartId = multipartId;
+            next.parts = [...state.parts, part];
+            next.buffer = [];
+            next.garbage = state.buffer.map(([key]) => key);
+          });
+    // The previous flush's buffer objects: only requests that started from the winning state get here.
+    await Promise.all([work, this.#deleteQuietly(state.garbage)]);
+    return { state: toJson(next), size };
+  }
+
+  async commit(stateJson: Json, digest: ParsedDigest, size: number): Promise<string> {
+    const state = parseState(stateJson);
+    if (size !== state.size) throw sizeInvalid(`upload holds ${state.size} bytes, not ${size}`, { size, uploaded: state.size });
+    const key = blobKey(state.uploadId);
+
+    let buffered: Uint8Array[] | undefined;
+    let actual: string;
+    if (digest.algorithm === 'sha256') {
+      actual = `sha256:${(await ResumableSha256.resume(state.sha256)).hex()}`;
+    } else {
+      if (state.multipartId !== undefined) {
+        throw unsupported(`${digest.algorithm} digests are verified only for blobs under ${MIN_PART_SIZE} bytes on S3 storage; push it as sha256`);
+      }
+      buffered = await this.#readBuffer(state.buffer);
+      const hash = createHash(digest.algorithm);
+      for (const piece of buffered) hash.update(piece);
+      actual = `${digest.algorithm}:${hash.digest('hex')}`;
+    }
+    if (actual !== digest.digest) {
+      await this.#discard(state);
+      throw digestInvalid('uploaded content has another digest', { expected: digest.digest, actual });
+    }
+
+    try {
+      await this.#assemble(state, key, digest, buffered);
+    } catch (error) {
+      // A retried commit whose first attempt completed (the Lambda died before the core recorded it): the object is
+      // there, and only a persisted state of this upload, which has a single version per size, can have written it.
+      const gone = isOciError(error, 'BLOB_UPLOAD_INVALID') || isS3Error(error, 'NoSuchUpload', 'NoSuchKey');
+      if (gone && (await this.#holds(key, size))) return key;
+      if (gone || isS3Error(error, 'InvalidPart', 'InvalidPartOrder', 'EntityTooSmall')) {
+        await this.#discard(state);
+        throw blobUploadInvalid('the upload was modified by a concurrent request or has expired; start it again', { uploadId: state.uploadId, cause: (error as Error).name });
+      }
+      throw error;
+    }
+    await this.#deleteQuietly([...state.garbage, ...state.buffer.map(([bufferKey]) => bufferKey)]);
+    return key;
+  }
+
+  async abort(stateJson: Json): Promise<void> {
+    const state = parseState(stateJson);
+    await this.#discard(state);
+    // Orphans of appends that lost a race are not in the state: sweep the upload's whole buffer folder.
+    const prefix = uploadBufferPrefix(state.uploadId);
+    let token: string | undefined;
+    do {
+      const page = await this.#s3.send(new ListObjectsV2Command({ Bucket: this.#bucket, Prefix: prefix, ...(token ? { ContinuationToken: token } : {}) }));
+      await this.#delete((page.Contents ?? []).flatMap((object) => (object.Key ? [object.Key] : [])));
+      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (token);
+  }
+
+  /** A presigned GET URL, whole blob or range alike: the client sends its Range header to S3 itself. No S3 call. */
+  async read(location: string, _range?: ByteRange): Promise<BlobRead> {
+    if (!isBlobKey(location)) throw new OciError('UNKNOWN', 'blob location is not an S3 blob key', { location });
+    const url = await getSignedUrl(this.#presignClient, new GetObjectCommand({ Bucket: this.#bucket, Key: location }), { expiresIn: this.#presignExpiresIn });
+    return { kind: 'redirect', url };
+  }
+
+  async delete(location: string): Promise<void> {
+    if (!isBlobKey(location)) return;
+    await this.#s3.send(new DeleteObjectCommand({ Bucket: this.#bucket, Key: location }));
+  }
+
+  // ---- internals
+
+  /** Makes the verified upload the object at `key`: one copy or put when it never needed a part, else the last part and CompleteMultipartUpload. */
+  async #assemble(state: UploadState, key: string, digest: ParsedDigest, buffered: Uint8Array[] | undefined): Promise<void> {
+    if (state.multipartId === undefined) {
+      const [only] = state.buffer;
+      if (state.buffer.length === 1 && only && buffered === undefined) {
+        await this.#s3.send(
+          new CopyObjectCommand({ Bucket: this.#bucket, Key: key, CopySource: copySource(this.#bucket, only[0]), ContentType: 'application/octet-stream', MetadataDirective: 'REPLACE' }),
+        );
+        return;
+      }
+      const bytes = concat(buffered ?? (await this.#readBuffer(state.buffer)));
+      await this.#s3.send(
+        new PutObjectCommand({
+          Bucket: this.#bucket,
+          Key: key,
+          Body: bytes,
+          ContentLength: bytes.byteLength,
+          ContentType: 'application/octet-stream',
+          // S3 verifies it (BadDigest): a second check that the bytes stored are the bytes hashed.
+          ...(digest.algorithm === 'sha256' ? { ChecksumSHA256: Buffer.from(digest.hex, 'hex').toString('base64') } : {}),
+        }),
+      );
+      return;
+    }
+    const parts = [...state.parts];
+    if (state.buffer.length > 0) {
+      if (parts.length + 1 > MAX_PARTS) throw tooLarge(state.size);
+      parts.push(await this.#uploadPart(state.multipartId, key, parts.length + 1, concat(await this.#readBuffer(state.buffer))));
+    }
+    await this.#s3.send(
+      new CompleteMultipartUploadCommand({
+        Bucket: this.#bucket,
+        Key: key,
+        UploadId: state.multipartId,
+        MultipartUpload: { Parts: parts.map(([PartNumber, ETag]) => ({ PartNumber, ETag })) },
+      }),
+    );
+  }
+
+  async #holds(key: string, size: number): Promise<boolean> {
+    try {
+      const head = await this.#s3.send(new HeadObjectCommand({ Bucket: this.#bucket, Key: key }));
+      return head.ContentLength === size;
+    } catch (error) {
+      if (isS3Error(error, 'NotFound', 'NoSuchKey')) return false;
+      throw error;
+    }
+  }
+
+  async #bufferAppend(state: UploadState, bytes: Uint8Array): Promise<[string, number]> {
+    const key = uploadBufferKey(state.uploadId, state.size, randomBytes(6).toString('hex'));
+    await this.#s3.send(new PutObjectCommand({ Bucket: this.#bucket, Key: key, Body: bytes, ContentLength: bytes.byteLength }));
+    return [key, bytes.byteLength];
+  }
+
+  /** Uploads the buffered appends and `bytes` as the next part, opening the multipart upload on the first one. */
+  async #flushPart(state: UploadState, bytes: Uint8Array): Promise<{ multipartId: string; part: [number, string] }> {
+    const partNumber = state.parts.length + 1;
+    if (partNumber > MAX_PARTS) throw tooLarge(state.size + bytes.byteLength);
+    const key = blobKey(state.uploadId);
+    const [multipartId, buffered] = await Promise.all([
+      state.multipartId ??
+        this.#s3
+          .send(new CreateMultipartUploadCommand({ Bucket: this.#bucket, Key: key, ContentType: 'application/octet-stream' }))
+          .then(({ UploadId }) => {
+            if (!UploadId) throw new Error('CreateMultipartUpload returned no UploadId');
+            return UploadId;
+          }),
+      this.#readBuffer(state.buffer),
+    ]);
+    const part = await this.#uploadPart(multipartId, key, partNumber, concat([...buffered, bytes]));
+    return { multipartId, part };
+  }
+
+  async #uploadPart(multipartId: string, key: string, partNumber: number, bytes: Uint8Array): Promise<[number, string]> {
+    try {
+      const { ETag } = await this.#s3.send(
+        new UploadPartCommand({ Bucket: this.#bucket, Key: key, UploadId: multipartId, PartNumber: partNumber, Body: bytes, ContentLength: bytes.byteLength }),
+      );
+      if (!ETag) throw new Error('UploadPart returned no ETag');
+      return [partNumber, ETag];
+    } catch (error) {
+      if (isS3Error(error, 'NoSuchUpload')) throw blobUploadInvalid('the upload has expired or was cancelled; start it again', { multipartId });
+      throw error;
+    }
+  }
+
+  async #readBuffer(buffer: [string, number][]): Promise<Uint8Array[]> {
+    return Promise.all(
+      buffer.map(async ([key, size]) => {
+        try {
+          const { Body } = await this.#s3.send(new GetObjectCommand({ Bucket: this.#bucket, Key: key }));
+          const bytes = Body ? await Body.transformToByteArray() : new Uint8Array();
+          if (bytes.byteLength !== size) throw new Error(`buffered append ${key} has ${bytes.byteLength} bytes, expected ${size}`);
+          return bytes;
+        } catch (error) {
+          if (isS3Error(error, 'NoSuchKey', 'NotFound')) {
+            throw blobUploadInvalid('buffered upload data is gone (expired, or cancelled by a concurrent request); start the upload again', { key });
+          }
+          throw error;
+        }
+      }),
+    );
+  }
+
+  /** Leaves nothing of the upload but orphans: aborts the multipart upload and deletes the known buffer objects. */
+  async #discard(state: UploadState): Promise<void> {
+    if (state.multipartId !== undefined) {
+      await this.#s3
+        .send(new AbortMultipartUploadCommand({ Bucket: this.#bucket, Key: blobKey(state.uploadId), UploadId: state.multipartId }))
+        .catch((error: unknown) => {
+          if (!isS3Error(error, 'NoSuchUpload', 'NotFound')) throw error;
+        });
+    }
+    await this.#delete([...state.garbage, ...state.buffer.map(([key]) => key)]);
+  }
+
+  async #delete(keys: string[]): Promise<void> {
+    if (keys.length === 1) {
+      await this.#s3.send(new DeleteObjectCommand({ Bucket: this.#bucket, Key: keys[0] }));
+      return;
+    }
+    for (let at = 0; at < keys.length; at += 1000) {
+      const batch = keys.slice(at, at + 1000);
+      await this.#s3.send(new DeleteObjectsCommand({ Bucket: this.#bucket, Delete: { Objects: batch.map((Key) => ({ Key })), Quiet: true } }));
+    }
+  }
+
+  /** Cleanup that must not fail the request: whatever stays is expired by the bucket's lifecycle rule. */
+  async #deleteQuietly(keys: string[]): Promise<void> {
+    await this.#delete(keys).catch(() => undefined);
+  }
+}
+
+function tooLarge(size: number): OciError {
+  return payloadTooLarge(
+    `blob upload of ${size} bytes exceeds this registry's limit of ${MAX_BLOB_SIZE} bytes ` +
+      `(S3 multipart uploads have at most ${MAX_PARTS} parts, each at least ${MIN_PART_SIZE} bytes)`,
+    { size, max: MAX_BLOB_SIZE },
+  );
+}
+
+/** Reads a request body into memory, at most `max` bytes (the core enforces the limit too; this is the store's own guard). */
+async function collect(body: ByteSource, max: number): Promise<Uint8Array> {
+  const chunks: Uint8Array[] = [];
+  let length = 0;
+  for await (const chunk of body) {
+    length += chunk.byteLength;
+    if (length > max) throw payloadTooLarge(`append of more than ${max} bytes`, { max });
+    chunks.push(chunk);
+  }
+  return concat(chunks);
+}
+
+function concat(chunks: Uint8Array[]): Uint8Array {
+  if (chunks.length === 1) return chunks[0]!;
+  return Buffer.concat(chunks);
+}
+
+function copySource(bucket: string, key: string): string {
+  return `${bucket}/${key.split('/').map(encodeURIComponent).join('/')}`;
+}
+
+function toJson(state: UploadState): Json {
+  return state as unknown as Json;
+}
+
+function parseState(json: Json): UploadState {
+  const state = json as Partial<UploadState> | null;
+  if (
+    typeof state !== 'object' ||
+    state === null ||
+    state.v !== 1 ||
+    typeof state.uploadId !== 'string' ||
+    typeof state.size !== 'number' ||
+    typeof state.sha256 !== 'string' ||
+    !Array.isArray(state.parts) ||
+    !Array.isArray(state.buffer) ||
+    !Array.isArray(state.garbage)
+  ) {
+    throw new OciError('UNKNOWN', 'corrupt S3 upload state');
+  }
+  return state as UploadState;
+}
