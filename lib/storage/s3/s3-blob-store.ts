@@ -46,9 +46,12 @@ export interface S3BlobStoreOptions {
   presignClient?: S3Client;
 }
 
+/** Appends buffered before they are merged into one buffer object (keeps the state small under tiny chunks). */
+const MAX_BUFFERED_APPENDS = 64;
+
 /**
- * What an upload needs between invocations, kept by the core in the upload session (JSON, a few hundred bytes
- * plus ~60 per part).
+ * What an upload needs between invocations, kept by the core in the upload session: JSON of a few hundred bytes
+ * plus ~23 per part, so even 10,000 parts (~230 KB) fit a DynamoDB item.
  */
 interface UploadState {
   v: 1;
@@ -59,9 +62,9 @@ interface UploadState {
   sha256: string;
   /** S3's multipart upload id, once the first part was flushed. */
   multipartId?: string;
-  /** Flushed parts, in order: [PartNumber, ETag]. */
-  parts: [number, string][];
-  /** Appends not yet in a part, in order: [key, size]. Together < 5 MiB. */
+  /** ETags of the flushed parts 1..n, packed by `packEtag` and joined by commas (≤ ~23 bytes a part). */
+  etags: string;
+  /** Appends not yet in a part, in order: [key, size]. Together < 5 MiB, at most MAX_BUFFERED_APPENDS. */
   buffer: [string, number][];
   /** Buffer objects already copied into a part; deleted by the next call (see the concurrency note). */
   garbage: string[];
@@ -115,7 +118,7 @@ export class S3BlobStore implements BlobStore {
 
   async startUpload(uploadId: string): Promise<Json> {
     blobKey(uploadId);
-    const state: UploadState = { v: 1, uploadId, size: 0, sha256: (await ResumableSha256.resume()).save(), parts: [], buffer: [], garbage: [] };
+    const state: UploadState = { v: 1, uploadId, size: 0, sha256: (await ResumableSha256.resume()).save(), etags: '', buffer: [], garbage: [] };
     return toJson(state);
   }
 
@@ -132,17 +135,25 @@ export class S3BlobStore implements BlobStore {
     const hash = await ResumableSha256.resume(state.sha256);
     const next: UploadState = { ...state, size, sha256: hash.update(bytes).save(), garbage: [] };
     const buffered = state.buffer.reduce((total, [, length]) => total + length, 0) + bytes.byteLength;
-    const work =
-      buffered < MIN_PART_SIZE
-        ? this.#bufferAppend(state, bytes).then((entry) => {
-            next.buffer = [...state.buffer, entry];
-          })
-        : this.#flushPart(state, bytes).then(({ multipartId, part }) => {
-            next.multipartId = multipartId;
-            next.parts = [...state.parts, part];
-            next.buffer = [];
-            next.garbage = state.buffer.map(([key]) => key);
-          });
+    let work: Promise<void>;
+    if (buffered >= MIN_PART_SIZE) {
+      work = this.#flushPart(state, bytes).then(({ multipartId, etag }) => {
+        next.multipartId = multipartId;
+        next.etags = state.etags === '' ? etag : `${state.etags},${etag}`;
+        next.buffer = [];
+        next.garbage = state.buffer.map(([key]) => key);
+      });
+    } else if (state.buffer.length < MAX_BUFFERED_APPENDS) {
+      work = this.#bufferAppend(state, bytes, offset).then((entry) => {
+        next.buffer = [...state.buffer, entry];
+      });
+    } else {
+      // Many tiny appends: merge them into one buffer object.
+      work = this.#readBuffer(state.buffer).then(async (pieces) => {
+        next.buffer = [await this.#bufferAppend(state, concat([...pieces, bytes]), offset + bytes.byteLength - buffered)];
+        next.garbage = state.buffer.map(([key]) => key);
+      });
+    }
     // The previous flush's buffer objects: only requests that started from the winning state get here.
     await Promise.all([work, this.#deleteQuietly(state.garbage)]);
     return { state: toJson(next), size };
@@ -239,17 +250,17 @@ export class S3BlobStore implements BlobStore {
       );
       return;
     }
-    const parts = [...state.parts];
+    const etags = etagsOf(state);
     if (state.buffer.length > 0) {
-      if (parts.length + 1 > MAX_PARTS) throw tooLarge(state.size);
-      parts.push(await this.#uploadPart(state.multipartId, key, parts.length + 1, concat(await this.#readBuffer(state.buffer))));
+      if (etags.length + 1 > MAX_PARTS) throw tooLarge(state.size);
+      etags.push(await this.#uploadPart(state.multipartId, key, etags.length + 1, concat(await this.#readBuffer(state.buffer))));
     }
     await this.#s3.send(
       new CompleteMultipartUploadCommand({
         Bucket: this.#bucket,
         Key: key,
         UploadId: state.multipartId,
-        MultipartUpload: { Parts: parts.map(([PartNumber, ETag]) => ({ PartNumber, ETag })) },
+        MultipartUpload: { Parts: etags.map((ETag, index) => ({ PartNumber: index + 1, ETag })) },
       }),
     );
   }
@@ -264,15 +275,16 @@ export class S3BlobStore implements BlobStore {
     }
   }
 
-  async #bufferAppend(state: UploadState, bytes: Uint8Array): Promise<[string, number]> {
-    const key = uploadBufferKey(state.uploadId, state.size, randomBytes(6).toString('hex'));
+  /** Writes `bytes` as a new buffer object, named after the offset it starts at. */
+  async #bufferAppend(state: UploadState, bytes: Uint8Array, offset: number): Promise<[string, number]> {
+    const key = uploadBufferKey(state.uploadId, offset, randomBytes(6).toString('hex'));
     await this.#s3.send(new PutObjectCommand({ Bucket: this.#bucket, Key: key, Body: bytes, ContentLength: bytes.byteLength }));
     return [key, bytes.byteLength];
   }
 
   /** Uploads the buffered appends and `bytes` as the next part, opening the multipart upload on the first one. */
-  async #flushPart(state: UploadState, bytes: Uint8Array): Promise<{ multipartId: string; part: [number, string] }> {
-    const partNumber = state.parts.length + 1;
+  async #flushPart(state: UploadState, bytes: Uint8Array): Promise<{ multipartId: string; etag: string }> {
+    const partNumber = (state.etags === '' ? 0 : state.etags.split(',').length) + 1;
     if (partNumber > MAX_PARTS) throw tooLarge(state.size + bytes.byteLength);
     const key = blobKey(state.uploadId);
     const [multipartId, buffered] = await Promise.all([
@@ -285,17 +297,18 @@ export class S3BlobStore implements BlobStore {
           }),
       this.#readBuffer(state.buffer),
     ]);
-    const part = await this.#uploadPart(multipartId, key, partNumber, concat([...buffered, bytes]));
-    return { multipartId, part };
+    const etag = await this.#uploadPart(multipartId, key, partNumber, concat([...buffered, bytes]));
+    return { multipartId, etag: packEtag(etag) };
   }
 
-  async #uploadPart(multipartId: string, key: string, partNumber: number, bytes: Uint8Array): Promise<[number, string]> {
+  /** Uploads one part; returns its ETag as S3 gave it. */
+  async #uploadPart(multipartId: string, key: string, partNumber: number, bytes: Uint8Array): Promise<string> {
     try {
       const { ETag } = await this.#s3.send(
         new UploadPartCommand({ Bucket: this.#bucket, Key: key, UploadId: multipartId, PartNumber: partNumber, Body: bytes, ContentLength: bytes.byteLength }),
       );
       if (!ETag) throw new Error('UploadPart returned no ETag');
-      return [partNumber, ETag];
+      return ETag;
     } catch (error) {
       if (isS3Error(error, 'NoSuchUpload')) throw blobUploadInvalid('the upload has expired or was cancelled; start it again', { multipartId });
       throw error;
@@ -378,6 +391,23 @@ function copySource(bucket: string, key: string): string {
   return `${bucket}/${key.split('/').map(encodeURIComponent).join('/')}`;
 }
 
+/**
+ * Part ETags are `"<32 hex>"` (MD5) for unencrypted and SSE-S3 objects: kept as base64 of the 16 bytes (22
+ * characters). Any other form is kept verbatim behind a `!`.
+ */
+export function packEtag(etag: string): string {
+  const hex = /^"([0-9a-f]{32})"$/.exec(etag)?.[1];
+  return hex ? Buffer.from(hex, 'hex').toString('base64url') : `!${etag}`;
+}
+
+export function unpackEtag(packed: string): string {
+  return packed.startsWith('!') ? packed.slice(1) : `"${Buffer.from(packed, 'base64url').toString('hex')}"`;
+}
+
+function etagsOf(state: UploadState): string[] {
+  return state.etags === '' ? [] : state.etags.split(',').map(unpackEtag);
+}
+
 function toJson(state: UploadState): Json {
   return state as unknown as Json;
 }
@@ -391,7 +421,7 @@ function parseState(json: Json): UploadState {
     typeof state.uploadId !== 'string' ||
     typeof state.size !== 'number' ||
     typeof state.sha256 !== 'string' ||
-    !Array.isArray(state.parts) ||
+    typeof state.etags !== 'string' ||
     !Array.isArray(state.buffer) ||
     !Array.isArray(state.garbage)
   ) {

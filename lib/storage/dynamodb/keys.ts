@@ -1,0 +1,89 @@
+/**
+ * Every key of the metadata table, built here and only here. One table (lib/storage/aws-resources.ts), string
+ * keys `pk` / `sk`, no index: each access pattern is one GetItem or one Query.
+ *
+ * | item                        | pk                 | sk                               | attributes                                    |
+ * | --------------------------- | ------------------ | -------------------------------- | --------------------------------------------- |
+ * | blob record (global)        | BLOB#<digest>      | BLOB                             | size, location                                |
+ * | blob linked in a repository | REPO#<name>        | BLOB#<digest>                    | size, location                                |
+ * | manifest                    | REPO#<name>        | MANIFEST#<digest>                | manifest fields¹, rev                         |
+ * | tag                         | REPO#<name>        | TAG#<tag>                        | manifest fields¹ of the manifest it points at |
+ * | referrer                    | REPO#<name>        | REFERRER#<subject>#<digest>      | descriptor (JSON)                             |
+ * | repository (catalog)        | REPOSITORIES       | <name>                           |                                               |
+ * | upload session              | UPLOAD#<uploadId>  | UPLOAD                           | name, offset, version, createdAt, storage (JSON), ttl |
+ * | identities                  | IDENTITY, FAILURES#… | …                              | see dynamodb-identity-store.ts                |
+ *
+ * ¹ manifest fields: digest, mediaType, size, subject?, artifactType?, annotations (JSON)?, and the bytes either
+ *   inline (`content`, binary) or, above {@link INLINE_MANIFEST_LIMIT}, in S3 (`contentKey`, lib/storage/s3/keys.ts).
+ *
+ * | access pattern                               | request                                                           |
+ * | -------------------------------------------- | ----------------------------------------------------------------- |
+ * | blob GET/HEAD (name, digest)                 | GetItem REPO#<name> / BLOB#<digest>                               |
+ * | manifest GET by tag                          | GetItem REPO#<name> / TAG#<tag> (the manifest is in the tag item) |
+ * | manifest GET by digest                       | GetItem REPO#<name> / MANIFEST#<digest>                           |
+ * | mount without `from`, upload dedup           | GetItem BLOB#<digest> / BLOB                                      |
+ * | tags list (n, last)                          | Query REPO#<name>, sk > TAG#<last>, begins_with TAG#, Limit n+1   |
+ * | does the repository hold manifests           | Query REPO#<name>, begins_with MANIFEST#, Limit 1                 |
+ * | catalog (n, last)                            | Query REPOSITORIES, sk > <last>, Limit n+1                        |
+ * | referrers of a subject                       | Query REPO#<name>, begins_with REFERRER#<subject>#                |
+ * | upload session                               | GetItem / conditional PutItem UPLOAD#<uploadId> / UPLOAD          |
+ *
+ * A repository's items share one partition (DynamoDB splits a hot item collection by sort key; no local index
+ * stops it). Names are lowercase ASCII, tags ASCII, digests `alg:hex`: byte order is the spec's lexical order,
+ * and `#` cannot occur in a name, tag or digest, so prefixes never overlap.
+ */
+
+/** A manifest's bytes go to S3 above this size, leaving room for the other attributes in DynamoDB's 400 KB item. */
+export const INLINE_MANIFEST_LIMIT = 350_000;
+
+export const BLOB_RECORD_SK = 'BLOB';
+export const UPLOAD_SK = 'UPLOAD';
+export const CATALOG_PK = 'REPOSITORIES';
+export const TAG_PREFIX = 'TAG#';
+export const MANIFEST_PREFIX = 'MANIFEST#';
+
+export interface ItemKey {
+  pk: string;
+  sk: string;
+}
+
+export function blobRecordKey(digest: string): ItemKey {
+  return { pk: `BLOB#${digest}`, sk: BLOB_RECORD_SK };
+}
+
+export function repositoryPartition(name: string): string {
+  return `REPO#${name}`;
+}
+
+export function linkedBlobKey(name: string, digest: string): ItemKey {
+  return { pk: repositoryPartition(name), sk: `BLOB#${digest}` };
+}
+
+export function manifestItemKey(name: string, digest: string): ItemKey {
+  return { pk: repositoryPartition(name), sk: `${MANIFEST_PREFIX}${digest}` };
+}
+
+export function tagKey(name: string, tag: string): ItemKey {
+  return { pk: repositoryPartition(name), sk: `${TAG_PREFIX}${tag}` };
+}
+
+/** The tag a tag item's sort key names. */
+export function tagOf(sk: string): string {
+  return sk.slice(TAG_PREFIX.length);
+}
+
+export function referrersPrefix(subject: string): string {
+  return `REFERRER#${subject}#`;
+}
+
+export function referrerKey(name: string, subject: string, digest: string): ItemKey {
+  return { pk: repositoryPartition(name), sk: `${referrersPrefix(subject)}${digest}` };
+}
+
+export function catalogKey(name: string): ItemKey {
+  return { pk: CATALOG_PK, sk: name };
+}
+
+export function uploadKey(uploadId: string): ItemKey {
+  return { pk: `UPLOAD#${uploadId}`, sk: UPLOAD_SK };
+}
