@@ -86,7 +86,9 @@ export class FsIdentityStore implements IdentityStore {
     return this.#mutex.run('identities', async () => {
       const doc = await this.#read();
       const result = change(doc);
+      // The admin commands may run before the first `ocireg serve` created the data dir.
       await mkdir(dirname(this.#keys.identities), { recursive: true, mode: 0o700 });
+      await mkdir(this.#keys.tmpDir, { recursive: true });
       await writeFileAtomic(this.#keys.tmpDir, this.#keys.identities, JSON.stringify(doc, null, 2), 0o600);
       return result;
     });

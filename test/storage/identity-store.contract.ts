@@ -1,0 +1,91 @@
+import { randomBytes } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import type { AccessToken, IdentityStore } from '../../lib/auth/identity.ts';
+
+const unique = (label: string) => `${label}-${randomBytes(4).toString('hex')}`;
+
+function token(user: string, fields: Partial<AccessToken> = {}): AccessToken {
+  return { id: randomBytes(8).toString('hex'), user, secretHash: randomBytes(32).toString('hex'), createdAt: Date.now(), ...fields };
+}
+
+/** The contract every IdentityStore passes (memory, fs, DynamoDB). Names are unique per test: a store may be shared. */
+export function identityStoreContract(backend: string, makeStore: () => Promise<IdentityStore>): void {
+  describe(`IdentityStore contract: ${backend}`, () => {
+    it('creates a user once and lists it', async () => {
+      const store = await makeStore();
+      const name = unique('u');
+      expect(await store.createUser({ name, admin: true, createdAt: 1 })).toBe(true);
+      expect(await store.createUser({ name, admin: false, createdAt: 2 })).toBe(false);
+      expect(await store.getUser(name)).toEqual({ name, admin: true, createdAt: 1 });
+      expect((await store.listUsers()).map((user) => user.name)).toContain(name);
+    });
+
+    it('stores tokens with scopes and expiry, lists them per user, touches and deletes them', async () => {
+      const store = await makeStore();
+      const [a, b] = [unique('a'), unique('b')];
+      const first = token(a, { scopes: [{ glob: 'team/*', level: 'pull' }], expiresAt: 123 });
+      const second = token(b);
+      await store.createToken(first);
+      await store.createToken(second);
+      expect(await store.getToken(first.id)).toEqual(first);
+      expect((await store.listTokens(a)).map((t) => t.id)).toEqual([first.id]);
+      await store.touchToken(first.id, 5000);
+      expect((await store.getToken(first.id))?.lastUsedAt).toBe(5000);
+      expect(await store.deleteToken(first.id)).toBe(true);
+      expect(await store.deleteToken(first.id)).toBe(false);
+      expect(await store.getToken(first.id)).toBeUndefined();
+      await store.touchToken(first.id, 6000);
+      expect(await store.getToken(first.id)).toBeUndefined();
+    });
+
+    it('replaces the level of a grant on the same glob and removes grants', async () => {
+      const store = await makeStore();
+      const user = unique('g');
+      await store.setGrant({ user, glob: 'team/*', level: 'pull' });
+      await store.setGrant({ user, glob: 'team/*', level: 'push' });
+      await store.setGrant({ user, glob: 'alice/**', level: 'admin' });
+      expect((await store.listGrants(user)).sort((x, y) => x.glob.localeCompare(y.glob))).toEqual([
+        { user, glob: 'alice/**', level: 'admin' },
+        { user, glob: 'team/*', level: 'push' },
+      ]);
+      expect(await store.removeGrant(user, 'team/*')).toBe(true);
+      expect(await store.removeGrant(user, 'team/*')).toBe(false);
+      expect(await store.listGrants(user)).toEqual([{ user, glob: 'alice/**', level: 'admin' }]);
+    });
+
+    it('deletes a user with their tokens and grants', async () => {
+      const store = await makeStore();
+      const name = unique('d');
+      await store.createUser({ name, admin: false, createdAt: 1 });
+      const t = token(name);
+      await store.createToken(t);
+      await store.setGrant({ user: name, glob: 'x/*', level: 'pull' });
+      expect(await store.deleteUser(name)).toBe(true);
+      expect(await store.deleteUser(name)).toBe(false);
+      expect(await store.getToken(t.id)).toBeUndefined();
+      expect(await store.listGrants(name)).toEqual([]);
+    });
+
+    it('marks globs public and private', async () => {
+      const store = await makeStore();
+      const glob = `${unique('p')}/**`;
+      await store.setPublic(glob, true);
+      await store.setPublic(glob, true);
+      expect((await store.listPublic()).filter((g) => g === glob)).toEqual([glob]);
+      await store.setPublic(glob, false);
+      expect(await store.listPublic()).not.toContain(glob);
+    });
+
+    it('counts failures within a window and starts again after it', async () => {
+      const store = await makeStore();
+      const key = unique('ip');
+      const now = Date.now();
+      expect(await store.countFailures(key, now)).toBe(0);
+      expect(await store.recordFailure(key, 60, now)).toBe(1);
+      expect(await store.recordFailure(key, 60, now + 1000)).toBe(2);
+      expect(await store.countFailures(key, now + 2000)).toBe(2);
+      expect(await store.countFailures(key, now + 61_000)).toBe(0);
+      expect(await store.recordFailure(key, 60, now + 61_000)).toBe(1);
+    });
+  });
+}
