@@ -17,6 +17,8 @@ import { S3ServiceException, type S3Client } from '@aws-sdk/client-s3';
  *   - AbortMultipartUpload, which s3rver lacks (405): deletes the parts, `NoSuchUpload` when unknown;
  *   - presigned URLs (SigV4 query auth), whose signatures s3rver never checks: `SignatureDoesNotMatch`, and
  *     `AccessDenied` once expired.
+ *   - DeleteObject never removes a "directory" a concurrent PutObject is writing into (s3rver's filesystem store
+ *     does, and that put then hangs).
  * - {@link verifyPresignedUrl}: the same SigV4 check as a function, to assert on a URL without fetching it.
  */
 
@@ -25,16 +27,25 @@ export const MAX_PART_NUMBER = 10_000;
 
 // ---- SDK side: call counter ----------------------------------------------------------------------------------
 
-/** Counts the requests S3 clients actually send (presigning sends nothing and is not counted; each retry is). */
+/** Any AWS SDK v3 client: S3Client, DynamoDBClient… */
+interface SdkClient {
+  middlewareStack: S3Client['middlewareStack'];
+}
+
+/**
+ * Counts the requests AWS SDK clients actually send, per operation (presigning sends nothing and is not
+ * counted; each retry is). Made for S3; attached to a DynamoDBClient it counts DynamoDB requests the same way.
+ */
 export class S3CallCounter {
   readonly #counts = new Map<string, number>();
-  readonly #attached = new WeakSet<S3Client>();
+  readonly #attached = new WeakSet<object>();
 
-  /** Adds the counter (and the client-side part number check) to `client`; returns it. */
-  attach(client: S3Client): S3Client {
+  /** Adds the counter (and, for S3, the client-side part number check) to `client`; returns it. */
+  attach<Client extends object>(client: Client): Client {
+    const { middlewareStack } = client as unknown as SdkClient;
     if (this.#attached.has(client)) return client;
     this.#attached.add(client);
-    client.middlewareStack.add(
+    middlewareStack.add(
       (next, context) => async (args) => {
         const operation = operationOf(context.commandName);
         const partNumber = (args.input as { PartNumber?: unknown }).PartNumber;
@@ -45,7 +56,7 @@ export class S3CallCounter {
       },
       { step: 'initialize', name: 'ocireg-strict-part-number' },
     );
-    client.middlewareStack.add(
+    middlewareStack.add(
       (next, context) => async (args) => {
         const operation = operationOf(context.commandName);
         this.#counts.set(operation, (this.#counts.get(operation) ?? 0) + 1);
@@ -181,11 +192,24 @@ interface KoaContext {
 /** The parts of an s3rver instance this module touches (s3rver ships no types). */
 export interface S3rverLike {
   middleware: ((ctx: KoaContext, next: () => Promise<void>) => Promise<void>)[];
-  store: { getResourcePath(bucket: string, key: string | undefined, resource: string): string };
+  store: {
+    getResourcePath(bucket: string, key: string | undefined, resource: string): string;
+    deleteObject(bucket: string, key: string): Promise<void>;
+  };
 }
 
 /** Puts S3's multipart and presigned-URL rules in front of s3rver's own routes. Call before `run()`. */
 export function strictS3rver(s3rver: S3rverLike, credentials: SigningCredentials): void {
+  // s3rver removes a key's directory once it looks empty, under the feet of a concurrent PutObject of a sibling
+  // key (ENOENT, and the put never answers). S3 has no directories: delete the object's files only.
+  const { store } = s3rver;
+  store.deleteObject = async (bucket, key) => {
+    await Promise.all(
+      ['object', 'object.md5', 'metadata.json'].map((resource) =>
+        rm(store.getResourcePath(bucket, key, resource), { force: true }),
+      ),
+    );
+  };
   s3rver.middleware.unshift(async (ctx, next) => {
     const [, bucket = '', ...keyParts] = ctx.path.split('/');
     const key = keyParts.map((part) => decodeURIComponent(part)).join('/');

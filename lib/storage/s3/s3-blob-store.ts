@@ -122,7 +122,7 @@ export class S3BlobStore implements BlobStore {
     return toJson(state);
   }
 
-  async append(stateJson: Json, offset: number, body: ByteSource): Promise<{ state: Json; size: number }> {
+  async append(stateJson: Json, offset: number, body: ByteSource, _declaredLength?: number): Promise<{ state: Json; size: number }> {
     const state = parseState(stateJson);
     if (offset !== state.size) {
       throw new OciError('UNKNOWN', `upload state holds ${state.size} bytes but the append is at offset ${offset}`, { uploadId: state.uploadId });
