@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { DescribeTimeToLiveCommand, DynamoDBClient, GetItemCommand } from '@aws-sdk/client-dynamodb';
+import { DescribeTimeToLiveCommand, DynamoDBClient, GetItemCommand, TransactionCanceledException } from '@aws-sdk/client-dynamodb';
 import {
   CompleteMultipartUploadCommand,
   CreateMultipartUploadCommand,
@@ -172,6 +172,16 @@ describe('S3BlobStore specifics', () => {
     expect(new URL(read.url).searchParams.get('X-Amz-Expires')).toBe('60');
     expect(Buffer.from(await fetchRedirect(read.url, 'bytes=0-9'))).toEqual(content.subarray(0, 10));
     presignClient.destroy();
+  });
+
+  it('stores a single-request blob with three S3 requests and no multipart upload', async () => {
+    const content = randomBytes(300_000);
+    aws.s3Calls.reset();
+    const store = blobStore();
+    const appended = await store.append(await store.startUpload(`small-${randomBytes(4).toString('hex')}`), 0, bytesOf(content));
+    const location = await blobStore().commit(persisted(appended.state), sha256(content), appended.size);
+    expect(aws.s3Calls.snapshot()).toEqual({ CopyObject: 1, DeleteObject: 1, PutObject: 1 });
+    expectSameBytes(await readBack(blobStore(), location), content);
   });
 
   it('coalesces 1 MiB appends into parts of at least 5 MiB that strict S3 accepts', async () => {
@@ -424,6 +434,34 @@ describe('DynamoDbMetadataStore specifics', () => {
       if (!exists) expect(tags).toEqual([]);
       else expect(tags).toContain('new');
     }
+  });
+
+  it('retries a manifest push that a concurrent transaction cancelled (DynamoDB Local never conflicts; real DynamoDB does)', async () => {
+    // Prepare: the first two TransactWriteItems are cancelled as real DynamoDB cancels a conflicting transaction
+    const { store, calls, dynamo } = countedStore();
+    let conflicts = 2;
+    dynamo.middlewareStack.add(
+      (next, context) => async (args) => {
+        if (context.commandName === 'TransactWriteItemsCommand' && conflicts-- > 0) {
+          throw new TransactionCanceledException({
+            message: 'Transaction cancelled, please refer cancellation reasons for specific reasons [None, TransactionConflict]',
+            $metadata: { httpStatusCode: 400 },
+            CancellationReasons: [{ Code: 'None' }, { Code: 'TransactionConflict' }],
+          });
+        }
+        return next(args);
+      },
+      { step: 'initialize', name: 'inject-transaction-conflict' },
+    );
+    const name = repo('conflict');
+    const manifest = storedManifest();
+    // Act
+    await store.putManifest(name, manifest, ['t']);
+    // Assess
+    expect((await store.resolveTag(name, 't'))?.digest).toBe(manifest.digest);
+    expect(calls.count('TransactWriteItems')).toBe(1);
+    expect(conflicts).toBe(-1);
+    dynamo.destroy();
   });
 
   it('pushes and deletes a manifest with more tags than one transaction holds', async () => {
