@@ -90,6 +90,7 @@ interface UploadState {
  * - buffer keys are unique, so the loser's buffered append is an orphan (expired by the lifecycle rule);
  * - buffer objects that went into a part are deleted one call later, by a request that started from the winning
  *   state, so the loser never deletes an object the winner still needs;
+ * - two first flushes each open a multipart upload: the loser's is never completed (the lifecycle rule aborts it);
  * - two flushes of one part number: the later UploadPart replaces the earlier one in S3, and if that was the
  *   loser's, CompleteMultipartUpload finds an ETag it was not given and fails (InvalidPart). The upload then fails
  *   with BLOB_UPLOAD_INVALID: wrong bytes are never committed.
