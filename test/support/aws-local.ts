@@ -45,6 +45,8 @@ export interface AwsLocalOptions {
 
 const require = createRequire(import.meta.url);
 
+type RunnableS3rver = S3rverLike & { run(): Promise<{ port: number }>; close(): Promise<void>; httpServer?: { closeAllConnections(): void } };
+
 export async function startAwsLocal(options: AwsLocalOptions = {}): Promise<AwsLocal> {
   assertJava();
   const [dynamoPort, s3Port] = await Promise.all([freePort(), freePort()]);
@@ -53,16 +55,17 @@ export async function startAwsLocal(options: AwsLocalOptions = {}): Promise<AwsL
     if (java.exitCode === null && java.signalCode === null) java.kill('SIGKILL');
   };
   process.once('exit', killJava);
+  watchOver(java);
 
   let s3rverDir: string | undefined;
-  let s3rver: (S3rverLike & { run(): Promise<{ port: number }>; close(): Promise<void> }) | undefined;
+  let s3rver: RunnableS3rver | undefined;
   try {
     const endpoints = { dynamo: `http://127.0.0.1:${dynamoPort}`, s3: `http://127.0.0.1:${s3Port}` };
     const dynamo = new DynamoDBClient({ endpoint: endpoints.dynamo, region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS });
     await waitForDynamo(dynamo, java, options.startTimeoutMs ?? 60_000);
 
     s3rverDir = await mkdtemp(join(tmpdir(), 'ocireg-s3rver-'));
-    const S3rver = require('s3rver') as new (options: Record<string, unknown>) => NonNullable<typeof s3rver>;
+    const S3rver = require('s3rver') as new (options: Record<string, unknown>) => RunnableS3rver;
     s3rver = new S3rver({ address: '127.0.0.1', port: s3Port, silent: true, directory: s3rverDir, vhostBuckets: false });
     strictS3rver(s3rver, LOCAL_CREDENTIALS);
     await s3rver.run();
@@ -94,15 +97,15 @@ export async function startAwsLocal(options: AwsLocalOptions = {}): Promise<AwsL
         (stopped ??= (async () => {
           dynamo.destroy();
           s3.destroy();
-          await running.close().catch(() => undefined);
           await stopProcess(java);
           process.removeListener('exit', killJava);
+          await closeS3rver(running);
           await rm(dir, { recursive: true, force: true });
         })()),
     };
   } catch (error) {
-    await s3rver?.close().catch(() => undefined);
     await stopProcess(java);
+    if (s3rver) await closeS3rver(s3rver);
     process.removeListener('exit', killJava);
     if (s3rverDir) await rm(s3rverDir, { recursive: true, force: true });
     throw error;
@@ -169,6 +172,23 @@ async function freePort(): Promise<number> {
       server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
     });
   });
+}
+
+/**
+ * Kills `child` by PID when this process dies without stopping it (a test worker killed on timeout never runs
+ * its 'exit' handlers): a detached shell polls both PIDs every second. It ends by itself once `child` is gone.
+ */
+function watchOver(child: ChildProcess): void {
+  if (child.pid === undefined) return;
+  const script = `while kill -0 ${process.pid} 2>/dev/null && kill -0 ${child.pid} 2>/dev/null; do sleep 1; done; kill -9 ${child.pid} 2>/dev/null`;
+  spawn('sh', ['-c', script], { stdio: 'ignore', detached: true }).unref();
+}
+
+/** Closes s3rver without waiting on kept-alive or stuck connections. */
+async function closeS3rver(s3rver: RunnableS3rver): Promise<void> {
+  const closed = s3rver.close().catch(() => undefined);
+  s3rver.httpServer?.closeAllConnections();
+  await closed;
 }
 
 /** SIGTERM by PID, SIGKILL after 5 s. */
