@@ -95,6 +95,7 @@ export class ProgressDisplay {
   readonly #timer: NodeJS.Timeout | undefined;
   #drawnLines = 0;
   #dirty = false;
+  #stopped = false;
 
   constructor(out: ProgressOutput, options: ProgressOptions = {}) {
     this.#out = out;
@@ -126,6 +127,8 @@ export class ProgressDisplay {
 
   /** Draws the final state and stops the timer. */
   stop(): void {
+    if (this.#stopped) return;
+    this.#stopped = true;
     clearInterval(this.#timer);
     if (this.#tty) this.#draw();
   }
@@ -152,7 +155,7 @@ export class ProgressDisplay {
   #draw(): void {
     this.#dirty = false;
     let text = this.#drawnLines > 0 ? `\x1b[${this.#drawnLines}A` : '';
-    const width = this.#out.columns ?? 100;
+    const width = this.#out.columns || 100;
     for (const task of this.#tasks) text += `\x1b[2K${renderLine(task, true).slice(0, Math.max(20, width - 1))}\n`;
     this.#out.write(text);
     this.#drawnLines = this.#tasks.length;

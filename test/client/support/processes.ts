@@ -134,3 +134,28 @@ export async function startDockerd(work: string): Promise<Dockerd> {
   }
   return { env, docker, stop: () => stopProcess(child, 15_000) };
 }
+
+export interface Containerd {
+  ctr(args: string[]): Promise<RunResult>;
+  stop(): Promise<void>;
+}
+
+/** A private containerd on a unix socket under `work`, and `ctr` bound to it in namespace `e2e`. */
+export async function startContainerd(work: string): Promise<Containerd> {
+  const root = join(work, 'containerd');
+  await mkdir(root, { recursive: true });
+  const socket = join(root, 'containerd.sock');
+  await writeFile(
+    join(root, 'config.toml'),
+    `version = 2\nroot = "${join(root, 'root')}"\nstate = "${join(root, 'state')}"\n[grpc]\n  address = "${socket}"\n[debug]\n  address = ""\n[metrics]\n  address = ""\n`,
+  );
+  const child = spawn('containerd', ['--config', join(root, 'config.toml')], { stdio: 'ignore' });
+  const ctr = (args: string[]) => run('ctr', ['--address', socket, '--namespace', 'e2e', ...args], { timeoutMs: 120_000 });
+  try {
+    await waitFor(async () => (await ctr(['version'])).code === 0, 'containerd');
+  } catch (error) {
+    await stopProcess(child);
+    throw error;
+  }
+  return { ctr, stop: () => stopProcess(child, 10_000) };
+}
