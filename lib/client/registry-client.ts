@@ -77,8 +77,12 @@ export class RegistryClient {
       if (authorization !== undefined) response = await this.#send(method, url, options);
     }
     const expected = options.expect ? options.expect.includes(response.status) : response.status >= 200 && response.status < 300;
-    if (!expected) throw errorOf(method, url, response);
-    return response;
+    if (expected) return response;
+    const error = errorOf(method, url, response);
+    const who = this.#credentials ? `user ${this.#credentials.username}` : 'anonymous access (no credentials: use --creds, or docker login ' + this.registry + ')';
+    if (response.status === 401) throw new RegistryError(`unauthorized with ${who}: ${error.message}`, 401, { code: error.code });
+    if (response.status === 403) throw new RegistryError(`denied to ${who}: ${error.message}`, 403, { code: error.code });
+    throw error;
   }
 
   #send(method: string, url: URL, options: RequestOptions): Promise<HttpResult> {
