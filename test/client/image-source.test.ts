@@ -1,14 +1,17 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, symlink, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import type { Readable } from 'node:stream';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { parseImageReference } from '../../lib/client/image-reference.ts';
 import { openImageSource, parseSourceName } from '../../lib/client/image-source.ts';
 import { addIndex, sha256, writeOciLayout } from './support/layouts.ts';
 import { requireTools, run } from './support/processes.ts';
+import { tempDirs } from './support/temp-dirs.ts';
+
+const temp = tempDirs('ocireg-src-');
+afterAll(() => temp.cleanUp());
 
 async function readAll(stream: Readable): Promise<Buffer> {
   const chunks: Buffer[] = [];
@@ -41,7 +44,7 @@ describe('oci: and oci-archive:', () => {
   it('reads an image by tag from a layout and from a tar of it, streaming blob regions', async () => {
     // Prepare
     await requireTools('tar');
-    const dir = await mkdtemp(join(tmpdir(), 'ocireg-src-'));
+    const dir = await temp.make();
     const layers = [randomBytes(3000), randomBytes(10)];
     const written = await writeOciLayout(join(dir, 'layout'), { v1: layers, v2: [randomBytes(5)] });
     const archive = join(dir, 'layout.tar');
@@ -64,14 +67,14 @@ describe('oci: and oci-archive:', () => {
   });
 
   it('asks for a tag when the layout holds several images, and names them', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'ocireg-src-'));
+    const dir = await temp.make();
     await writeOciLayout(dir, { a: [randomBytes(4)], b: [randomBytes(4)] });
     await expect(openImageSource(`oci:${dir}`)).rejects.toThrow(/holds 2 images: name one .*it has: a, b/);
     await expect(openImageSource(`oci:${dir}:c`)).rejects.toThrow(/no image "c"; it has: a, b/);
   });
 
   it('reads an index with its children', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'ocireg-src-'));
+    const dir = await temp.make();
     const written = await writeOciLayout(dir, { amd: [randomBytes(4)], arm: [randomBytes(4)] });
     const indexDigest = await addIndex(dir, 'multi', [written.amd!, written.arm!]);
     const source = await openImageSource(`oci:${dir}:multi`);
@@ -85,7 +88,7 @@ describe('docker-archive:', () => {
   it('converts docker save output to a schema 2 manifest: uncompressed and gzip layers, linked duplicates, digests computed', async () => {
     // Prepare: the legacy docker save layout, with the second layer linked to the first
     await requireTools('tar');
-    const dir = await mkdtemp(join(tmpdir(), 'ocireg-src-'));
+    const dir = await temp.make();
     const save = join(dir, 'save');
     const plain = randomBytes(5000);
     const gzipped = gzipSync(randomBytes(2000));
@@ -117,7 +120,7 @@ describe('docker-archive:', () => {
   });
 
   it('says what is wrong with a file that is not docker save output', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'ocireg-src-'));
+    const dir = await temp.make();
     await writeFile(join(dir, 'index.json'), '{}');
     const archive = join(dir, 'x.tar');
     await run('tar', ['-C', dir, '-cf', archive, 'index.json']);

@@ -1,11 +1,14 @@
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { dockerCredentials, parseCredentials, registryHost } from '../../lib/client/docker-credentials.ts';
 import { parseChallenges, RegistryClient } from '../../lib/client/registry-client.ts';
+import { tempDirs } from './support/temp-dirs.ts';
+
+const temp = tempDirs('ocireg-dockercfg-');
+afterAll(() => temp.cleanUp());
 
 interface Seen {
   method: string;
@@ -129,7 +132,7 @@ describe('WWW-Authenticate parsing', () => {
 
 describe('docker credentials', () => {
   it('reads auths entries written as host, https://host or https://host/v1/, and identity tokens', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'ocireg-dockercfg-'));
+    const dir = await temp.make();
     await writeFile(
       join(dir, 'config.json'),
       JSON.stringify({

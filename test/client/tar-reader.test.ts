@@ -1,13 +1,16 @@
-import { mkdir, mkdtemp, open, symlink, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, open, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { normalizeTarPath, readTarIndex, resolveTarEntry, type TarEntry } from '../../lib/client/tar-reader.ts';
 import { requireTools, run } from './support/processes.ts';
+import { tempDirs } from './support/temp-dirs.ts';
+
+const temp = tempDirs('ocireg-tar-');
+afterAll(() => temp.cleanUp());
 
 async function tree(): Promise<{ dir: string; longPath: string; files: Record<string, Buffer> }> {
-  const dir = await mkdtemp(join(tmpdir(), 'ocireg-tar-'));
+  const dir = await temp.make();
   const longDir = `${'d'.repeat(60)}/${'e'.repeat(60)}`;
   const longPath = `${longDir}/${'f'.repeat(90)}.bin`;
   const files: Record<string, Buffer> = {
@@ -63,7 +66,7 @@ describe('readTarIndex', () => {
   }
 
   it('refuses a gzip file and a file that is not a tar, saying what it is', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'ocireg-tar-'));
+    const dir = await temp.make();
     await writeFile(join(dir, 'x.tar.gz'), gzipSync(Buffer.alloc(2048)));
     await writeFile(join(dir, 'x.json'), Buffer.from(`{"not":"a tar"}${' '.repeat(600)}`));
     const gz = await open(join(dir, 'x.tar.gz'), 'r');

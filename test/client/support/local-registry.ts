@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -48,11 +48,4 @@ export function memoryBlob(size: number): BlobContent & { bytes: Buffer } {
     size,
     open: (start, end) => Readable.from([bytes.subarray(start, end + 1)]),
   };
-}
-
-export async function writeTemp(name: string, content: Buffer | string): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'ocireg-client-'));
-  const path = join(dir, name);
-  await writeFile(path, content);
-  return path;
 }
