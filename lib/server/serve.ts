@@ -11,6 +11,7 @@ import { FsIdentityStore } from '../storage/fs/fs-identity-store.ts';
 import { loadOrCreateSigningKey } from '../storage/fs/fs-signing-key.ts';
 import type { FsKeys } from '../storage/fs/keys.ts';
 import { openFsStorage } from '../storage/fs/open-fs-storage.ts';
+import { SERVICE_NAME } from '../auth/service-name.ts';
 import { nodeListener } from './node-adapter.ts';
 
 export interface ServeOptions {
@@ -79,8 +80,6 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
   };
 }
 
-/** The service name in challenges and the token audience; the same everywhere, so tokens survive a change of host name. */
-export const SERVICE_NAME = 'ocireg';
 
 async function localAuthService(keys: FsKeys): Promise<AuthService> {
   const signer = await TokenSigner.fromPem(await loadOrCreateSigningKey(keys), SERVICE_NAME, SERVICE_NAME);
