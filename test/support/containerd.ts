@@ -1,0 +1,85 @@
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { descendantPids, isAlive, runTool, stopChild, trackPid, untrackPid, waitFor, type RunOptions, type RunResult } from './tools.ts';
+
+/**
+ * A private containerd for one suite: root, state and the gRPC socket under a short temp dir, the CRI plugin off
+ * (nothing here runs Kubernetes), and `ctr` bound to its socket.
+ */
+
+export interface Containerd {
+  /** The gRPC socket path. */
+  address: string;
+  pid: number;
+  /** Runs `ctr --address SOCKET --namespace NS …args` (namespace default `e2e`). */
+  ctr(args: string[], options?: RunOptions & { namespace?: string }): Promise<RunResult>;
+  /** containerd's stderr so far (the last 256 KiB). */
+  log(): string;
+  /** SIGTERM by PID (SIGKILL after 10 s), kills leftover shims, removes its directories. */
+  stop(): Promise<void>;
+}
+
+export async function startContainerd(options: { readyTimeoutMs?: number } = {}): Promise<Containerd> {
+  const dir = await mkdtemp('/tmp/oct-');
+  const address = join(dir, 'c.sock');
+  const configPath = join(dir, 'config.toml');
+  await writeFile(
+    configPath,
+    [
+      'version = 2',
+      `root = ${JSON.stringify(join(dir, 'root'))}`,
+      `state = ${JSON.stringify(join(dir, 'state'))}`,
+      'disabled_plugins = ["io.containerd.grpc.v1.cri"]',
+      '[grpc]',
+      `  address = ${JSON.stringify(address)}`,
+      '[ttrpc]',
+      `  address = ${JSON.stringify(join(dir, 't.sock'))}`,
+      '[debug]',
+      '  address = ""',
+      '[metrics]',
+      '  address = ""',
+      '',
+    ].join('\n'),
+  );
+  const child = spawn('containerd', ['--config', configPath], { stdio: ['ignore', 'ignore', 'pipe'] });
+  if (child.pid === undefined) {
+    await new Promise((resolve) => child.once('error', resolve));
+    await rm(dir, { recursive: true, force: true });
+    throw new Error('could not start containerd');
+  }
+  const pid = child.pid;
+  trackPid(pid);
+  let log = '';
+  child.stderr!.on('data', (chunk: Buffer) => {
+    log = (log + chunk.toString()).slice(-256 * 1024);
+  });
+
+  const ctr = (args: string[], runOptions: RunOptions & { namespace?: string } = {}) => {
+    const { namespace = 'e2e', ...rest } = runOptions;
+    return runTool('ctr', ['--address', address, '--namespace', namespace, ...args], { timeoutMs: 180_000, ...rest });
+  };
+
+  const stop = async () => {
+    const leftovers = await descendantPids(pid);
+    await stopChild(child, 10_000);
+    for (const descendant of leftovers) {
+      if (!(await isAlive(descendant))) continue;
+      try {
+        process.kill(descendant, 'SIGKILL');
+      } catch {
+        // gone meanwhile
+      }
+    }
+    untrackPid(pid);
+    await rm(dir, { recursive: true, force: true, maxRetries: 3 });
+  };
+
+  try {
+    await waitFor(async () => (await ctr(['version'], { timeoutMs: 10_000 })).code === 0, 'containerd to answer on its socket', options.readyTimeoutMs ?? 30_000);
+  } catch (error) {
+    await stop();
+    throw new Error(`${(error as Error).message}\ncontainerd log:\n${log}`);
+  }
+  return { address, pid, ctr, log: () => log, stop };
+}

@@ -1,0 +1,177 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { killChild, stopChild, trackPid } from './tools.ts';
+
+/**
+ * A registry server as a child process for the e2e suites: by default `node bin/ocireg.ts serve` on a free loopback
+ * port over a fresh data dir; any other server that logs JSON lines and announces itself with
+ * `{"msg":"listening","url":…}` (e.g. `node bin/dev-aws.ts --port P`) through `command`.
+ */
+
+export const OCIREG_CLI = join(import.meta.dirname, '../../bin/ocireg.ts');
+
+export interface ServerCommandContext {
+  port: number;
+  /** Always 127.0.0.1: the suites talk loopback only. */
+  listenHost: string;
+  dataDir: string;
+}
+
+export interface ServerCommand {
+  command: string;
+  args: string[];
+}
+
+export interface StartServerOptions {
+  /** Serve this data dir and leave it in place on stop; default: a fresh temp dir, removed by `stop()`. */
+  dataDir?: string;
+  /** Listen on this port (a restart on the same address); default: a free one. */
+  port?: number;
+  /** More `ocireg serve` options, e.g. `['--tls-cert', cert, '--tls-key', key]` or `['--auth']`. */
+  serveArgs?: string[];
+  /** Another server's command line; default `node bin/ocireg.ts serve --port P --host 127.0.0.1 --data-dir D …serveArgs`. */
+  command?: (context: ServerCommandContext) => ServerCommand;
+  env?: NodeJS.ProcessEnv;
+  /** How long the listening line may take (default 30 s). */
+  readyTimeoutMs?: number;
+  /** SIGTERM grace before SIGKILL in `stop()` (default 15 s; `ocireg serve` gives in-flight requests 10 s). */
+  stopGraceMs?: number;
+}
+
+export interface RegistryServer {
+  /** `http://127.0.0.1:PORT` (or https with a certificate), from the listening line. */
+  url: string;
+  /** `127.0.0.1:PORT`, as image references spell it. */
+  host: string;
+  port: number;
+  dataDir: string;
+  pid: number;
+  child: ChildProcess;
+  /** Every JSON line the server wrote to stdout so far. */
+  lines(): Array<Record<string, unknown>>;
+  /** The request log lines (`"msg":"request"`). */
+  requests(): Array<Record<string, unknown>>;
+  /** Everything the server wrote to stderr so far. */
+  stderr(): string;
+  /** Peak resident set size in bytes since the process started (`VmHWM` in /proc/PID/status). */
+  peakRssBytes(): Promise<number>;
+  /** Current resident set size in bytes (`VmRSS`). */
+  rssBytes(): Promise<number>;
+  /** SIGTERM by PID, SIGKILL after the grace period; then removes the data dir if this helper created it. */
+  stop(): Promise<void>;
+  /** SIGKILL by PID (a crash); the data dir stays for a restart. */
+  kill(): Promise<void>;
+}
+
+/** A TCP port nobody listens on right now, on 127.0.0.1. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.once('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const address = probe.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      probe.close(() => resolve(port));
+    });
+  });
+}
+
+export function ociregServeCommand(serveArgs: string[] = []): (context: ServerCommandContext) => ServerCommand {
+  return ({ port, listenHost, dataDir }) => ({
+    command: process.execPath,
+    args: [OCIREG_CLI, 'serve', '--port', String(port), '--host', listenHost, '--data-dir', dataDir, ...serveArgs],
+  });
+}
+
+async function procStatusBytes(pid: number, field: 'VmHWM' | 'VmRSS'): Promise<number> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8');
+  const match = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status);
+  if (!match) throw new Error(`no ${field} in /proc/${pid}/status`);
+  return Number(match[1]) * 1024;
+}
+
+/** Starts the server and resolves once it printed its listening line; rejects with its stderr if it exits first. */
+export async function startRegistryServer(options: StartServerOptions = {}): Promise<RegistryServer> {
+  const ownsDataDir = options.dataDir === undefined;
+  const dataDir = options.dataDir ?? (await mkdtemp(join(tmpdir(), 'ocireg-data-')));
+  const port = options.port ?? (await freePort());
+  const listenHost = '127.0.0.1';
+  const { command, args } = (options.command ?? ociregServeCommand(options.serveArgs))({ port, listenHost, dataDir });
+
+  const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...options.env } });
+  if (child.pid === undefined) {
+    await new Promise((resolve) => child.once('error', resolve));
+    throw new Error(`could not start ${command} ${args.join(' ')}`);
+  }
+  const pid = child.pid;
+  trackPid(pid);
+
+  const lines: Array<Record<string, unknown>> = [];
+  let stderr = '';
+  child.stderr!.on('data', (chunk: Buffer) => {
+    stderr += chunk.toString();
+  });
+  let stdoutBuffer = '';
+  let announce: ((url: string) => void) | undefined;
+  child.stdout!.on('data', (chunk: Buffer) => {
+    stdoutBuffer += chunk.toString();
+    let newline: number;
+    while ((newline = stdoutBuffer.indexOf('\n')) >= 0) {
+      const line = stdoutBuffer.slice(0, newline);
+      stdoutBuffer = stdoutBuffer.slice(newline + 1);
+      let entry: Record<string, unknown>;
+      try {
+        entry = JSON.parse(line) as Record<string, unknown>;
+      } catch {
+        continue;
+      }
+      lines.push(entry);
+      if (entry.msg === 'listening') announce?.(typeof entry.url === 'string' ? entry.url : `http://${listenHost}:${port}`);
+    }
+  });
+
+  const commandLine = `${command} ${args.join(' ')}`;
+  const timeoutMs = options.readyTimeoutMs ?? 30_000;
+  let url: string;
+  try {
+    url = await new Promise<string>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`${commandLine} printed no listening line within ${timeoutMs} ms; stderr: ${stderr}`)), timeoutMs);
+      announce = (value) => {
+        clearTimeout(timer);
+        resolve(value);
+      };
+      child.once('exit', (code, signal) => {
+        clearTimeout(timer);
+        reject(new Error(`${commandLine} exited (${code ?? signal}) before listening; stderr: ${stderr}`));
+      });
+    });
+  } catch (error) {
+    await killChild(child);
+    if (ownsDataDir) await rm(dataDir, { recursive: true, force: true });
+    throw error;
+  }
+
+  const parsed = new URL(url);
+  const grace = options.stopGraceMs ?? 15_000;
+  return {
+    url: url.replace(/\/$/, ''),
+    host: parsed.host,
+    port: Number(parsed.port),
+    dataDir,
+    pid,
+    child,
+    lines: () => lines,
+    requests: () => lines.filter((line) => line.msg === 'request'),
+    stderr: () => stderr,
+    peakRssBytes: () => procStatusBytes(pid, 'VmHWM'),
+    rssBytes: () => procStatusBytes(pid, 'VmRSS'),
+    async stop() {
+      await stopChild(child, grace);
+      if (ownsDataDir) await rm(dataDir, { recursive: true, force: true });
+    },
+    kill: () => killChild(child),
+  };
+}
