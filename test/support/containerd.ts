@@ -5,7 +5,7 @@ import { descendantPids, isAlive, runTool, stopChild, trackPid, untrackPid, wait
 
 /**
  * A private containerd for one suite: root, state and the gRPC socket under a short temp dir, the CRI plugin off
- * (nothing here runs Kubernetes), and `ctr` bound to its socket.
+ * (nothing here runs Kubernetes), content isolated per namespace, and `ctr` bound to its socket.
  */
 
 export interface Containerd {
@@ -39,6 +39,9 @@ export async function startContainerd(options: { readyTimeoutMs?: number } = {})
       '  address = ""',
       '[metrics]',
       '  address = ""',
+      // Namespaces do not share content: a pull into a fresh namespace downloads every blob again.
+      '[plugins."io.containerd.metadata.v1.bolt"]',
+      '  content_sharing_policy = "isolated"',
       '',
     ].join('\n'),
   );

@@ -69,7 +69,10 @@ export interface RunResult {
   args: string[];
   /** Exit status; 1 when the process was killed or could not start. */
   code: number;
+  /** stdout decoded as UTF-8. */
   stdout: string;
+  /** stdout as received, for binary output (`ctr content get`). */
+  stdoutBytes: Buffer;
   stderr: string;
   ms: number;
 }
@@ -95,12 +98,21 @@ export function runTool(command: string, args: string[], options: RunOptions = {
         maxBuffer: 256 * 1024 * 1024,
         timeout: options.timeoutMs ?? 300_000,
         killSignal: 'SIGKILL',
+        encoding: 'buffer',
       },
       (error, stdout, stderr) => {
         const status = (error as { code?: unknown } | null)?.code;
         const code = error ? (typeof status === 'number' ? status : 1) : 0;
         const extra = error && typeof status !== 'number' ? `\n[runTool] ${error.message}` : '';
-        resolve({ command, args, code, stdout, stderr: stderr + extra, ms: Math.round(performance.now() - started) });
+        resolve({
+          command,
+          args,
+          code,
+          stdout: stdout.toString('utf8'),
+          stdoutBytes: stdout,
+          stderr: stderr.toString('utf8') + extra,
+          ms: Math.round(performance.now() - started),
+        });
       },
     );
     if (options.input !== undefined) child.stdin!.end(options.input);
