@@ -1,0 +1,184 @@
+import { Logger } from '@aws-lambda-powertools/logger';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { S3Client } from '@aws-sdk/client-s3';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import middy, { type MiddyfiedHandler } from '@middy/core';
+import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
+import { AuthService } from '../lib/auth/auth-service.ts';
+import { SERVICE_NAME } from '../lib/auth/service-name.ts';
+import { TokenSigner } from '../lib/auth/token-signer.ts';
+import { createRegistryApp } from '../lib/http/app.ts';
+import { renderError } from '../lib/http/error-response.ts';
+import type { HttpHandler, RequestLog } from '../lib/http/types.ts';
+import { Registry } from '../lib/registry/registry.ts';
+import { DynamoDbIdentityStore } from '../lib/storage/dynamodb/dynamodb-identity-store.ts';
+import { DynamoDbMetadataStore } from '../lib/storage/dynamodb/dynamodb-metadata-store.ts';
+import { S3BlobStore } from '../lib/storage/s3/s3-blob-store.ts';
+import { loadOrCreateSecretSigningKey } from '../lib/storage/secrets/secrets-manager-signing-key.ts';
+import { toApiGatewayResult, toHttpRequest } from './api-gateway-v2.ts';
+
+/**
+ * The registry's Lambda function: `ANY /v2/{proxy+}`, `ANY /v2` and `ANY /token` of an HTTP API (payload format
+ * 2.0). SDK clients, stores and the app are built once per execution environment, at init; each invocation only
+ * converts the event, calls the app and converts the response.
+ *
+ * Environment (set by lib/infra/oci-registry.ts):
+ * | variable                   | meaning                                                                  |
+ * | -------------------------- | ------------------------------------------------------------------------ |
+ * | `TABLE_NAME`               | the metadata table (required)                                            |
+ * | `BUCKET_NAME`              | the blob bucket (required)                                               |
+ * | `PRESIGN_EXPIRES_IN`       | lifetime of presigned blob GET URLs, seconds (default 900)               |
+ * | `MAX_CHUNK_LENGTH`         | largest request body one upload request may carry, bytes (default 4 MiB) |
+ * | `S3_PUBLIC_ENDPOINT`       | presign blob URLs for this S3 endpoint instead of the SDK's (emulation)  |
+ * | `SIGNING_KEY_SECRET_ARN`   | token signing key secret; when set, Docker token auth is on              |
+ */
+export interface RegistryApiConfig {
+  table: string;
+  bucket: string;
+  presignExpiresIn?: number;
+  maxChunkLength?: number;
+  s3PublicEndpoint?: string;
+  signingKeySecret?: string;
+}
+
+/** Reads {@link RegistryApiConfig} from the environment; throws naming the variable that is missing or wrong. */
+export function configFromEnv(env: Record<string, string | undefined> = process.env): RegistryApiConfig {
+  const required = (name: string): string => {
+    const value = env[name];
+    if (!value) throw new Error(`environment variable ${name} is required, got ${JSON.stringify(value)}`);
+    return value;
+  };
+  const positiveInteger = (name: string): number | undefined => {
+    const value = env[name];
+    if (value === undefined || value === '') return undefined;
+    const number = Number(value);
+    if (!Number.isSafeInteger(number) || number < 1) throw new Error(`environment variable ${name} must be a positive integer, got "${value}"`);
+    return number;
+  };
+  const config: RegistryApiConfig = { table: required('TABLE_NAME'), bucket: required('BUCKET_NAME') };
+  const presignExpiresIn = positiveInteger('PRESIGN_EXPIRES_IN');
+  if (presignExpiresIn !== undefined) config.presignExpiresIn = presignExpiresIn;
+  const maxChunkLength = positiveInteger('MAX_CHUNK_LENGTH');
+  if (maxChunkLength !== undefined) config.maxChunkLength = maxChunkLength;
+  if (env.S3_PUBLIC_ENDPOINT) config.s3PublicEndpoint = env.S3_PUBLIC_ENDPOINT;
+  if (env.SIGNING_KEY_SECRET_ARN) config.signingKeySecret = env.SIGNING_KEY_SECRET_ARN;
+  return config;
+}
+
+/** The SDK clients the registry uses; absent ones are created with the default configuration and credentials. */
+export interface RegistryApiClients {
+  dynamo?: DynamoDBClient;
+  s3?: S3Client;
+  /** Signs presigned GET URLs (another endpoint than `s3`'s). Default: from `s3PublicEndpoint`, else `s3`. */
+  presignS3?: S3Client;
+  secrets?: SecretsManagerClient;
+}
+
+export interface AwsRegistryAppOptions {
+  clients?: RegistryApiClients;
+  logger?: Logger;
+  /** The token signing key (PKCS#8 PEM) when auth is on. Default: from the Secrets Manager secret. */
+  signingKey?: () => Promise<string>;
+}
+
+/**
+ * The registry app over DynamoDB and S3, as configured. Async only for auth (the signing key is read, or created,
+ * once); without auth it resolves at once.
+ */
+export async function createAwsRegistryApp(config: RegistryApiConfig, options: AwsRegistryAppOptions = {}): Promise<HttpHandler> {
+  const clients = options.clients ?? {};
+  const dynamo = clients.dynamo ?? new DynamoDBClient({});
+  const s3 = clients.s3 ?? new S3Client({});
+  const presignS3 = clients.presignS3 ?? (config.s3PublicEndpoint ? new S3Client({ endpoint: config.s3PublicEndpoint, forcePathStyle: true }) : s3);
+  const blobs = new S3BlobStore({
+    s3,
+    bucket: config.bucket,
+    presignClient: presignS3,
+    ...(config.presignExpiresIn !== undefined ? { presignExpiresIn: config.presignExpiresIn } : {}),
+    ...(config.maxChunkLength !== undefined ? { maxChunkLength: config.maxChunkLength } : {}),
+  });
+  const metadata = new DynamoDbMetadataStore({ dynamo, table: config.table, s3: { client: s3, bucket: config.bucket } });
+  const registry = new Registry({ blobs, metadata });
+
+  let auth: AuthService | undefined;
+  if (config.signingKeySecret !== undefined || options.signingKey) {
+    const secretId = config.signingKeySecret;
+    const loadKey =
+      options.signingKey ??
+      (() => loadOrCreateSecretSigningKey(clients.secrets ?? new SecretsManagerClient({}), secretId!));
+    const signer = await TokenSigner.fromPem(await loadKey(), SERVICE_NAME, SERVICE_NAME);
+    auth = new AuthService({ identities: new DynamoDbIdentityStore({ dynamo, table: config.table }), signer });
+  }
+  return createRegistryApp({ registry, ...(auth ? { auth } : {}), log: requestLogger(options.logger ?? logger) });
+}
+
+/**
+ * The app's per-request log line as a Powertools log entry: operation, repository, status and latency at info,
+ * and for an unexpected failure the cause at error (the client only saw a generic 500).
+ */
+export function requestLogger(target: Logger): (line: RequestLog, cause?: unknown) => void {
+  return (line, cause) => {
+    if (cause !== undefined) target.error({ message: 'request failed', ...line }, asError(cause));
+    else target.info({ message: 'request', ...line });
+  };
+}
+
+export interface HandlerOptions {
+  logger?: Logger;
+}
+
+export type RegistryApiHandler = MiddyfiedHandler<APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Error, Context>;
+
+/**
+ * The Lambda handler around an app: event → request, app, response → result. Anything escaping (a bug in an
+ * adapter, a failed init, middy's early timeout) becomes a 500 OCI error whose cause is logged, never sent.
+ */
+export function createHandler(app: HttpHandler | Promise<HttpHandler>, options: HandlerOptions = {}): RegistryApiHandler {
+  const log = options.logger ?? logger;
+  const ready = Promise.resolve(app);
+  // An init failure is reported by each invocation that awaits it, not as an unhandled rejection.
+  ready.catch(() => undefined);
+
+  return middy<APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Error, Context>(async (event: APIGatewayProxyEventV2): Promise<APIGatewayProxyStructuredResultV2> => {
+    const request = toHttpRequest(event);
+    const response = await (await ready)(request);
+    return toApiGatewayResult(response, request.method);
+  }).use({
+    before: (request) => {
+      log.addContext(request.context);
+      log.appendKeys({ apiRequestId: request.event.requestContext?.requestId });
+    },
+    after: () => {
+      log.resetKeys();
+    },
+    onError: async (request) => {
+      log.error({ message: 'unhandled error', path: request.event.rawPath, method: request.event.requestContext?.http?.method }, asError(request.error));
+      log.resetKeys();
+      request.response = await toApiGatewayResult(renderError(request.error).response, request.event.requestContext?.http?.method ?? 'GET');
+    },
+  });
+}
+
+function asError(value: unknown): Error {
+  return value instanceof Error ? value : new Error(String(value));
+}
+
+/** One logger per execution environment; POWERTOOLS_SERVICE_NAME and POWERTOOLS_LOG_LEVEL configure it. */
+export const logger = new Logger({ serviceName: process.env.POWERTOOLS_SERVICE_NAME ?? SERVICE_NAME });
+
+/**
+ * The deployed handler, built from the environment at init. Outside Lambda (tests, the emulator importing the
+ * factories) `TABLE_NAME` is unset and every invocation answers 500, with the configuration error logged.
+ */
+export const handler: RegistryApiHandler = createHandler(appFromEnvironment());
+
+function appFromEnvironment(): Promise<HttpHandler> {
+  if (process.env.TABLE_NAME === undefined) {
+    return Promise.reject(new Error('TABLE_NAME is not set: outside Lambda, build the handler with createHandler(app)'));
+  }
+  try {
+    return createAwsRegistryApp(configFromEnv());
+  } catch (error) {
+    return Promise.reject(error);
+  }
+}

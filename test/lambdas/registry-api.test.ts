@@ -1,0 +1,268 @@
+import { Logger } from '@aws-lambda-powertools/logger';
+import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
+import { describe, expect, it, vi } from 'vitest';
+import { createHandler, requestLogger } from '../../lambdas/registry-api.ts';
+import { createRegistryApp } from '../../lib/http/app.ts';
+import type { HttpHandler, HttpRequest } from '../../lib/http/types.ts';
+import { readAll } from '../../lib/registry/bytes.ts';
+import type { BlobRead } from '../../lib/registry/ports.ts';
+import { Registry } from '../../lib/registry/registry.ts';
+import { MemoryBlobStore } from '../../lib/storage/memory/memory-blob-store.ts';
+import { MemoryMetadataStore } from '../../lib/storage/memory/memory-metadata-store.ts';
+import { imageManifest, randomBlob } from '../support/builders.ts';
+
+// ---- builders ----------------------------------------------------------------------------------------------------
+
+interface EventOptions {
+  headers?: Record<string, string>;
+  cookies?: string[];
+  /** Sent base64 with isBase64Encoded, as the gateway passes binary bodies. */
+  body?: Uint8Array;
+  text?: string;
+}
+
+/** An HTTP API payload 2.0 event as API Gateway builds it for `ANY /v2/{proxy+}`. */
+function apiEvent(method: string, url: string, options: EventOptions = {}): APIGatewayProxyEventV2 {
+  const parsed = new URL(url, 'https://abc123.execute-api.eu-west-1.amazonaws.com');
+  const event: APIGatewayProxyEventV2 = {
+    version: '2.0',
+    routeKey: 'ANY /v2/{proxy+}',
+    rawPath: parsed.pathname,
+    rawQueryString: parsed.search.slice(1),
+    headers: { host: parsed.host, 'x-forwarded-proto': 'https', 'user-agent': 'test', ...options.headers },
+    requestContext: {
+      accountId: '123456789012',
+      apiId: 'abc123',
+      domainName: parsed.host,
+      domainPrefix: 'abc123',
+      http: { method, path: parsed.pathname, protocol: 'HTTP/1.1', sourceIp: '198.51.100.7', userAgent: 'test' },
+      requestId: 'gateway-request-1',
+      routeKey: 'ANY /v2/{proxy+}',
+      stage: '$default',
+      time: '01/Jan/2026:00:00:00 +0000',
+      timeEpoch: 1767225600000,
+    },
+    isBase64Encoded: false,
+  };
+  if (options.cookies) event.cookies = options.cookies;
+  if (options.body !== undefined) {
+    event.body = Buffer.from(options.body).toString('base64');
+    event.isBase64Encoded = true;
+  } else if (options.text !== undefined) {
+    event.body = options.text;
+  }
+  return event;
+}
+
+function lambdaContext(): Context {
+  return {
+    callbackWaitsForEmptyEventLoop: true,
+    functionName: 'registry-api',
+    functionVersion: '$LATEST',
+    invokedFunctionArn: 'arn:aws:lambda:eu-west-1:123456789012:function:registry-api',
+    memoryLimitInMB: '1024',
+    awsRequestId: 'lambda-request-1',
+    logGroupName: '/aws/lambda/registry-api',
+    logStreamName: 'stream',
+    getRemainingTimeInMillis: () => 29_000,
+    done: () => undefined,
+    fail: () => undefined,
+    succeed: () => undefined,
+  };
+}
+
+function silentLogger() {
+  const logger = new Logger({ serviceName: 'ocireg-test', logLevel: 'SILENT' });
+  return { logger, info: vi.spyOn(logger, 'info'), error: vi.spyOn(logger, 'error') };
+}
+
+function memoryHandler(options: { maxChunkLength?: number; blobs?: MemoryBlobStore } = {}) {
+  const { logger, info, error } = silentLogger();
+  const blobs = options.blobs ?? new MemoryBlobStore(options.maxChunkLength === undefined ? {} : { maxChunkLength: options.maxChunkLength });
+  const registry = new Registry({ blobs, metadata: new MemoryMetadataStore() });
+  const app = createRegistryApp({ registry, log: requestLogger(logger) });
+  const handler = createHandler(app, { logger });
+  const invoke = async (event: APIGatewayProxyEventV2) => (await handler(event, lambdaContext())) as APIGatewayProxyStructuredResultV2;
+  return { invoke, info, error };
+}
+
+function bodyBytes(result: APIGatewayProxyStructuredResultV2): Buffer {
+  return Buffer.from(result.body ?? '', result.isBase64Encoded ? 'base64' : 'utf8');
+}
+
+function bodyJson(result: APIGatewayProxyStructuredResultV2): any {
+  return JSON.parse(bodyBytes(result).toString('utf8'));
+}
+
+// ---- tests -------------------------------------------------------------------------------------------------------
+
+describe('registry-api handler', () => {
+  it('answers GET /v2/ with 200, the API version header and a JSON body sent as text', async () => {
+    const { invoke, info } = memoryHandler();
+
+    const result = await invoke(apiEvent('GET', '/v2/'));
+
+    expect(result.statusCode).toBe(200);
+    expect(result.headers?.['docker-distribution-api-version']).toBe('registry/2.0');
+    expect(result.headers?.['content-type']).toBe('application/json');
+    expect(result.isBase64Encoded).toBe(false);
+    expect(JSON.parse(result.body!)).toEqual({});
+    expect(info).toHaveBeenCalledWith(expect.objectContaining({ message: 'request', method: 'GET', path: '/v2/', status: 200, operation: 'base.get' }));
+  });
+
+  it('stores a monolithic upload from a base64 body, even without Content-Length, and serves it back base64', async () => {
+    const { invoke } = memoryHandler();
+    const blob = randomBlob(3000);
+
+    // A chunked client request reaches Lambda without Content-Length: the handler takes the body's real length.
+    const put = await invoke(apiEvent('POST', `/v2/team/app/blobs/uploads/?digest=${blob.digest}`, { body: blob.bytes, headers: { 'content-type': 'application/octet-stream' } }));
+    const get = await invoke(apiEvent('GET', `/v2/team/app/blobs/${blob.digest}`));
+
+    expect(put.statusCode).toBe(201);
+    expect(put.headers?.['docker-content-digest']).toBe(blob.digest);
+    expect(get.statusCode).toBe(200);
+    expect(get.isBase64Encoded).toBe(true);
+    expect(bodyBytes(get).equals(blob.bytes)).toBe(true);
+    expect(get.headers?.['content-length']).toBe('3000');
+  });
+
+  it('returns manifests byte for byte, base64, and HEAD without a body', async () => {
+    const { invoke } = memoryHandler();
+    const config = randomBlob(100);
+    const layer = randomBlob(200);
+    for (const blob of [config, layer]) {
+      await invoke(apiEvent('POST', `/v2/team/app/blobs/uploads/?digest=${blob.digest}`, { body: blob.bytes }));
+    }
+    const manifest = imageManifest(config, [layer]);
+
+    const put = await invoke(apiEvent('PUT', '/v2/team/app/manifests/1.0', { body: manifest.bytes, headers: { 'content-type': manifest.mediaType } }));
+    const get = await invoke(apiEvent('GET', '/v2/team/app/manifests/1.0', { headers: { accept: manifest.mediaType } }));
+    const head = await invoke(apiEvent('HEAD', '/v2/team/app/manifests/1.0'));
+
+    expect(put.statusCode).toBe(201);
+    expect(get.isBase64Encoded).toBe(true);
+    expect(bodyBytes(get).equals(manifest.bytes)).toBe(true);
+    expect(head.statusCode).toBe(200);
+    expect(head.body ?? '').toBe('');
+    expect(head.headers?.['content-length']).toBe(String(manifest.bytes.byteLength));
+  });
+
+  it('passes a 307 redirect through with its Location', async () => {
+    class RedirectingBlobStore extends MemoryBlobStore {
+      override async read(location: string): Promise<BlobRead> {
+        return { kind: 'redirect', url: `https://blobs.s3.eu-west-1.amazonaws.com/${location}?X-Amz-Signature=abc` };
+      }
+    }
+    const { invoke } = memoryHandler({ blobs: new RedirectingBlobStore() });
+    const blob = randomBlob(64);
+    await invoke(apiEvent('POST', `/v2/team/app/blobs/uploads/?digest=${blob.digest}`, { body: blob.bytes }));
+
+    const result = await invoke(apiEvent('GET', `/v2/team/app/blobs/${blob.digest}`));
+
+    expect(result.statusCode).toBe(307);
+    expect(result.headers?.location).toMatch(/^https:\/\/blobs\.s3\.eu-west-1\.amazonaws\.com\/.+\?X-Amz-Signature=abc$/);
+    expect(result.headers?.['docker-content-digest']).toBe(blob.digest);
+    expect(result.body ?? '').toBe('');
+  });
+
+  it('hands the app duplicate headers joined by commas, cookies as one Cookie header, and the source address', async () => {
+    let seen: HttpRequest | undefined;
+    const echo: HttpHandler = async (request) => {
+      seen = request;
+      return { status: 204, headers: { 'x-one': 'a', 'set-cookie': 'session=1; Secure' } };
+    };
+    const { logger } = silentLogger();
+    const handler = createHandler(echo, { logger });
+
+    // API Gateway joins repeated request headers with commas and moves Cookie headers into `cookies`.
+    const result = (await handler(
+      apiEvent('GET', '/v2/team/app/tags/list?n=10&last=b', {
+        headers: { accept: 'application/vnd.oci.image.manifest.v1+json,application/vnd.docker.distribution.manifest.v2+json' },
+        cookies: ['a=1', 'b=2'],
+      }),
+      lambdaContext(),
+    )) as APIGatewayProxyStructuredResultV2;
+
+    expect(seen?.method).toBe('GET');
+    expect(seen?.path).toBe('/v2/team/app/tags/list');
+    expect(seen?.query.get('n')).toBe('10');
+    expect(seen?.query.get('last')).toBe('b');
+    expect(seen?.headers.get('Accept')?.split(',')).toEqual(['application/vnd.oci.image.manifest.v1+json', 'application/vnd.docker.distribution.manifest.v2+json']);
+    expect(seen?.headers.get('cookie')).toBe('a=1; b=2');
+    expect(seen?.sourceIp).toBe('198.51.100.7');
+    expect(seen?.scheme).toBe('https');
+    expect(await readAll(seen!.body)).toHaveLength(0);
+    expect(result.statusCode).toBe(204);
+    expect(result.headers).toEqual({ 'x-one': 'a' });
+    expect(result.cookies).toEqual(['session=1; Secure']);
+  });
+
+  it('turns an error escaping the app into a 500 OCI body without the message, and logs the cause', async () => {
+    const { logger, error } = silentLogger();
+    const cause = new Error('connect ECONNREFUSED db-password=hunter2');
+    const handler = createHandler(async () => {
+      throw cause;
+    }, { logger });
+
+    const result = (await handler(apiEvent('GET', '/v2/team/app/tags/list'), lambdaContext())) as APIGatewayProxyStructuredResultV2;
+
+    expect(result.statusCode).toBe(500);
+    expect(result.headers?.['content-type']).toMatch(/^application\/json/);
+    expect(bodyJson(result)).toEqual({ errors: [{ code: 'UNKNOWN', message: 'internal server error', detail: null }] });
+    expect(result.body).not.toContain('hunter2');
+    expect(error).toHaveBeenCalledWith(expect.objectContaining({ message: 'unhandled error', path: '/v2/team/app/tags/list' }), cause);
+  });
+
+  it('answers a failure inside the registry with a generic 500 and logs the cause with the request line', async () => {
+    class FailingBlobStore extends MemoryBlobStore {
+      override async startUpload(): Promise<never> {
+        throw new Error('S3 said: AccessDenied for arn:aws:iam::123456789012:role/secret');
+      }
+    }
+    const { invoke, error } = memoryHandler({ blobs: new FailingBlobStore() });
+
+    const result = await invoke(apiEvent('POST', '/v2/team/app/blobs/uploads/'));
+
+    expect(result.statusCode).toBe(500);
+    expect(bodyJson(result).errors[0].code).toBe('UNKNOWN');
+    expect(result.body).not.toContain('AccessDenied');
+    expect(error).toHaveBeenCalledWith(expect.objectContaining({ message: 'request failed', status: 500, name: 'team/app' }), expect.objectContaining({ message: expect.stringContaining('AccessDenied') }));
+  });
+
+  it('answers a failed initialisation with 500 on every request', async () => {
+    const { logger, error } = silentLogger();
+    const handler = createHandler(Promise.reject(new Error('secret not found')), { logger });
+
+    const result = (await handler(apiEvent('GET', '/v2/'), lambdaContext())) as APIGatewayProxyStructuredResultV2;
+
+    expect(result.statusCode).toBe(500);
+    expect(bodyJson(result).errors[0].code).toBe('UNKNOWN');
+    expect(error).toHaveBeenCalledTimes(1);
+  });
+
+  it('refuses a PATCH over the maximum chunk length with the 413 OCI error', async () => {
+    const { invoke } = memoryHandler({ maxChunkLength: 1024 });
+    const started = await invoke(apiEvent('POST', '/v2/team/app/blobs/uploads/'));
+    const location = started.headers!.location!;
+
+    const result = await invoke(apiEvent('PATCH', location, { body: randomBlob(1025).bytes, headers: { 'content-type': 'application/octet-stream', 'content-length': '1025' } }));
+    // Nothing of the refused body was kept: the next chunk still starts at 0.
+    const next = await invoke(apiEvent('PATCH', location, { body: randomBlob(10).bytes, headers: { 'content-range': '0-9' } }));
+
+    expect(started.headers?.['oci-chunk-max-length']).toBe('1024');
+    expect(result.statusCode).toBe(413);
+    expect(bodyJson(result).errors[0].code).toBe('PAYLOAD_TOO_LARGE');
+    expect(next.statusCode).toBe(202);
+    expect(next.headers?.range).toBe('0-9');
+  });
+
+  it('accepts a PATCH of exactly the maximum chunk length', async () => {
+    const { invoke } = memoryHandler({ maxChunkLength: 1024 });
+    const started = await invoke(apiEvent('POST', '/v2/team/app/blobs/uploads/'));
+
+    const result = await invoke(apiEvent('PATCH', started.headers!.location!, { body: randomBlob(1024).bytes }));
+
+    expect(result.statusCode).toBe(202);
+    expect(result.headers?.range).toBe('0-1023');
+  });
+});
