@@ -1,0 +1,275 @@
+import { fileURLToPath } from 'node:url';
+import { CfnOutput, Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import { AccessLogFormat } from 'aws-cdk-lib/aws-apigateway';
+import { ApiMapping, DomainName, HttpApi, HttpMethod, HttpStage, LogGroupLogDestination, type ThrottleSettings } from 'aws-cdk-lib/aws-apigatewayv2';
+import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
+import type { ICertificate } from 'aws-cdk-lib/aws-certificatemanager';
+import { AttributeType, BillingMode, Table } from 'aws-cdk-lib/aws-dynamodb';
+import { PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
+import { Architecture, Runtime } from 'aws-cdk-lib/aws-lambda';
+import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
+import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
+import { BlockPublicAccess, Bucket, BucketEncryption, ObjectOwnership, type CfnBucket, type LifecycleRule } from 'aws-cdk-lib/aws-s3';
+import { Secret } from 'aws-cdk-lib/aws-secretsmanager';
+import { Construct } from 'constructs';
+import { BLOB_BUCKET, METADATA_TABLE } from '../storage/aws-resources.ts';
+
+export interface OciRegistryProps {
+  /**
+   * What happens to the bucket and table (blobs, manifests, users) when the stack is deleted or they are replaced.
+   * @default RemovalPolicy.RETAIN
+   */
+  readonly removalPolicy?: RemovalPolicy;
+  /**
+   * Docker token authentication (users, tokens and grants in the table; the signing key in Secrets Manager).
+   * Off, anyone who can reach the API may push.
+   * @default true
+   */
+  readonly auth?: boolean;
+  /**
+   * The largest request body one upload request may carry, bytes, advertised as `OCI-Chunk-Max-Length`. It must
+   * stay under what API Gateway passes to Lambda: a 6,291,456-byte event with the body base64-encoded.
+   * @default 4 MiB (4,194,304)
+   */
+  readonly maxChunkLength?: number;
+  /**
+   * Lifetime of the presigned S3 URLs blob GETs redirect to.
+   * @default Duration.minutes(15)
+   */
+  readonly presignExpiry?: Duration;
+  /**
+   * Memory of the function; CPU share grows with it (hashing uploads is CPU-bound).
+   * @default 1024
+   */
+  readonly memorySize?: number;
+  /**
+   * Function timeout: under the HTTP API's 30 s integration timeout, so a slow request ends in the function's
+   * own 500 rather than the gateway's 503.
+   * @default Duration.seconds(29)
+   */
+  readonly timeout?: Duration;
+  /**
+   * Retention of the function's and the API's logs.
+   * @default RetentionDays.ONE_MONTH
+   */
+  readonly logRetention?: RetentionDays;
+  /**
+   * Steady-state requests per second and burst for the whole API.
+   * @default - the account's API Gateway limits only
+   */
+  readonly throttle?: ThrottleSettings;
+  /**
+   * A custom domain for the registry (e.g. `registry.example.com`); requires `certificate`. Point a CNAME or
+   * alias at the `RegionalDomainName` output.
+   * @default - the execute-api endpoint only
+   */
+  readonly domainName?: string;
+  /**
+   * ACM certificate for `domainName`, in the stack's region.
+   * @default - none; required with `domainName`
+   */
+  readonly certificate?: ICertificate;
+}
+
+/** Whole-API numbers the platform imposes; see docs and PROTOCOL-NOTES.md. */
+const DEFAULT_MAX_CHUNK_LENGTH = 4 * 1024 * 1024;
+/** Largest chunk that still fits a Lambda event once base64-encoded, with ~100 KB left for headers. */
+const MAX_CHUNK_LENGTH_LIMIT = Math.floor((6_291_456 - 100_000) / 4) * 3;
+
+const ATTRIBUTE_TYPES = { S: AttributeType.STRING, N: AttributeType.NUMBER, B: AttributeType.BINARY } as const;
+
+/**
+ * An OCI registry on AWS: an HTTP API routing `/v2/…` and `/token` to one Lambda function (lambdas/registry-api.ts),
+ * blobs in S3 (clients pull them from presigned URLs), metadata and identities in one DynamoDB table, the token
+ * signing key in Secrets Manager. The table and bucket are built from lib/storage/aws-resources.ts, the same
+ * definitions the local emulation uses.
+ *
+ * ```
+ * client ──HTTPS──▶ HTTP API ──▶ Lambda ──▶ DynamoDB (metadata, users, upload state)
+ *    │                             └──────▶ S3 (blobs, upload buffers, multipart parts)
+ *    └──── GET blob: 307 ──────────────────▶ S3 presigned URL
+ * ```
+ */
+export class OciRegistry extends Construct {
+  readonly api: HttpApi;
+  readonly stage: HttpStage;
+  readonly function: NodejsFunction;
+  readonly bucket: Bucket;
+  readonly table: Table;
+  readonly signingKey: Secret | undefined;
+  /** `https://…` without a trailing slash: the custom domain when given, else the execute-api endpoint. */
+  readonly url: string;
+
+  constructor(scope: Construct, id: string, props: OciRegistryProps = {}) {
+    super(scope, id);
+    if ((props.domainName === undefined) !== (props.certificate === undefined)) {
+      throw new Error(
+        `OciRegistry: supply domainName and certificate together, got domainName=${props.domainName ?? 'undefined'} and ${props.certificate ? 'a certificate' : 'no certificate'}`,
+      );
+    }
+    const maxChunkLength = props.maxChunkLength ?? DEFAULT_MAX_CHUNK_LENGTH;
+    if (!Number.isSafeInteger(maxChunkLength) || maxChunkLength < 1 || maxChunkLength > MAX_CHUNK_LENGTH_LIMIT) {
+      throw new Error(`OciRegistry: maxChunkLength must be an integer from 1 to ${MAX_CHUNK_LENGTH_LIMIT} (a base64 body must fit a 6 MB Lambda event), got ${props.maxChunkLength}`);
+    }
+    const timeout = props.timeout ?? Duration.seconds(29);
+    if (timeout.toSeconds() > 30) {
+      throw new Error(`OciRegistry: timeout must not exceed the HTTP API's 30 s integration timeout, got ${timeout.toSeconds()} s`);
+    }
+    const removalPolicy = props.removalPolicy ?? RemovalPolicy.RETAIN;
+    const logRetention = props.logRetention ?? RetentionDays.ONE_MONTH;
+
+    this.bucket = new Bucket(this, 'Blobs', {
+      blockPublicAccess: BlockPublicAccess.BLOCK_ALL,
+      encryption: BucketEncryption.S3_MANAGED,
+      enforceSSL: true,
+      objectOwnership: ObjectOwnership.BUCKET_OWNER_ENFORCED,
+      lifecycleRules: BLOB_BUCKET.lifecycleRules.map(lifecycleRule),
+      removalPolicy,
+    });
+    Validations.of(this.bucket).acknowledge({
+      id: 'AwsSolutions-S1',
+      reason: 'Every request reaches the bucket through the registry function or a presigned URL it issued; the function logs each request. Server access logs would need a second bucket and record presigned GETs only.',
+    });
+
+    this.table = new Table(this, 'Metadata', {
+      partitionKey: { name: METADATA_TABLE.partitionKey.name, type: ATTRIBUTE_TYPES[METADATA_TABLE.partitionKey.type] },
+      sortKey: { name: METADATA_TABLE.sortKey.name, type: ATTRIBUTE_TYPES[METADATA_TABLE.sortKey.type] },
+      billingMode: METADATA_TABLE.billingMode === 'PAY_PER_REQUEST' ? BillingMode.PAY_PER_REQUEST : BillingMode.PROVISIONED,
+      timeToLiveAttribute: METADATA_TABLE.timeToLiveAttribute,
+      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+      removalPolicy,
+    });
+
+    const functionLogs = new LogGroup(this, 'FunctionLogs', { retention: logRetention, removalPolicy: RemovalPolicy.DESTROY });
+    const role = new Role(this, 'FunctionRole', {
+      assumedBy: new ServicePrincipal('lambda.amazonaws.com'),
+      description: 'ocireg registry function: its log group, table and bucket only',
+    });
+    role.addToPolicy(new PolicyStatement({ actions: ['logs:CreateLogStream', 'logs:PutLogEvents'], resources: [functionLogs.logGroupArn] }));
+    // Transactions need the per-item actions they contain; there is no Scan, no batch call, no index.
+    role.addToPolicy(
+      new PolicyStatement({
+        actions: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem', 'dynamodb:Query'],
+        resources: [this.table.tableArn],
+      }),
+    );
+    // Multipart calls are authorised as PutObject (create, upload part, complete) and AbortMultipartUpload;
+    // CopyObject as GetObject on the source and PutObject on the target; presigned GETs carry this role's GetObject.
+    role.addToPolicy(
+      new PolicyStatement({
+        actions: ['s3:GetObject', 's3:PutObject', 's3:DeleteObject', 's3:AbortMultipartUpload'],
+        resources: [this.bucket.arnForObjects('*')],
+      }),
+    );
+    // Without ListBucket a HeadObject of a missing key answers 403 instead of 404.
+    role.addToPolicy(new PolicyStatement({ actions: ['s3:ListBucket'], resources: [this.bucket.bucketArn] }));
+    Validations.of(role).acknowledge({
+      id: `AwsSolutions-IAM5[Resource::<${Stack.of(this).getLogicalId(this.bucket.node.defaultChild as CfnBucket)}.Arn>/*]`,
+      reason: 'Blob keys are content addresses and upload keys are random: the function needs its object actions on every key of its own bucket, and on nothing else.',
+    });
+
+    const environment: Record<string, string> = {
+      TABLE_NAME: this.table.tableName,
+      BUCKET_NAME: this.bucket.bucketName,
+      PRESIGN_EXPIRES_IN: String((props.presignExpiry ?? Duration.minutes(15)).toSeconds()),
+      MAX_CHUNK_LENGTH: String(maxChunkLength),
+      POWERTOOLS_SERVICE_NAME: 'ocireg',
+      POWERTOOLS_LOG_LEVEL: 'INFO',
+    };
+    if (props.auth ?? true) {
+      this.signingKey = new Secret(this, 'SigningKey', {
+        description: 'ocireg token signing key (ES256, PKCS#8 PEM); the first function start replaces this placeholder',
+        generateSecretString: { passwordLength: 32, excludePunctuation: true },
+      });
+      role.addToPolicy(new PolicyStatement({ actions: ['secretsmanager:GetSecretValue', 'secretsmanager:PutSecretValue'], resources: [this.signingKey.secretArn] }));
+      environment.SIGNING_KEY_SECRET_ARN = this.signingKey.secretArn;
+      Validations.of(this.signingKey).acknowledge({
+        id: 'AwsSolutions-SMG4',
+        reason: 'A new signing key invalidates every issued token at once (clients log in again); rotate by deleting the key text from the secret, which the next cold start replaces.',
+      });
+    }
+
+    this.function = new NodejsFunction(this, 'Function', {
+      entry: fileURLToPath(new URL('../../lambdas/registry-api.ts', import.meta.url)),
+      handler: 'handler',
+      runtime: Runtime.NODEJS_24_X,
+      architecture: Architecture.ARM_64,
+      memorySize: props.memorySize ?? 1024,
+      timeout,
+      role,
+      logGroup: functionLogs,
+      environment,
+      description: 'ocireg: OCI distribution API',
+      bundling: {
+        minify: true,
+        sourceMap: false,
+        format: OutputFormat.ESM,
+        target: 'node24',
+        mainFields: ['module', 'main'],
+        // Everything is bundled, the AWS SDK included: one pinned version, and only the clients imported.
+        externalModules: [],
+        // CommonJS dependencies inside an ES module bundle still call require() for Node built-ins.
+        banner: "import { createRequire as __ociregCreateRequire } from 'node:module'; const require = __ociregCreateRequire(import.meta.url);",
+        forceDockerBundling: false,
+      },
+    });
+
+    const apiLogs = new LogGroup(this, 'ApiLogs', { retention: logRetention, removalPolicy: RemovalPolicy.DESTROY });
+    this.api = new HttpApi(this, 'Api', {
+      description: 'ocireg: OCI distribution API',
+      createDefaultStage: false,
+      // `/v2/`, the first request of every client, cannot be a route (a route path may not end in "/") and an empty
+      // `{proxy+}` is not documented to match it: the catch-all sends it, and anything else, to the function,
+      // which answers 404 for paths that are not the registry's.
+      defaultIntegration: new HttpLambdaIntegration('DefaultIntegration', this.function),
+    });
+    const integration = new HttpLambdaIntegration('Integration', this.function);
+    this.api.addRoutes({ path: '/v2', methods: [HttpMethod.ANY], integration });
+    this.api.addRoutes({ path: '/v2/{proxy+}', methods: [HttpMethod.ANY], integration });
+    this.api.addRoutes({ path: '/token', methods: [HttpMethod.ANY], integration });
+    this.stage = this.api.addStage('DefaultStage', {
+      stageName: '$default',
+      autoDeploy: true,
+      ...(props.throttle ? { throttle: props.throttle } : {}),
+      accessLogSettings: {
+        destination: new LogGroupLogDestination(apiLogs),
+        format: AccessLogFormat.custom(
+          JSON.stringify({
+            requestId: '$context.requestId',
+            ip: '$context.identity.sourceIp',
+            routeKey: '$context.routeKey',
+            path: '$context.path',
+            status: '$context.status',
+            responseLength: '$context.responseLength',
+            latency: '$context.responseLatency',
+            integrationStatus: '$context.integrationStatus',
+            integrationError: '$context.integrationErrorMessage',
+          }),
+        ),
+      },
+    });
+    Validations.of(this.api).acknowledge({
+      id: 'AwsSolutions-APIG4',
+      reason: 'The registry authenticates in the function (Docker token auth): clients need its 401 with a WWW-Authenticate Bearer challenge, and anonymous pulls of public repositories, which an API Gateway authorizer cannot answer.',
+    });
+
+    let url = `https://${this.api.apiId}.execute-api.${Stack.of(this).region}.${Stack.of(this).urlSuffix}`;
+    if (props.domainName !== undefined && props.certificate !== undefined) {
+      const domain = new DomainName(this, 'Domain', { domainName: props.domainName, certificate: props.certificate });
+      new ApiMapping(this, 'ApiMapping', { api: this.api, domainName: domain, stage: this.stage });
+      url = `https://${props.domainName}`;
+      new CfnOutput(this, 'RegionalDomainName', { value: domain.regionalDomainName, description: 'Point the custom domain (CNAME or alias) here' });
+    }
+    this.url = url;
+  }
+}
+
+function lifecycleRule(rule: (typeof BLOB_BUCKET.lifecycleRules)[number]): LifecycleRule {
+  return {
+    id: rule.id,
+    enabled: true,
+    ...(rule.prefix !== '' ? { prefix: rule.prefix } : {}),
+    ...('abortIncompleteMultipartUploadAfterDays' in rule ? { abortIncompleteMultipartUploadAfter: Duration.days(rule.abortIncompleteMultipartUploadAfterDays) } : {}),
+    ...('expirationDays' in rule ? { expiration: Duration.days(rule.expirationDays) } : {}),
+  };
+}
