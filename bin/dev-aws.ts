@@ -1,0 +1,150 @@
+#!/usr/bin/env node
+import { realpathSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { Logger } from '@aws-lambda-powertools/logger';
+import { createAwsRegistryApp, createHandler } from '../lambdas/registry-api.ts';
+import { TokenSigner } from '../lib/auth/token-signer.ts';
+import { startEmulatedApiGateway, type GatewayLogLine } from '../lib/server/emulated-api-gateway.ts';
+import { createLocalResources, resourceNames, type ResourceNames } from '../lib/storage/aws-resources.ts';
+import { LOCAL_CREDENTIALS, LOCAL_REGION, startAwsLocal, type AwsLocal } from '../test/support/aws-local.ts';
+
+/**
+ * `npm run dev:aws -- --port N`: the AWS deployment on this machine. DynamoDB Local and s3rver stand in for
+ * DynamoDB and S3 (test/support/aws-local.ts), the table and bucket come from the same definitions as the stack
+ * (lib/storage/aws-resources.ts), the handler is the production one (lambdas/registry-api.ts) and an emulated
+ * HTTP API (lib/server/emulated-api-gateway.ts) turns requests into events with the platform's limits.
+ *
+ * Blob GETs redirect to s3rver under the host name `localhost` while the registry listens on 127.0.0.1: clients
+ * do not forward the registry's Authorization to another host, as on AWS (API Gateway host → S3 host).
+ */
+
+export interface DevAwsOptions {
+  /** @default 0 (any free port) */
+  port?: number;
+  /** Largest request body of an upload request, bytes. @default the S3 store's (4 MiB) */
+  maxChunkLength?: number;
+  /** Presigned GET lifetime, seconds. @default 900 */
+  presignExpiresIn?: number;
+  /** Docker token auth, with a signing key made for this run and identities in DynamoDB Local. @default false */
+  auth?: boolean;
+  /** Gateway integration timeout, ms. @default 30000 */
+  integrationTimeoutMs?: number;
+  /** Function log level (Powertools). @default 'INFO' */
+  logLevel?: 'DEBUG' | 'INFO' | 'WARN' | 'ERROR' | 'SILENT';
+  /** Where the gateway's access log lines go. @default nowhere */
+  accessLog?: (line: GatewayLogLine) => void;
+}
+
+export interface DevAws {
+  /** The registry, `http://127.0.0.1:<port>`. */
+  url: string;
+  names: ResourceNames;
+  /** DynamoDB Local and s3rver, with their clients (e.g. to inspect the bucket). */
+  local: AwsLocal;
+  endpoints: { dynamo: string; s3: string };
+  /** Stops the gateway, then the emulators. Idempotent. */
+  stop(): Promise<void>;
+}
+
+export async function startDevAws(options: DevAwsOptions = {}): Promise<DevAws> {
+  const local = await startAwsLocal();
+  try {
+    const names = resourceNames('ocireg-dev');
+    await createLocalResources(local.dynamo, local.s3, names);
+    const presignS3 = local.s3Client({ hostname: 'localhost' });
+    const logger = new Logger({ serviceName: 'ocireg', logLevel: options.logLevel ?? 'INFO' });
+    const app = createAwsRegistryApp(
+      {
+        table: names.table,
+        bucket: names.bucket,
+        ...(options.maxChunkLength !== undefined ? { maxChunkLength: options.maxChunkLength } : {}),
+        ...(options.presignExpiresIn !== undefined ? { presignExpiresIn: options.presignExpiresIn } : {}),
+      },
+      {
+        clients: { dynamo: local.dynamo, s3: local.s3, presignS3 },
+        logger,
+        ...(options.auth ? { signingKey: () => TokenSigner.generatePem() } : {}),
+      },
+    );
+    await app;
+    const gateway = await startEmulatedApiGateway({
+      handler: createHandler(app, { logger }),
+      port: options.port ?? 0,
+      ...(options.integrationTimeoutMs !== undefined ? { integrationTimeoutMs: options.integrationTimeoutMs } : {}),
+      ...(options.accessLog ? { log: options.accessLog } : {}),
+    });
+    let stopped: Promise<void> | undefined;
+    return {
+      url: gateway.url,
+      names,
+      local,
+      endpoints: local.endpoints,
+      stop: () =>
+        (stopped ??= (async () => {
+          await gateway.close();
+          presignS3.destroy();
+          await local.stop();
+        })()),
+    };
+  } catch (error) {
+    await local.stop();
+    throw error;
+  }
+}
+
+async function main(args: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      port: { type: 'string', default: '5000' },
+      'max-chunk-length': { type: 'string' },
+      auth: { type: 'boolean', default: false },
+    },
+    strict: true,
+  });
+  const port = Number(values.port);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--port must be an integer from 0 to 65535, got "${values.port}"`);
+  const maxChunkLength = values['max-chunk-length'] === undefined ? undefined : Number(values['max-chunk-length']);
+  if (maxChunkLength !== undefined && (!Number.isSafeInteger(maxChunkLength) || maxChunkLength < 1)) {
+    throw new Error(`--max-chunk-length must be a positive integer of bytes, got "${values['max-chunk-length']}"`);
+  }
+
+  const dev = await startDevAws({
+    port,
+    auth: values.auth,
+    ...(maxChunkLength !== undefined ? { maxChunkLength } : {}),
+    accessLog: (line) => process.stdout.write(`${JSON.stringify({ msg: 'gateway', ...line })}\n`),
+  });
+  const adminEnv = `AWS_ENDPOINT_URL_DYNAMODB=${dev.endpoints.dynamo} AWS_ACCESS_KEY_ID=${LOCAL_CREDENTIALS.accessKeyId} AWS_SECRET_ACCESS_KEY=${LOCAL_CREDENTIALS.secretAccessKey} AWS_REGION=${LOCAL_REGION}`;
+  process.stdout.write(
+    [
+      `registry: ${dev.url}`,
+      `  DynamoDB Local ${dev.endpoints.dynamo} (table ${dev.names.table}), s3rver ${dev.endpoints.s3} (bucket ${dev.names.bucket}); blobs redirect to http://localhost:${new URL(dev.endpoints.s3).port}`,
+      ...(values.auth ? [`  admin: ${adminEnv} npm exec ocireg -- users add alice --admin --table ${dev.names.table}`] : []),
+      '',
+    ].join('\n'),
+  );
+  await new Promise<void>((resolve) => {
+    const stop = (signal: string) => {
+      process.stdout.write(`${signal}: stopping\n`);
+      dev.stop().then(resolve, (error: unknown) => {
+        process.stderr.write(`stop failed: ${String(error)}\n`);
+        resolve();
+      });
+    };
+    process.once('SIGINT', () => stop('SIGINT'));
+    process.once('SIGTERM', () => stop('SIGTERM'));
+  });
+}
+
+const invokedDirectly = process.argv[1] !== undefined && realpathSync(process.argv[1]) === fileURLToPath(import.meta.url);
+if (invokedDirectly) {
+  main(process.argv.slice(2)).then(
+    () => process.exit(0),
+    (error: unknown) => {
+      process.stderr.write(`dev:aws: ${error instanceof Error ? error.message : String(error)}\n`);
+      process.exit(1);
+    },
+  );
+}
