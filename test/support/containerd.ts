@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { descendantPids, isAlive, runTool, stopChild, trackPid, untrackPid, waitFor, type RunOptions, type RunResult } from './tools.ts';
+import { descendants, isRunning, killLeftovers, runTool, stopChild, trackPid, untrackPid, waitFor, type RunOptions, type RunResult } from './tools.ts';
 
 /**
  * A private containerd for one suite: root, state and the gRPC socket under a short temp dir, the CRI plugin off
@@ -64,22 +64,16 @@ export async function startContainerd(options: { readyTimeoutMs?: number } = {})
   };
 
   const stop = async () => {
-    const leftovers = await descendantPids(pid);
+    const leftovers = isRunning(child) ? await descendants(pid) : [];
     await stopChild(child, 10_000);
-    for (const descendant of leftovers) {
-      if (!(await isAlive(descendant))) continue;
-      try {
-        process.kill(descendant, 'SIGKILL');
-      } catch {
-        // gone meanwhile
-      }
-    }
+    await killLeftovers(leftovers);
     untrackPid(pid);
     await rm(dir, { recursive: true, force: true, maxRetries: 3 });
   };
 
+  const exitedEarly = () => (isRunning(child) ? undefined : `it exited (${child.exitCode ?? child.signalCode})`);
   try {
-    await waitFor(async () => (await ctr(['version'], { timeoutMs: 10_000 })).code === 0, 'containerd to answer on its socket', options.readyTimeoutMs ?? 30_000);
+    await waitFor(async () => (await ctr(['version'], { timeoutMs: 10_000 })).code === 0, 'containerd to answer on its socket', options.readyTimeoutMs ?? 30_000, 200, exitedEarly);
   } catch (error) {
     await stop();
     throw new Error(`${(error as Error).message}\ncontainerd log:\n${log}`);

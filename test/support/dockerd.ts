@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { descendantPids, isAlive, runTool, stopChild, trackPid, untrackPid, waitFor, type RunOptions, type RunResult } from './tools.ts';
+import { descendants, isRunning, killLeftovers, runTool, stopChild, trackPid, untrackPid, waitFor, type RunOptions, type RunResult } from './tools.ts';
 
 /**
  * A private dockerd for one suite: vfs storage, no networking, its own data/exec roots and socket under a short temp
@@ -65,25 +65,33 @@ export async function startDockerd(options: StartDockerdOptions): Promise<Docker
   const docker = (dockerArgs: string[], runOptions: RunOptions = {}) => runTool('docker', dockerArgs, { ...runOptions, env: { ...env, ...runOptions.env } });
 
   const stop = async () => {
-    const leftovers = await descendantPids(pid);
+    const leftovers = isRunning(child) ? await descendants(pid) : [];
     await stopChild(child, 20_000);
-    for (const descendant of leftovers) {
-      if (!(await isAlive(descendant))) continue;
-      try {
-        process.kill(descendant, 'SIGKILL');
-      } catch {
-        // gone meanwhile
-      }
-    }
+    await killLeftovers(leftovers);
     untrackPid(pid);
+    await unmountUnder(dir);
     await rm(dir, { recursive: true, force: true, maxRetries: 3 });
   };
 
+  const exitedEarly = () => (isRunning(child) ? undefined : `it exited (${child.exitCode ?? child.signalCode})`);
   try {
-    await waitFor(async () => (await docker(['version'], { timeoutMs: 10_000 })).code === 0, 'dockerd to answer on its socket', options.readyTimeoutMs ?? 60_000, 300);
+    await waitFor(async () => (await docker(['version'], { timeoutMs: 10_000 })).code === 0, 'dockerd to answer on its socket', options.readyTimeoutMs ?? 60_000, 300, exitedEarly);
   } catch (error) {
     await stop();
     throw new Error(`${(error as Error).message}\ndockerd log:\n${log}`);
   }
   return { host: env.DOCKER_HOST, pid, env, docker, log: () => log, stop };
+}
+
+/**
+ * dockerd bind-mounts its data root onto itself (and may mount under its exec root); a daemon that dies early leaves
+ * those mounts behind, which would make the temp dir impossible to remove. Unmounts them, deepest first.
+ */
+async function unmountUnder(dir: string): Promise<void> {
+  const mounts = (await readFile('/proc/self/mounts', 'utf8'))
+    .split('\n')
+    .map((line) => line.split(' ')[1])
+    .filter((path): path is string => path !== undefined && (path === dir || path.startsWith(`${dir}/`)))
+    .sort((a, b) => b.length - a.length);
+  for (const path of mounts) await runTool('umount', [path]);
 }

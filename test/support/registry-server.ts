@@ -3,7 +3,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { killChild, stopChild, trackPid } from './tools.ts';
+import { descendants, isRunning, killChild, killLeftovers, stopChild, trackPid, type ProcessIdentity } from './tools.ts';
 
 /**
  * A registry server as a child process for the e2e suites: by default `node bin/ocireg.ts serve` on a free loopback
@@ -32,7 +32,11 @@ export interface StartServerOptions {
   port?: number;
   /** More `ocireg serve` options, e.g. `['--tls-cert', cert, '--tls-key', key]` or `['--auth']`. */
   serveArgs?: string[];
-  /** Another server's command line; default `node bin/ocireg.ts serve --port P --host 127.0.0.1 --data-dir D …serveArgs`. */
+  /**
+   * Another server's command line; default `node bin/ocireg.ts serve --port P --host 127.0.0.1 --data-dir D …serveArgs`.
+   * For example the emulated AWS deployment:
+   * `command: ({ port }) => ({ command: process.execPath, args: ['bin/dev-aws.ts', '--port', String(port)] })`.
+   */
   command?: (context: ServerCommandContext) => ServerCommand;
   env?: NodeJS.ProcessEnv;
   /** How long the listening line may take (default 30 s). */
@@ -60,9 +64,12 @@ export interface RegistryServer {
   peakRssBytes(): Promise<number>;
   /** Current resident set size in bytes (`VmRSS`). */
   rssBytes(): Promise<number>;
-  /** SIGTERM by PID, SIGKILL after the grace period; then removes the data dir if this helper created it. */
+  /**
+   * SIGTERM by PID, SIGKILL after the grace period; then SIGKILLs any process the server started that outlived it
+   * (e.g. emulators under dev-aws), and removes the data dir if this helper created it.
+   */
   stop(): Promise<void>;
-  /** SIGKILL by PID (a crash); the data dir stays for a restart. */
+  /** SIGKILL of the server's PID alone (a crash); the data dir stays for a restart, `stop()` still cleans up. */
   kill(): Promise<void>;
 }
 
@@ -156,6 +163,8 @@ export async function startRegistryServer(options: StartServerOptions = {}): Pro
 
   const parsed = new URL(url);
   const grace = options.stopGraceMs ?? 15_000;
+  /** Processes the server started, remembered before it dies (orphans can no longer be found by parent PID). */
+  const spawned: ProcessIdentity[] = [];
   return {
     url: url.replace(/\/$/, ''),
     host: parsed.host,
@@ -169,9 +178,14 @@ export async function startRegistryServer(options: StartServerOptions = {}): Pro
     peakRssBytes: () => procStatusBytes(pid, 'VmHWM'),
     rssBytes: () => procStatusBytes(pid, 'VmRSS'),
     async stop() {
+      if (isRunning(child)) spawned.push(...(await descendants(pid)));
       await stopChild(child, grace);
+      await killLeftovers(spawned);
       if (ownsDataDir) await rm(dataDir, { recursive: true, force: true });
     },
-    kill: () => killChild(child),
+    async kill() {
+      if (isRunning(child)) spawned.push(...(await descendants(pid)));
+      await killChild(child);
+    },
   };
 }

@@ -131,10 +131,15 @@ export function describeFailure(result: RunResult): string {
   return `${result.command} ${result.args.join(' ')} exited ${result.code} after ${result.ms} ms\nstderr: ${result.stderr.trim()}\nstdout: ${result.stdout.trim().slice(0, 4000)}`;
 }
 
-/** Polls `check` until it answers true (exceptions count as false). */
-export async function waitFor(check: () => Promise<boolean>, what: string, timeoutMs = 30_000, intervalMs = 200): Promise<void> {
+/**
+ * Polls `check` until it answers true (exceptions count as false). `giveUp` is asked before each attempt: a message
+ * ends the wait at once with that error (e.g. the daemon being waited for has exited).
+ */
+export async function waitFor(check: () => Promise<boolean>, what: string, timeoutMs = 30_000, intervalMs = 200, giveUp?: () => string | undefined): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
+    const reason = giveUp?.();
+    if (reason !== undefined) throw new Error(`gave up waiting for ${what}: ${reason}`);
     if (await check().catch(() => false)) return;
     await new Promise((resolve) => setTimeout(resolve, intervalMs));
   }
@@ -167,40 +172,59 @@ export function untrackPid(pid: number): void {
   tracked.delete(pid);
 }
 
-/** True while a process with this PID exists and is not a zombie. */
-export async function isAlive(pid: number): Promise<boolean> {
-  try {
-    const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
-  } catch {
-    return false;
-  }
+/** A process as seen at one moment: its PID and its start time (field 22 of /proc/PID/stat), so a reused PID is not mistaken for it. */
+export interface ProcessIdentity {
+  pid: number;
+  startTime: string;
 }
 
-/** PIDs of every live descendant of `pid` (children, grandchildren…), read from /proc. */
-export async function descendantPids(pid: number): Promise<number[]> {
-  const parents = new Map<number, number[]>();
+function statFields(stat: string): string[] {
+  // Fields after the command name, which is parenthesised and may contain spaces: [0] is the state (field 3).
+  return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+}
+
+/** Every live descendant of `pid` (children, grandchildren…), read from /proc. */
+export async function descendants(pid: number): Promise<ProcessIdentity[]> {
+  const children = new Map<number, ProcessIdentity[]>();
   for (const entry of await readdir('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {
-      const stat = await readFile(`/proc/${entry}/stat`, 'utf8');
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      const list = parents.get(ppid) ?? [];
-      list.push(Number(entry));
-      parents.set(ppid, list);
+      const fields = statFields(await readFile(`/proc/${entry}/stat`, 'utf8'));
+      const ppid = Number(fields[1]);
+      const list = children.get(ppid) ?? [];
+      list.push({ pid: Number(entry), startTime: fields[19]! });
+      children.set(ppid, list);
     } catch {
       // exited while we looked
     }
   }
-  const found: number[] = [];
+  const found: ProcessIdentity[] = [];
   const queue = [pid];
   while (queue.length > 0) {
-    for (const child of parents.get(queue.shift()!) ?? []) {
+    for (const child of children.get(queue.shift()!) ?? []) {
       found.push(child);
-      queue.push(child);
+      queue.push(child.pid);
     }
   }
   return found;
+}
+
+/** SIGKILLs each process that is still the one recorded (same PID, same start time). */
+export async function killLeftovers(processes: Iterable<ProcessIdentity>): Promise<void> {
+  for (const { pid, startTime } of processes) {
+    try {
+      const fields = statFields(await readFile(`/proc/${pid}/stat`, 'utf8'));
+      if (fields[19] !== startTime || fields[0] === 'Z') continue;
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // gone
+    }
+  }
+}
+
+/** True until the child has exited (its PID may then belong to someone else). */
+export function isRunning(child: ChildProcess): boolean {
+  return child.pid !== undefined && child.exitCode === null && child.signalCode === null;
 }
 
 /**
