@@ -215,15 +215,15 @@ export class OciRegistry extends Construct {
     });
 
     const apiLogs = new LogGroup(this, 'ApiLogs', { retention: logRetention, removalPolicy: RemovalPolicy.DESTROY });
+    const integration = new HttpLambdaIntegration('Integration', this.function);
     this.api = new HttpApi(this, 'Api', {
       description: 'ocireg: OCI distribution API',
       createDefaultStage: false,
       // `/v2/`, the first request of every client, cannot be a route (a route path may not end in "/") and an empty
       // `{proxy+}` is not documented to match it: the catch-all sends it, and anything else, to the function,
       // which answers 404 for paths that are not the registry's.
-      defaultIntegration: new HttpLambdaIntegration('DefaultIntegration', this.function),
+      defaultIntegration: integration,
     });
-    const integration = new HttpLambdaIntegration('Integration', this.function);
     this.api.addRoutes({ path: '/v2', methods: [HttpMethod.ANY], integration });
     this.api.addRoutes({ path: '/v2/{proxy+}', methods: [HttpMethod.ANY], integration });
     this.api.addRoutes({ path: '/token', methods: [HttpMethod.ANY], integration });

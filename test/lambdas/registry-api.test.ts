@@ -1,7 +1,10 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import { describe, expect, it, vi } from 'vitest';
-import { createHandler, requestLogger } from '../../lambdas/registry-api.ts';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { S3Client } from '@aws-sdk/client-s3';
+import { configFromEnv, createAwsRegistryApp, createHandler, requestLogger } from '../../lambdas/registry-api.ts';
+import { TokenSigner } from '../../lib/auth/token-signer.ts';
 import { createRegistryApp } from '../../lib/http/app.ts';
 import type { HttpHandler, HttpRequest } from '../../lib/http/types.ts';
 import { readAll } from '../../lib/registry/bytes.ts';
@@ -243,7 +246,7 @@ describe('registry-api handler', () => {
   it('refuses a PATCH over the maximum chunk length with the 413 OCI error', async () => {
     const { invoke } = memoryHandler({ maxChunkLength: 1024 });
     const started = await invoke(apiEvent('POST', '/v2/team/app/blobs/uploads/'));
-    const location = started.headers!.location!;
+    const location = String(started.headers!.location);
 
     const result = await invoke(apiEvent('PATCH', location, { body: randomBlob(1025).bytes, headers: { 'content-type': 'application/octet-stream', 'content-length': '1025' } }));
     // Nothing of the refused body was kept: the next chunk still starts at 0.
@@ -260,9 +263,53 @@ describe('registry-api handler', () => {
     const { invoke } = memoryHandler({ maxChunkLength: 1024 });
     const started = await invoke(apiEvent('POST', '/v2/team/app/blobs/uploads/'));
 
-    const result = await invoke(apiEvent('PATCH', started.headers!.location!, { body: randomBlob(1024).bytes }));
+    const result = await invoke(apiEvent('PATCH', String(started.headers!.location), { body: randomBlob(1024).bytes }));
 
     expect(result.statusCode).toBe(202);
     expect(result.headers?.range).toBe('0-1023');
+  });
+});
+
+describe('registry-api configuration', () => {
+  it('reads table, bucket, limits, the public S3 endpoint and the signing key secret from the environment', () => {
+    const config = configFromEnv({
+      TABLE_NAME: 'table',
+      BUCKET_NAME: 'bucket',
+      PRESIGN_EXPIRES_IN: '300',
+      MAX_CHUNK_LENGTH: '1048576',
+      S3_PUBLIC_ENDPOINT: 'http://localhost:4568',
+      SIGNING_KEY_SECRET_ARN: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:key',
+    });
+
+    expect(config).toEqual({
+      table: 'table',
+      bucket: 'bucket',
+      presignExpiresIn: 300,
+      maxChunkLength: 1048576,
+      s3PublicEndpoint: 'http://localhost:4568',
+      signingKeySecret: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:key',
+    });
+  });
+
+  it('names the variable that is missing or malformed', () => {
+    expect(() => configFromEnv({ BUCKET_NAME: 'b' })).toThrow(/TABLE_NAME is required/);
+    expect(() => configFromEnv({ TABLE_NAME: 't', BUCKET_NAME: 'b', MAX_CHUNK_LENGTH: '4MB' })).toThrow(/MAX_CHUNK_LENGTH must be a positive integer, got "4MB"/);
+  });
+
+  it('with a signing key, challenges an anonymous GET /v2/ with a Bearer realm on the host and scheme the client used', async () => {
+    // Clients pointing nowhere: the challenge needs no storage call.
+    const nowhere = { endpoint: 'http://127.0.0.1:9', region: 'eu-west-1', credentials: { accessKeyId: 'x', secretAccessKey: 'x' }, maxAttempts: 1 };
+    const { logger } = silentLogger();
+    const app = createAwsRegistryApp(
+      { table: 'table', bucket: 'bucket' },
+      { clients: { dynamo: new DynamoDBClient(nowhere), s3: new S3Client({ ...nowhere, forcePathStyle: true }) }, logger, signingKey: () => TokenSigner.generatePem() },
+    );
+    const handler = createHandler(app, { logger });
+
+    const result = (await handler(apiEvent('GET', '/v2/'), lambdaContext())) as APIGatewayProxyStructuredResultV2;
+
+    expect(result.statusCode).toBe(401);
+    expect(result.headers?.['www-authenticate']).toBe('Bearer realm="https://abc123.execute-api.eu-west-1.amazonaws.com/token",service="ocireg"');
+    expect(bodyJson(result).errors[0].code).toBe('UNAUTHORIZED');
   });
 });
