@@ -4,7 +4,7 @@ import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { addRandomLayer, buildRandomImage, fetchBlobDigest, fetchManifest, MiB, sha256, sha256File, type LayoutImage } from '../support/images.ts';
+import { addRandomLayer, blobPath, buildRandomImage, fetchBlobDigest, fetchManifest, MiB, readLayoutImage, sameFileBytes, sha256, sha256File, type LayoutImage } from '../support/images.ts';
 import { startRegistryServer, type RegistryServer } from '../support/registry-server.ts';
 import { describeFailure, requireTools, runTool } from '../support/tools.ts';
 
@@ -415,7 +415,7 @@ describe('deletion and ranged reads', () => {
 });
 
 describe('concurrency', () => {
-  it('takes 6 parallel skopeo pushes of images sharing a layer, to 6 repositories, and serves each intact', async () => {
+  it('takes 6 parallel skopeo pushes of images sharing a layer, to 6 repositories, and all 6 pull back intact in parallel', async () => {
     // Prepare
     const layout = join(work, 'shared');
     const base = await buildRandomImage({ layout, tag: 'base', randomBytes: 8 * MiB });
@@ -439,9 +439,15 @@ describe('concurrency', () => {
         expect(await fetchBlobDigest(server.url, `team/concurrent-${i}`, blob.digest), `${i}: ${blob.digest}`).toEqual({ status: 200, digest: blob.digest, size: blob.size });
       }
     }
-    const back = join(work, 'shared-back');
-    const pull = await runTool('skopeo', ['copy', '--src-tls-verify=false', `docker://${server.host}/team/concurrent-5:1`, `oci:${back}:1`]);
-    expect(pull.code, describeFailure(pull)).toBe(0);
+    const pulls = await Promise.all(
+      images.map((_, i) => runTool('skopeo', ['copy', '--src-tls-verify=false', `docker://${server.host}/team/concurrent-${i}:1`, `oci:${join(work, `pulled-${i}`)}:1`], { timeoutMs: 180_000 })),
+    );
+    for (const [i, pull] of pulls.entries()) {
+      expect(pull.code, describeFailure(pull)).toBe(0);
+      const pulled = await readLayoutImage(join(work, `pulled-${i}`), '1');
+      expect(pulled.manifestDigest).toBe(images[i]!.manifestDigest);
+      expect(await sameFileBytes(blobPath(layout, shared.digest), blobPath(pulled.layout, shared.digest))).toBe(true);
+    }
   }, 180_000);
 });
 
@@ -514,6 +520,10 @@ describe('crash mid-upload', () => {
         await pushBlobTo(restarted.url, 'team/victim', big);
       }
       expect(await fetchBlobDigest(restarted.url, 'team/victim', big.digest)).toEqual({ status: 200, digest: big.digest, size: big.size });
+      // And the restarted server still shuts down cleanly on SIGTERM.
+      expect(await restarted.stop()).toBe('terminated');
+      expect(restarted.child.exitCode).toBe(0);
+      restarted = undefined;
     } finally {
       await crashing?.kill();
       await restarted?.stop();

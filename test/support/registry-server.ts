@@ -66,9 +66,10 @@ export interface RegistryServer {
   rssBytes(): Promise<number>;
   /**
    * SIGTERM by PID, SIGKILL after the grace period; then SIGKILLs any process the server started that outlived it
-   * (e.g. emulators under dev-aws), and removes the data dir if this helper created it.
+   * (e.g. emulators under dev-aws), and removes the data dir if this helper created it. Says how the server ended:
+   * `terminated` (by SIGTERM, in time), `killed` (needed SIGKILL) or `exited` (already gone).
    */
-  stop(): Promise<void>;
+  stop(): Promise<'exited' | 'terminated' | 'killed'>;
   /** SIGKILL of the server's PID alone (a crash); the data dir stays for a restart, `stop()` still cleans up. */
   kill(): Promise<void>;
 }
@@ -100,8 +101,21 @@ async function procStatusBytes(pid: number, field: 'VmHWM' | 'VmRSS'): Promise<n
   return Number(match[1]) * 1024;
 }
 
-/** Starts the server and resolves once it printed its listening line; rejects with its stderr if it exits first. */
+/**
+ * Starts the server and resolves once it printed its listening line; rejects with its stderr if it exits first.
+ * A free port can be taken by someone else before the server binds it: then it retries on another one.
+ */
 export async function startRegistryServer(options: StartServerOptions = {}): Promise<RegistryServer> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startOnce(options);
+    } catch (error) {
+      if (options.port !== undefined || attempt === 3 || !/EADDRINUSE/.test((error as Error).message)) throw error;
+    }
+  }
+}
+
+async function startOnce(options: StartServerOptions): Promise<RegistryServer> {
   const ownsDataDir = options.dataDir === undefined;
   const dataDir = options.dataDir ?? (await mkdtemp(join(tmpdir(), 'ocireg-data-')));
   const port = options.port ?? (await freePort());
@@ -179,9 +193,10 @@ export async function startRegistryServer(options: StartServerOptions = {}): Pro
     rssBytes: () => procStatusBytes(pid, 'VmRSS'),
     async stop() {
       if (isRunning(child)) spawned.push(...(await descendants(pid)));
-      await stopChild(child, grace);
+      const outcome = await stopChild(child, grace);
       await killLeftovers(spawned);
       if (ownsDataDir) await rm(dataDir, { recursive: true, force: true });
+      return outcome;
     },
     async kill() {
       if (isRunning(child)) spawned.push(...(await descendants(pid)));
