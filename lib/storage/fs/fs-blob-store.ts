@@ -17,7 +17,7 @@ interface LiveHash {
   size: number;
 }
 
-const READ_BUFFER = 1024 * 1024;
+const READ_BUFFER = 512 * 1024;
 /** Bytes gathered into one positioned writev: socket chunks are ~64 KiB, one thread-pool round trip each is costly. */
 const WRITE_BATCH = 1024 * 1024;
 /** Start a background fdatasync each time this many bytes were written, so commit's fsync finds little left to flush. */
