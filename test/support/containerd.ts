@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { descendants, isRunning, killLeftovers, runTool, stopChild, trackPid, untrackPid, waitFor, type RunOptions, type RunResult } from './tools.ts';
+import { descendants, isRunning, killLeftovers, runTool, stopChild, trackChild, waitFor, type RunOptions, type RunResult } from './tools.ts';
 
 /**
  * A private containerd for one suite: root, state and the gRPC socket under a short temp dir, the CRI plugin off
@@ -52,7 +52,7 @@ export async function startContainerd(options: { readyTimeoutMs?: number } = {})
     throw new Error('could not start containerd');
   }
   const pid = child.pid;
-  trackPid(pid);
+  trackChild(child);
   let log = '';
   child.stderr!.on('data', (chunk: Buffer) => {
     log = (log + chunk.toString()).slice(-256 * 1024);
@@ -67,7 +67,6 @@ export async function startContainerd(options: { readyTimeoutMs?: number } = {})
     const leftovers = isRunning(child) ? await descendants(pid) : [];
     await stopChild(child, 10_000);
     await killLeftovers(leftovers);
-    untrackPid(pid);
     await rm(dir, { recursive: true, force: true, maxRetries: 3 });
   };
 

@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { descendants, isRunning, killLeftovers, runTool, stopChild, trackPid, untrackPid, waitFor, type RunOptions, type RunResult } from './tools.ts';
+import { descendants, isRunning, killLeftovers, runTool, stopChild, trackChild, waitFor, type RunOptions, type RunResult } from './tools.ts';
 
 /**
  * A private dockerd for one suite: vfs storage, no networking, its own data/exec roots and socket under a short temp
@@ -55,7 +55,7 @@ export async function startDockerd(options: StartDockerdOptions): Promise<Docker
     throw new Error('could not start dockerd');
   }
   const pid = child.pid;
-  trackPid(pid);
+  trackChild(child);
   let log = '';
   child.stderr!.on('data', (chunk: Buffer) => {
     log = (log + chunk.toString()).slice(-256 * 1024);
@@ -68,7 +68,6 @@ export async function startDockerd(options: StartDockerdOptions): Promise<Docker
     const leftovers = isRunning(child) ? await descendants(pid) : [];
     await stopChild(child, 20_000);
     await killLeftovers(leftovers);
-    untrackPid(pid);
     await unmountUnder(dir);
     await rm(dir, { recursive: true, force: true, maxRetries: 3 });
   };

@@ -3,7 +3,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { descendants, isRunning, killChild, killLeftovers, stopChild, trackPid, type ProcessIdentity } from './tools.ts';
+import { descendants, isRunning, killChild, killLeftovers, stopChild, trackChild, type ProcessIdentity } from './tools.ts';
 
 /**
  * A registry server as a child process for the e2e suites: by default `node bin/ocireg.ts serve` on a free loopback
@@ -128,7 +128,7 @@ async function startOnce(options: StartServerOptions): Promise<RegistryServer> {
     throw new Error(`could not start ${command} ${args.join(' ')}`);
   }
   const pid = child.pid;
-  trackPid(pid);
+  trackChild(child);
 
   const lines: Array<Record<string, unknown>> = [];
   let stderr = '';

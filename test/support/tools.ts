@@ -152,24 +152,26 @@ export async function waitFor(check: () => Promise<boolean>, what: string, timeo
 const tracked = new Set<number>();
 let exitHookInstalled = false;
 
-/** Remembers a daemon's PID so that it dies with the test process even when `afterAll` never runs. */
-export function trackPid(pid: number): void {
+/**
+ * Remembers a daemon's PID so that it dies with the test process even when `afterAll` never runs; forgotten as soon
+ * as the daemon exits (its PID may then be reused).
+ */
+export function trackChild(child: ChildProcess): void {
+  const pid = child.pid;
+  if (pid === undefined) return;
   tracked.add(pid);
+  child.once('exit', () => tracked.delete(pid));
   if (exitHookInstalled) return;
   exitHookInstalled = true;
   process.once('exit', () => {
-    for (const tracked_pid of tracked) {
+    for (const trackedPid of tracked) {
       try {
-        process.kill(tracked_pid, 'SIGKILL');
+        process.kill(trackedPid, 'SIGKILL');
       } catch {
         // already gone
       }
     }
   });
-}
-
-export function untrackPid(pid: number): void {
-  tracked.delete(pid);
 }
 
 /** A process as seen at one moment: its PID and its start time (field 22 of /proc/PID/stat), so a reused PID is not mistaken for it. */
@@ -233,10 +235,7 @@ export function isRunning(child: ChildProcess): boolean {
  */
 export async function stopChild(child: ChildProcess, graceMs = 10_000): Promise<'exited' | 'terminated' | 'killed'> {
   const pid = child.pid;
-  if (pid === undefined || child.exitCode !== null || child.signalCode !== null) {
-    if (pid !== undefined) untrackPid(pid);
-    return 'exited';
-  }
+  if (pid === undefined || child.exitCode !== null || child.signalCode !== null) return 'exited';
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   process.kill(pid, 'SIGTERM');
   let outcome: 'terminated' | 'killed' = 'terminated';
@@ -250,7 +249,6 @@ export async function stopChild(child: ChildProcess, graceMs = 10_000): Promise<
   }, graceMs);
   await exited;
   clearTimeout(timer);
-  untrackPid(pid);
   return outcome;
 }
 
@@ -261,5 +259,4 @@ export async function killChild(child: ChildProcess): Promise<void> {
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   process.kill(pid, 'SIGKILL');
   await exited;
-  untrackPid(pid);
 }
