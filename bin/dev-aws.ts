@@ -43,6 +43,8 @@ export interface DevAws {
   /** DynamoDB Local and s3rver, with their clients (e.g. to inspect the bucket). */
   local: AwsLocal;
   endpoints: { dynamo: string; s3: string };
+  /** With auth: the token signing key (PKCS#8 PEM), e.g. for tests that mint tokens. */
+  signingKeyPem?: string;
   /** Stops the gateway, then the emulators. Idempotent. */
   stop(): Promise<void>;
 }
@@ -54,6 +56,7 @@ export async function startDevAws(options: DevAwsOptions = {}): Promise<DevAws> 
     await createLocalResources(local.dynamo, local.s3, names);
     const presignS3 = local.s3Client({ hostname: 'localhost' });
     const logger = new Logger({ serviceName: 'ocireg', logLevel: options.logLevel ?? 'INFO' });
+    const signingKeyPem = options.auth ? await TokenSigner.generatePem() : undefined;
     const app = createAwsRegistryApp(
       {
         table: names.table,
@@ -64,7 +67,7 @@ export async function startDevAws(options: DevAwsOptions = {}): Promise<DevAws> 
       {
         clients: { dynamo: local.dynamo, s3: local.s3, presignS3 },
         logger,
-        ...(options.auth ? { signingKey: () => TokenSigner.generatePem() } : {}),
+        ...(signingKeyPem !== undefined ? { signingKey: async () => signingKeyPem } : {}),
       },
     );
     await app;
@@ -80,6 +83,7 @@ export async function startDevAws(options: DevAwsOptions = {}): Promise<DevAws> 
       names,
       local,
       endpoints: local.endpoints,
+      ...(signingKeyPem !== undefined ? { signingKeyPem } : {}),
       stop: () =>
         (stopped ??= (async () => {
           await gateway.close();
