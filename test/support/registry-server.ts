@@ -23,6 +23,11 @@ export interface ServerCommandContext {
 export interface ServerCommand {
   command: string;
   args: string[];
+  /**
+   * Recognises the line (one stdout line, without its newline) that says the server is ready, and answers its URL;
+   * default: a JSON line with `"msg":"listening"` and `"url"`, as `ocireg serve` prints.
+   */
+  ready?: (line: string) => string | undefined;
 }
 
 export interface StartServerOptions {
@@ -34,8 +39,7 @@ export interface StartServerOptions {
   serveArgs?: string[];
   /**
    * Another server's command line; default `node bin/ocireg.ts serve --port P --host 127.0.0.1 --data-dir D …serveArgs`.
-   * For example the emulated AWS deployment:
-   * `command: ({ port }) => ({ command: process.execPath, args: ['bin/dev-aws.ts', '--port', String(port)] })`.
+   * The emulated AWS deployment is `devAwsCommand()`.
    */
   command?: (context: ServerCommandContext) => ServerCommand;
   env?: NodeJS.ProcessEnv;
@@ -94,6 +98,29 @@ export function ociregServeCommand(serveArgs: string[] = []): (context: ServerCo
   });
 }
 
+/**
+ * `node bin/dev-aws.ts --port P …extraArgs`: the AWS deployment emulated on this machine (API Gateway limits, the
+ * production handler, DynamoDB Local and s3rver). It keeps its state in the emulators, not in the data dir; its
+ * children (DynamoDB Local, s3rver) are stopped with it.
+ */
+export function devAwsCommand(extraArgs: string[] = []): (context: ServerCommandContext) => ServerCommand {
+  return ({ port }) => ({
+    command: process.execPath,
+    args: [join(import.meta.dirname, '../../bin/dev-aws.ts'), '--port', String(port), ...extraArgs],
+    ready: (line) => /^registry: (https?:\/\/\S+)/.exec(line)?.[1],
+  });
+}
+
+/** `ocireg serve`'s announcement: `{"msg":"listening","url":…}`. */
+function jsonListeningLine(line: string): string | undefined {
+  try {
+    const entry = JSON.parse(line) as Record<string, unknown>;
+    return entry.msg === 'listening' && typeof entry.url === 'string' ? entry.url : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 async function procStatusBytes(pid: number, field: 'VmHWM' | 'VmRSS'): Promise<number> {
   const status = await readFile(`/proc/${pid}/status`, 'utf8');
   const match = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status);
@@ -120,7 +147,7 @@ async function startOnce(options: StartServerOptions): Promise<RegistryServer> {
   const dataDir = options.dataDir ?? (await mkdtemp(join(tmpdir(), 'ocireg-data-')));
   const port = options.port ?? (await freePort());
   const listenHost = '127.0.0.1';
-  const { command, args } = (options.command ?? ociregServeCommand(options.serveArgs))({ port, listenHost, dataDir });
+  const { command, args, ready = jsonListeningLine } = (options.command ?? ociregServeCommand(options.serveArgs))({ port, listenHost, dataDir });
 
   const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...options.env } });
   if (child.pid === undefined) {
@@ -143,14 +170,13 @@ async function startOnce(options: StartServerOptions): Promise<RegistryServer> {
     while ((newline = stdoutBuffer.indexOf('\n')) >= 0) {
       const line = stdoutBuffer.slice(0, newline);
       stdoutBuffer = stdoutBuffer.slice(newline + 1);
-      let entry: Record<string, unknown>;
+      const announced = ready(line);
+      if (announced !== undefined) announce?.(announced);
       try {
-        entry = JSON.parse(line) as Record<string, unknown>;
+        lines.push(JSON.parse(line) as Record<string, unknown>);
       } catch {
-        continue;
+        // not a JSON log line
       }
-      lines.push(entry);
-      if (entry.msg === 'listening') announce?.(typeof entry.url === 'string' ? entry.url : `http://${listenHost}:${port}`);
     }
   });
 
@@ -170,7 +196,9 @@ async function startOnce(options: StartServerOptions): Promise<RegistryServer> {
       });
     });
   } catch (error) {
+    const started = isRunning(child) ? await descendants(pid) : [];
     await killChild(child);
+    await killLeftovers(started);
     if (ownsDataDir) await rm(dataDir, { recursive: true, force: true });
     throw error;
   }
