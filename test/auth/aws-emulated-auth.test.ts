@@ -1,0 +1,67 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startDevAws, type DevAws } from '../../bin/dev-aws.ts';
+import { LOCAL_CREDENTIALS, LOCAL_REGION } from '../support/aws-local.ts';
+import { OCIREG_CLI } from '../support/registry-server.ts';
+import { runOk } from '../support/tools.ts';
+import { authorizationMatrix, type MatrixTarget } from './authorization-matrix.ts';
+
+/**
+ * Access control on the emulated AWS deployment: the Lambda handler with auth on, identities in DynamoDB Local,
+ * administered with `ocireg … --table` as an administrator would against a deployed stack.
+ */
+
+let dev: DevAws;
+beforeAll(async () => {
+  dev = await startDevAws({ auth: true, logLevel: 'WARN' });
+}, 120_000);
+afterAll(async () => {
+  await dev?.stop();
+});
+
+function admin(...args: string[]) {
+  return runOk(process.execPath, [OCIREG_CLI, ...args, '--table', dev.names.table], {
+    env: {
+      AWS_ENDPOINT_URL_DYNAMODB: dev.endpoints.dynamo,
+      AWS_ACCESS_KEY_ID: LOCAL_CREDENTIALS.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: LOCAL_CREDENTIALS.secretAccessKey,
+      AWS_REGION: LOCAL_REGION,
+    },
+  });
+}
+
+const target = (): MatrixTarget => ({
+  async request(method, path, options = {}) {
+    const response = await fetch(`${dev.url}${path}`, {
+      method,
+      headers: options.headers ?? {},
+      redirect: 'manual',
+      ...(options.body !== undefined ? { body: options.body as BodyInit } : {}),
+    });
+    return { status: response.status, headers: Object.fromEntries(response.headers), body: Buffer.from(await response.arrayBuffer()) };
+  },
+  async addUser(name, grants, options = {}) {
+    await admin('users', 'add', name, ...(options.admin ? ['--admin'] : []));
+    for (const [glob, level] of grants) await admin('grants', 'set', name, glob, level);
+    const token = (await admin('tokens', 'create', name)).stdout.trim();
+    return { name, token, tokenId: token.split('_')[1]! };
+  },
+  async revokeToken(id) {
+    await admin('tokens', 'revoke', id);
+  },
+  async setPublic(glob) {
+    await admin('repos', 'public', glob);
+  },
+  get signingKeyPem() {
+    return dev.signingKeyPem!;
+  },
+  blobGetStatus: 307,
+});
+
+describe('authorization matrix on the emulated AWS deployment', () => {
+  it('lists users made with the admin CLI against the table', async () => {
+    await admin('users', 'add', 'listed', '--admin');
+    expect((await admin('users', 'list')).stdout).toMatch(/^listed\tadmin\t/m);
+  });
+
+  authorizationMatrix(async () => target());
+});
