@@ -9,6 +9,7 @@ import {
   manifestBlobUnknown,
   manifestUnknown,
   nameUnknown,
+  OciError,
   payloadTooLarge,
   rangeInvalid,
 } from './errors.ts';
@@ -209,7 +210,10 @@ export class Registry {
         throw rangeInvalid(session.offset, chunk.rawRange ?? `${chunk.range.start}-${chunk.range.end}`);
       }
       if (chunk.length !== undefined && chunk.length !== expected) {
-        throw rangeInvalid(session.offset, `${chunk.rawRange} with Content-Length ${chunk.length}`);
+        throw new OciError('RANGE_INVALID', `Content-Range ${chunk.rawRange} covers ${expected} bytes but Content-Length is ${chunk.length}`, {
+          contentRange: chunk.rawRange,
+          contentLength: chunk.length,
+        });
       }
     }
     const appended = await this.blobs.append(session.storage, session.offset, this.#limited(body, chunk.length), chunk.length);
