@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
 import { startPushProxy } from '../proxy/push-proxy.ts';
+import { runUntilSignal } from './until-signal.ts';
 import { UsageError, type Command } from './command.ts';
 import { integerOption } from './serve-command.ts';
 
@@ -40,14 +41,6 @@ export const run: Command = async (args) => {
     throw error;
   }
   log({ msg: 'listening', url: running.url, upstream: values.upstream });
-  await new Promise<void>((resolve) => {
-    const stop = (signal: string) => {
-      log({ msg: 'shutting down', signal });
-      setTimeout(() => running.server.closeAllConnections(), 10_000).unref();
-      running.close().then(resolve);
-    };
-    process.once('SIGTERM', () => stop('SIGTERM'));
-    process.once('SIGINT', () => stop('SIGINT'));
-  });
+  await runUntilSignal(running, log);
   return 0;
 };

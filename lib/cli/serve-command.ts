@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util';
 import { serve } from '../server/serve.ts';
 import { UsageError, type Command } from './command.ts';
+import { runUntilSignal } from './until-signal.ts';
 
 export const usage = `serve      run the registry on this machine with the filesystem store
              --host <addr>             listen address (default 127.0.0.1)
@@ -44,16 +45,7 @@ export const run: Command = async (args) => {
     // A bug must cost one request, not the registry: log it and keep serving.
     process.stdout.write(`${JSON.stringify({ time: new Date().toISOString(), level: 'error', msg: 'uncaught exception', error: String(error?.stack ?? error) })}\n`);
   });
-  await new Promise<void>((resolve) => {
-    const stop = (signal: string) => {
-      log({ msg: 'shutting down', signal });
-      // In-flight requests get 10 s to finish; uploads not completed stay resumable on disk.
-      setTimeout(() => running.server.closeAllConnections(), 10_000).unref();
-      running.close().then(resolve);
-    };
-    process.once('SIGTERM', () => stop('SIGTERM'));
-    process.once('SIGINT', () => stop('SIGINT'));
-  });
+  await runUntilSignal(running, log);
   return 0;
 };
 

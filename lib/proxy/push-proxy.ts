@@ -1,12 +1,12 @@
 import { Agent as HttpAgent, createServer, request as httpRequest, type IncomingMessage, type OutgoingHttpHeaders, type Server, type ServerResponse } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
-import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DEFAULT_CHUNK_SIZE, offsetFromRange } from '../client/blob-uploader.ts';
 import { headerValue, HttpTransport, NetworkError, type HttpResult } from '../client/http-transport.ts';
 import { backoffDelay, DEFAULT_RETRY, type RetryPolicy } from '../client/retry.ts';
 import { TokenReplay } from './token-replay.ts';
 import { forwardableHeaders, returnableHeaders, UpstreamAddress } from './upstream-address.ts';
+import { listen } from '../server/listen.ts';
 
 /**
  * `ocireg proxy`: a local registry address for unmodified clients (docker, containerd, skopeo, crane, oras) in
@@ -486,24 +486,15 @@ export async function startPushProxy(options: PushProxyOptions & { host: string;
   const proxy = new PushProxy(options);
   // Uploads of large layers take as long as they take; headers must still arrive promptly.
   const server = createServer({ requestTimeout: 0, headersTimeout: 60_000, keepAliveTimeout: 65_000 }, proxy.listener);
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port, options.host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const address = server.address() as AddressInfo;
-  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  const listening = await listen(server, options.port, options.host);
   return {
-    url: `http://${host}:${address.port}`,
+    url: listening.url,
     server,
     proxy,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeIdleConnections();
-        proxy.close();
-      }),
+    close: () => {
+      const closed = listening.close();
+      proxy.close();
+      return closed;
+    },
   };
 }

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
+import { listen } from './listen.ts';
 
 /**
  * An API Gateway HTTP API in front of a Lambda handler, on node:http, for `npm run dev:aws` and e2e tests: each
@@ -118,23 +119,16 @@ export async function startEmulatedApiGateway(options: EmulatedApiGatewayOptions
       });
   });
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const address = server.address() as AddressInfo;
-  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  const listening = await listen(server, options.port ?? 0, options.host ?? '127.0.0.1');
   return {
-    url: `http://${host}:${address.port}`,
+    url: listening.url,
     server,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      }),
+    close: () => {
+      const closed = listening.close();
+      // The emulator is for tests and dev: do not wait for clients' keep-alive connections.
+      server.closeAllConnections();
+      return closed;
+    },
   };
 }
 

@@ -1,7 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { createServer as createHttpServer, type Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
-import type { AddressInfo } from 'node:net';
 import { createRegistryApp } from '../http/app.ts';
 import type { RequestLog } from '../http/types.ts';
 import { Registry } from '../registry/registry.ts';
@@ -12,6 +11,7 @@ import { loadOrCreateSigningKey } from '../storage/fs/fs-signing-key.ts';
 import type { FsKeys } from '../storage/fs/keys.ts';
 import { openFsStorage } from '../storage/fs/open-fs-storage.ts';
 import { SERVICE_NAME } from '../auth/service-name.ts';
+import { listen } from './listen.ts';
 import { nodeListener } from './node-adapter.ts';
 
 export interface ServeOptions {
@@ -59,25 +59,8 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
       )
     : createHttpServer(serverOptions, nodeListener(app, 'http'));
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port, options.host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const address = server.address() as AddressInfo;
-  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-  const url = `${tls ? 'https' : 'http'}://${host}:${address.port}`;
-  return {
-    url,
-    server,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeIdleConnections();
-      }),
-  };
+  const listening = await listen(server, options.port, options.host, tls ? 'https' : 'http');
+  return { url: listening.url, server, close: listening.close };
 }
 
 
