@@ -17,6 +17,19 @@ export interface MatrixTarget {
   blobGetStatus?: number;
 }
 
+/** `MatrixTarget.request` over real HTTP, redirects not followed (a 307 to S3 is the answer). */
+export function httpRequest(baseUrl: string): MatrixTarget['request'] {
+  return async (method, path, options = {}) => {
+    const response = await fetch(`${baseUrl}${path}`, {
+      method,
+      headers: options.headers ?? {},
+      redirect: 'manual',
+      ...(options.body !== undefined ? { body: options.body as BodyInit } : {}),
+    });
+    return { status: response.status, headers: Object.fromEntries(response.headers), body: Buffer.from(await response.arrayBuffer()) };
+  };
+}
+
 type Principal = 'no token' | 'anonymous' | 'no-grant user' | 'puller' | 'pusher' | 'deleter' | 'admin' | 'expired JWT' | 'revoked token' | 'tampered JWT' | 'alg:none JWT';
 type Outcome = 'ok' | 401 | 403;
 type Level = 'base' | 'catalog' | 'pull' | 'push' | 'delete';

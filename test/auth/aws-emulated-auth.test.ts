@@ -3,7 +3,7 @@ import { startDevAws, type DevAws } from '../../bin/dev-aws.ts';
 import { LOCAL_CREDENTIALS, LOCAL_REGION } from '../support/aws-local.ts';
 import { OCIREG_CLI } from '../support/registry-server.ts';
 import { runOk } from '../support/tools.ts';
-import { authorizationMatrix, type MatrixTarget } from './authorization-matrix.ts';
+import { authorizationMatrix, httpRequest, type MatrixTarget } from './authorization-matrix.ts';
 
 /**
  * Access control on the emulated AWS deployment: the Lambda handler with auth on, identities in DynamoDB Local,
@@ -30,15 +30,7 @@ function admin(...args: string[]) {
 }
 
 const target = (): MatrixTarget => ({
-  async request(method, path, options = {}) {
-    const response = await fetch(`${dev.url}${path}`, {
-      method,
-      headers: options.headers ?? {},
-      redirect: 'manual',
-      ...(options.body !== undefined ? { body: options.body as BodyInit } : {}),
-    });
-    return { status: response.status, headers: Object.fromEntries(response.headers), body: Buffer.from(await response.arrayBuffer()) };
-  },
+  request: (...args) => httpRequest(dev.url)(...args),
   async addUser(name, grants, options = {}) {
     await admin('users', 'add', name, ...(options.admin ? ['--admin'] : []));
     for (const [glob, level] of grants) await admin('grants', 'set', name, glob, level);

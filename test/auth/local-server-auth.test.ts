@@ -1,71 +1,33 @@
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { authorizationMatrix, type MatrixTarget } from './authorization-matrix.ts';
-
-const run = promisify(execFile);
-const CLI = join(import.meta.dirname, '../../bin/ocireg.ts');
+import { OCIREG_CLI, startRegistryServer, type RegistryServer } from '../support/registry-server.ts';
+import { runOk, runTool } from '../support/tools.ts';
+import { authorizationMatrix, httpRequest, type MatrixTarget } from './authorization-matrix.ts';
 
 /** `ocireg <args>` against a data dir, as an administrator types it. */
-async function ocireg(dataDir: string, ...args: string[]) {
-  return run(process.execPath, [CLI, ...args, '--data-dir', dataDir]);
+function ocireg(dataDir: string, ...args: string[]) {
+  return runOk(process.execPath, [OCIREG_CLI, ...args, '--data-dir', dataDir]);
 }
 
-interface Server {
-  url: string;
-  dataDir: string;
-  process: ChildProcess;
-}
-
-async function startServer(dataDir: string): Promise<Server> {
-  const child = spawn(process.execPath, [CLI, 'serve', '--port', '0', '--data-dir', dataDir, '--auth'], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const url = await new Promise<string>((resolve, reject) => {
-    let buffer = '';
-    child.stdout!.on('data', (chunk: Buffer) => {
-      buffer += chunk.toString();
-      const line = buffer.split('\n').find((l) => l.includes('"listening"'));
-      if (line) resolve(JSON.parse(line).url);
-    });
-    child.once('exit', (code) => reject(new Error(`server exited with ${code}`)));
-  });
-  child.stdout!.resume();
-  return { url, dataDir, process: child };
-}
-
-const servers: Server[] = [];
-const dirs: string[] = [];
+const servers: RegistryServer[] = [];
 afterAll(async () => {
-  for (const server of servers) server.process.kill('SIGTERM');
-  await Promise.all(dirs.map((dir) => rm(dir, { recursive: true, force: true })));
+  await Promise.all(servers.map((server) => server.stop()));
 });
 
-async function freshServer(): Promise<Server> {
-  const dir = await mkdtemp(join(tmpdir(), 'ocireg-auth-'));
-  dirs.push(dir);
-  const server = await startServer(dir);
+async function freshServer(): Promise<RegistryServer> {
+  const server = await startRegistryServer({ serveArgs: ['--auth'] });
   servers.push(server);
   return server;
 }
 
-function target(server: Server): MatrixTarget & { signingKeyPem: string } {
+function target(server: RegistryServer): Omit<MatrixTarget, 'signingKeyPem'> {
   return {
-    async request(method, path, options = {}) {
-      const response = await fetch(`${server.url}${path}`, {
-        method,
-        headers: options.headers ?? {},
-        redirect: 'manual',
-        ...(options.body !== undefined ? { body: options.body as BodyInit } : {}),
-      });
-      return { status: response.status, headers: Object.fromEntries(response.headers), body: Buffer.from(await response.arrayBuffer()) };
-    },
+    request: httpRequest(server.url),
     async addUser(name, grants, options = {}) {
       await ocireg(server.dataDir, 'users', 'add', name, ...(options.admin ? ['--admin'] : []));
       for (const [glob, level] of grants) await ocireg(server.dataDir, 'grants', 'set', name, glob, level);
-      const { stdout } = await ocireg(server.dataDir, 'tokens', 'create', name);
-      const token = stdout.trim();
+      const token = (await ocireg(server.dataDir, 'tokens', 'create', name)).stdout.trim();
       return { name, token, tokenId: token.split('_')[1]! };
     },
     async revokeToken(id) {
@@ -74,12 +36,11 @@ function target(server: Server): MatrixTarget & { signingKeyPem: string } {
     async setPublic(glob) {
       await ocireg(server.dataDir, 'repos', 'public', glob);
     },
-    signingKeyPem: '',
   };
 }
 
 describe('ocireg serve --auth, administered with the CLI while it runs', () => {
-  let server: Server;
+  let server: RegistryServer;
   beforeAll(async () => {
     server = await freshServer();
   });
@@ -106,17 +67,20 @@ describe('ocireg serve --auth, administered with the CLI while it runs', () => {
     const client = target(server);
     const erin = await client.addUser('erin', []);
     const basic = { authorization: `Basic ${Buffer.from(`erin:${erin.token}`).toString('base64')}` };
-    const before = JSON.parse((await client.request('GET', '/token?scope=repository:team/app:pull,push', { headers: basic })).body.toString());
-    expect(JSON.parse(Buffer.from(before.token.split('.')[1], 'base64url').toString()).access[0].actions).toEqual([]);
+    const actions = async () => {
+      const body = JSON.parse((await client.request('GET', '/token?scope=repository:team/app:pull,push', { headers: basic })).body.toString());
+      return JSON.parse(Buffer.from(body.token.split('.')[1], 'base64url').toString()).access[0].actions;
+    };
+    expect(await actions()).toEqual([]);
     await ocireg(server.dataDir, 'grants', 'set', 'erin', 'team/*', 'push');
-    const after = JSON.parse((await client.request('GET', '/token?scope=repository:team/app:pull,push', { headers: basic })).body.toString());
-    expect(JSON.parse(Buffer.from(after.token.split('.')[1], 'base64url').toString()).access[0].actions).toEqual(['pull', 'push']);
+    expect(await actions()).toEqual(['pull', 'push']);
   });
 
-  it('refuses bad admin input with a clear message and exit code 2', async () => {
-    await expect(ocireg(server.dataDir, 'grants', 'set', 'dora', 'Team/*', 'pull')).rejects.toMatchObject({ code: 2, stderr: expect.stringMatching(/repository glob/) });
-    await expect(ocireg(server.dataDir, 'grants', 'set', 'dora', 'team/*', 'write')).rejects.toMatchObject({ code: 2, stderr: expect.stringMatching(/pull, push, delete, admin/) });
-    await expect(ocireg(server.dataDir, 'tokens', 'create', 'nobody')).rejects.toMatchObject({ code: 1, stderr: expect.stringMatching(/no user nobody/) });
+  it('refuses bad admin input with a clear message and exit code 2 (1 for a missing user)', async () => {
+    const cli = (...args: string[]) => runTool(process.execPath, [OCIREG_CLI, ...args, '--data-dir', server.dataDir]);
+    expect(await cli('grants', 'set', 'dora', 'Team/*', 'pull')).toMatchObject({ code: 2, stderr: expect.stringMatching(/repository glob/) });
+    expect(await cli('grants', 'set', 'dora', 'team/*', 'write')).toMatchObject({ code: 2, stderr: expect.stringMatching(/pull, push, delete, admin/) });
+    expect(await cli('tokens', 'create', 'nobody')).toMatchObject({ code: 1, stderr: expect.stringMatching(/no user nobody/) });
   });
 });
 

@@ -1,71 +1,35 @@
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startContainerd, type Containerd } from '../support/containerd.ts';
+import { startDockerd, type Dockerd } from '../support/dockerd.ts';
+import { OCIREG_CLI, startRegistryServer, type RegistryServer } from '../support/registry-server.ts';
+import { requireTools, runOk, runTool } from '../support/tools.ts';
 
 /**
  * Access control with real clients against `ocireg serve --auth`: docker login/push/pull, skopeo --creds,
  * ctr --user, anonymous pull of a public repository and anonymous push refused.
  */
 
-const execFileAsync = promisify(execFile);
-const CLI = join(import.meta.dirname, '../../bin/ocireg.ts');
-
-async function run(command: string, args: string[], options: { env?: NodeJS.ProcessEnv; input?: string } = {}) {
-  return new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-    const child = execFile(command, args, { env: { ...process.env, ...options.env }, maxBuffer: 64 * 1024 * 1024 }, (error, stdout, stderr) => {
-      resolve({ code: error ? ((error as { code?: number }).code ?? 1) : 0, stdout, stderr });
-    });
-    if (options.input !== undefined) child.stdin!.end(options.input);
-  });
-}
-
-async function requireTool(name: string): Promise<void> {
-  const found = await run('sh', ['-c', `command -v ${name}`]);
-  if (found.code !== 0) throw new Error(`${name} is missing: apt-get install -y skopeo docker.io containerd umoci (as .ci/run does)`);
-}
-
-async function waitFor(check: () => Promise<boolean>, what: string, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await check().catch(() => false)) return;
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
-
 let work: string;
-let server: ChildProcess;
+let server: RegistryServer;
 let host: string;
-let dockerd: ChildProcess;
-let containerd: ChildProcess;
-const dockerSocket = () => join(work, 'docker.sock');
-const ctrSocket = () => join(work, 'ctr.sock');
-const ocireg = (...args: string[]) => execFileAsync(process.execPath, [CLI, ...args, '--data-dir', join(work, 'data')]);
-const docker = (args: string[], input?: string) =>
-  run('docker', args, { env: { DOCKER_HOST: `unix://${dockerSocket()}`, DOCKER_CONFIG: join(work, 'docker-config') }, ...(input !== undefined ? { input } : {}) });
-const ctr = (args: string[]) => run('ctr', ['--address', ctrSocket(), '--namespace', 'e2e', ...args]);
+let dockerd: Dockerd;
+let containerd: Containerd;
+const ocireg = (...args: string[]) => runOk(process.execPath, [OCIREG_CLI, ...args, '--data-dir', server.dataDir]);
+const docker = (args: string[], input?: string) => runTool('docker', args, { env: dockerd.env, ...(input !== undefined ? { input } : {}) });
+const ctr = (args: string[]) => containerd.ctr(args);
+const run = runTool;
 
 const users: Record<string, string> = {};
 
 beforeAll(async () => {
-  for (const tool of ['docker', 'dockerd', 'skopeo', 'containerd', 'ctr']) await requireTool(tool);
-  work = await mkdtemp(join('/tmp', 'oa-'));
-  server = spawn(process.execPath, [CLI, 'serve', '--port', '0', '--data-dir', join(work, 'data'), '--auth'], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const url = await new Promise<string>((resolve, reject) => {
-    let buffer = '';
-    server.stdout!.on('data', (chunk: Buffer) => {
-      buffer += chunk.toString();
-      const line = buffer.split('\n').find((l) => l.includes('"listening"'));
-      if (line) resolve(JSON.parse(line).url);
-    });
-    server.once('exit', (code) => reject(new Error(`server exited with ${code}`)));
-  });
-  server.stdout!.resume();
-  host = new URL(url).host;
+  await requireTools('docker', 'dockerd', 'skopeo', 'containerd', 'ctr', 'umoci');
+  work = await mkdtemp(join(tmpdir(), 'ocireg-auth-clients-'));
+  server = await startRegistryServer({ serveArgs: ['--auth'] });
+  host = server.host;
 
   await ocireg('users', 'add', 'alice');
   await ocireg('grants', 'set', 'alice', 'team/**', 'push');
@@ -75,26 +39,13 @@ beforeAll(async () => {
   users.reader = (await ocireg('tokens', 'create', 'reader')).stdout.trim();
   await ocireg('repos', 'public', 'pub/**');
 
-  dockerd = spawn(
-    'dockerd',
-    ['--iptables=false', '--ip6tables=false', '--bridge=none', '--storage-driver=vfs', `--data-root=${join(work, 'docker')}`, `--exec-root=${join(work, 'dx')}`, `--pidfile=${join(work, 'docker.pid')}`, '-H', `unix://${dockerSocket()}`, '--insecure-registry', host],
-    { stdio: 'ignore' },
-  );
-  await mkdir(join(work, 'ctr'), { recursive: true });
-  await writeFile(
-    join(work, 'containerd.toml'),
-    `version = 2\nroot = "${join(work, 'ctr', 'root')}"\nstate = "${join(work, 'ctr', 'state')}"\n[grpc]\n  address = "${ctrSocket()}"\n[debug]\n  address = ""\n[metrics]\n  address = ""\n`,
-  );
-  containerd = spawn('containerd', ['--config', join(work, 'containerd.toml')], { stdio: 'ignore' });
-  await waitFor(async () => (await docker(['version'])).code === 0, 'dockerd');
-  await waitFor(async () => (await ctr(['version'])).code === 0, 'containerd');
-}, 120_000);
+  [dockerd, containerd] = await Promise.all([startDockerd({ insecureRegistries: [host] }), startContainerd()]);
+}, 180_000);
 
 afterAll(async () => {
-  for (const child of [dockerd, containerd, server]) child?.kill('SIGTERM');
-  await new Promise((resolve) => setTimeout(resolve, 1000));
-  for (const child of [dockerd, containerd, server]) if (child && child.exitCode === null) child.kill('SIGKILL');
-  await rm(work, { recursive: true, force: true }).catch(() => undefined);
+  await Promise.allSettled([dockerd?.stop(), containerd?.stop()]);
+  await server?.stop();
+  await rm(work, { recursive: true, force: true });
 });
 
 describe('real clients against ocireg serve --auth', () => {
@@ -172,7 +123,7 @@ describe('real clients against ocireg serve --auth', () => {
     expect(refused.code).not.toBe(0);
     const push = await ctr(['images', 'push', '--plain-http', '--user', `alice:${users.alice}`, `${host}/team/ctr:v1`, ref!]);
     expect(push.code, push.stderr).toBe(0);
-    const log = await readFile(join(work, 'data', 'auth', 'identities.json'), 'utf8');
+    const log = await readFile(join(server.dataDir, 'auth', 'identities.json'), 'utf8');
     expect(JSON.parse(log).tokens[users.alice!.split('_')[1]!].lastUsedAt).toBeGreaterThan(0);
     const pull = await ctr(['images', 'pull', '--plain-http', '--user', `reader:${users.reader}`, `${host}/team/ctr:v1`]);
     expect(pull.code, pull.stderr).toBe(0);
