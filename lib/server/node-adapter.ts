@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { pipeline } from 'node:stream/promises';
 import { Readable } from 'node:stream';
 import type { HttpHandler, HttpRequest, HttpResponse } from '../http/types.ts';
+import { isRecyclableBody, RECYCLED_CHUNKS } from '../storage/fs/fs-blob-store.ts';
 
 /**
  * node:http ⇄ the transport-neutral request/response. The request body is the IncomingMessage itself
@@ -42,9 +43,32 @@ export async function writeHttpResponse(req: IncomingMessage, res: ServerRespons
     return;
   }
   try {
-    await pipeline(body instanceof Readable ? body : Readable.from(body, { objectMode: false }), res);
+    if (isRecyclableBody(body)) await writeChunkByChunk(body[RECYCLED_CHUNKS](), res);
+    else await pipeline(body instanceof Readable ? body : Readable.from(body, { objectMode: false }), res);
   } catch {
     res.destroy();
+  }
+}
+
+/**
+ * Writes each chunk and waits until the socket took it before asking for the next, so the source may reuse its
+ * buffer (see RECYCLED_CHUNKS). A connection that goes away ends the loop, which closes the source.
+ */
+async function writeChunkByChunk(chunks: AsyncIterable<Uint8Array>, res: ServerResponse): Promise<void> {
+  let onClose!: () => void;
+  const closed = new Promise<'closed'>((resolve) => (onClose = () => resolve('closed')));
+  res.once('close', onClose);
+  try {
+    for await (const chunk of chunks) {
+      if (res.destroyed) throw new Error('connection closed');
+      const written = new Promise<'written'>((resolve, reject) => res.write(chunk, (error) => (error ? reject(error) : resolve('written'))));
+      // A write whose callback never comes (the socket was destroyed) must not keep the loop, nor reject unobserved.
+      written.catch(() => undefined);
+      if ((await Promise.race([written, closed])) === 'closed') throw new Error('connection closed');
+    }
+    res.end();
+  } finally {
+    res.off('close', onClose);
   }
 }
 

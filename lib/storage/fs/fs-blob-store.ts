@@ -10,6 +10,26 @@ import { isNotFound } from './atomic-file.ts';
 import { KeyedMutex } from './keyed-mutex.ts';
 import type { FsKeys } from './keys.ts';
 
+/**
+ * An optional way to read a blob body that {@link FsBlobStore.read} offers besides the Readable itself: the same
+ * bytes, read into **one buffer reused for every chunk**. Only for a consumer that is done with a chunk (has written
+ * it out) before it asks for the next one, like the node:http adapter; anyone else iterates the body as usual.
+ *
+ * Why: a fresh 512 KiB buffer per chunk makes a pull allocate its whole size in external memory, which V8 pays for
+ * in major GCs. Reusing one buffer per response halved the server's CPU time for 32 concurrent layer downloads
+ * (2.7 s → 1.4 s for 4 GiB on loopback; bench/run.ts measures it as "server CPU time for the 8 pulls").
+ */
+export const RECYCLED_CHUNKS = Symbol('ocireg.fs.recycledChunks');
+
+/** A body that can also be read through {@link RECYCLED_CHUNKS}. */
+export interface RecyclableBody extends AsyncIterable<Uint8Array> {
+  [RECYCLED_CHUNKS](): AsyncIterable<Uint8Array>;
+}
+
+export function isRecyclableBody(body: unknown): body is RecyclableBody {
+  return typeof (body as Partial<RecyclableBody> | null)?.[RECYCLED_CHUNKS] === 'function';
+}
+
 /** A SHA-256 kept in memory while an upload arrives in order, so commit need not read the bytes back. */
 interface LiveHash {
   hash: Hash;
@@ -131,7 +151,23 @@ export class FsBlobStore implements BlobStore {
       throw error;
     });
     const options = range ? { start: range.start, end: range.end, highWaterMark: READ_BUFFER } : { highWaterMark: READ_BUFFER };
-    return { kind: 'stream', body: file.createReadStream(options) };
+    const stream = file.createReadStream(options);
+    const recycled = async function* (): AsyncGenerator<Uint8Array> {
+      try {
+        const end = range ? range.end + 1 : (await file.stat()).size;
+        const buffer = Buffer.allocUnsafeSlow(READ_BUFFER);
+        for (let position = range ? range.start : 0; position < end; ) {
+          const { bytesRead } = await file.read(buffer, 0, Math.min(READ_BUFFER, end - position), position);
+          if (bytesRead === 0) break;
+          position += bytesRead;
+          yield buffer.subarray(0, bytesRead);
+        }
+      } finally {
+        // The stream owns the file handle (it was never read from): destroying it closes the file.
+        stream.destroy();
+      }
+    };
+    return { kind: 'stream', body: Object.assign(stream, { [RECYCLED_CHUNKS]: recycled }) };
   }
 
   async delete(location: string): Promise<void> {
