@@ -2,6 +2,8 @@ import { createHash, randomBytes } from 'node:crypto';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { startDevAws } from '../bin/dev-aws.ts';
+import { newTokenSecret } from '../lib/auth/access-token-secret.ts';
+import { DynamoDbIdentityStore } from '../lib/storage/dynamodb/dynamodb-identity-store.ts';
 
 /**
  * Deterministic counts of the AWS path: every request type sent, one at a time, through the emulated HTTP API to the
@@ -174,6 +176,41 @@ export async function countAwsCalls(): Promise<CountedRequest[]> {
     await send('blob GET (307 to a presigned S3 URL)', 'GET', `/v2/${NAME}/blobs/${sha256(large)}`);
     await send('tags list', 'GET', `/v2/${NAME}/tags/list`);
     await send('referrers list', 'GET', `/v2/${NAME}/referrers/${sha256(manifest)}`);
+  } finally {
+    await dev.stop();
+  }
+  results.push(...(await countAuthCalls()));
+  return results;
+}
+
+/**
+ * The same registry with Docker token auth on (`dev:aws --auth`): what a token costs, and that a request with a
+ * bearer token costs no more than an anonymous one (the JWT is checked locally, without a storage read).
+ */
+async function countAuthCalls(): Promise<CountedRequest[]> {
+  const dev = await startDevAws({ logLevel: 'ERROR', auth: true });
+  try {
+    const identities = new DynamoDbIdentityStore({ dynamo: dev.local.dynamo, table: dev.names.table });
+    await identities.createUser({ name: 'bench', admin: false, createdAt: Date.now() });
+    await identities.setGrant({ user: 'bench', glob: 'bench/**', level: 'push' });
+    const secret = newTokenSecret();
+    await identities.createToken({ id: secret.id, user: 'bench', secretHash: secret.secretHash, createdAt: Date.now() });
+    const counter = attachCounter(dev.local.dynamo, dev.local.s3);
+    const results: CountedRequest[] = [];
+    const send = async (request: string, method: string, path: string, headers: Record<string, string> = {}) => {
+      const before = counter.snapshot();
+      const response = await fetch(new URL(path, dev.url), { method, headers, redirect: 'manual' });
+      const body = await response.text();
+      results.push({ request, method, status: response.status, counts: difference(counter.snapshot(), before) });
+      return body;
+    };
+    await send('with auth: anonymous request (401 challenge)', 'GET', `/v2/${NAME}/manifests/v1`);
+    const basic = `Basic ${Buffer.from(`bench:${secret.token}`).toString('base64')}`;
+    const body = await send('with auth: token (GET /token, Basic, one pull scope)', 'GET', `/token?service=ocireg&scope=${encodeURIComponent(`repository:${NAME}:pull`)}`, {
+      authorization: basic,
+    });
+    const token = (JSON.parse(body) as { token: string }).token;
+    await send('with auth: blob HEAD with a bearer token (404: no such blob)', 'HEAD', `/v2/${NAME}/blobs/sha256:${'0'.repeat(64)}`, { authorization: `Bearer ${token}` });
     return results;
   } finally {
     await dev.stop();

@@ -141,6 +141,17 @@ export async function memoryOf(pid: number): Promise<{ rss: number; hwm: number 
   return { rss: kib('VmRSS'), hwm: kib('VmHWM') };
 }
 
+/** CPU time the process has used so far (user + system, all threads), seconds, from /proc/<pid>/stat. */
+export async function cpuSecondsOf(pid: number): Promise<number> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+  // Fields after the command name (which may hold spaces) start at state; utime and stime are fields 14 and 15.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+}
+
+/** USER_HZ: 100 on every Linux architecture Node runs on. */
+const CLOCK_TICKS = 100;
+
 /**
  * Samples VmRSS every `intervalMs` until stopped; the peak is the larger of the samples and VmHWM read at the end.
  * VmHWM is reset first (`5` into /proc/<pid>/clear_refs, Linux ≥ 4.0), so it covers the measured span only, not
