@@ -44,7 +44,7 @@ const CONCURRENT_PULLS = 8;
 const CONNECTIONS = 64;
 
 const quick = flags.quick;
-const rounds = Number(flags.rounds ?? (quick ? 2 : 3));
+const rounds = Number(flags.rounds ?? (quick ? 2 : 5));
 const layerMib = Number(flags['layer-mib'] ?? (quick ? 16 : 128));
 const loadSeconds = Number(flags.seconds ?? (quick ? 3 : 10));
 const outDir = resolve(flags['out-dir'] ?? BENCH_DIR);
@@ -222,7 +222,8 @@ async function main(): Promise<void> {
   const sequentialBound = 1 / (1 / shaSample.median + 1 / writeSample.median);
   const overlappedBound = Math.min(shaSample.median, writeSample.median);
   const rss = summarize(measurements.ocireg.peakRss).max;
-  const command = `npm run bench${quick ? ' -- --quick' : ''}${flags.rounds || flags['layer-mib'] || flags.seconds ? ' (with overrides)' : ''}`;
+  const args = process.argv.slice(2);
+  const command = `npm run bench${args.length > 0 ? ` -- ${args.join(' ')}` : ''}`;
   const notes = [
     `A verified, durable push cannot beat the physical reference: hashing and writing the bytes one after the other gives ${sequentialBound.toFixed(0)} MB/s, perfectly overlapped ${overlappedBound.toFixed(0)} MB/s. ocireg pushed at ${pushO.toFixed(0)} MB/s (${((100 * pushO) / overlappedBound).toFixed(0)}% of the overlapped bound), Distribution at ${pushD.toFixed(0)} MB/s.`,
     'Durability differs: ocireg flushes every blob to disk (fsync) before it becomes visible, Distribution does not fsync (a crash can leave a visible blob with lost bytes). ocireg pays for the flush in the push numbers.',
