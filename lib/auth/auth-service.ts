@@ -42,6 +42,7 @@ export interface TokenResponse {
 /** A verified bearer token plus, for repository scopes, what it allows. */
 export type Verdict = 'allowed' | 'insufficient_scope' | 'denied';
 
+const TOUCH_INTERVAL_MS = 60_000;
 const DEFAULTS = { tokenTtlSeconds: 300, refreshTtlSeconds: 90 * 24 * 3600, maxFailures: 10, failureWindowSeconds: 900 };
 
 const unauthorized = (message: string) => new OciError('UNAUTHORIZED', message);
@@ -87,7 +88,10 @@ export class AuthService {
       const untilExpiry = token.expiresAt === undefined ? Infinity : Math.floor((token.expiresAt - now) / 1000);
       response.refresh_token = await this.#signer.signRefresh(token.user, token.id, Math.min(this.#options.refreshTtlSeconds, untilExpiry), now);
     }
-    if (token) await this.#identities.touchToken(token.id, now).catch(() => undefined);
+    // Last use is coarse (a minute): a write per token request would double the cost of a login on DynamoDB.
+    if (token && (token.lastUsedAt === undefined || now - token.lastUsedAt >= TOUCH_INTERVAL_MS)) {
+      await this.#identities.touchToken(token.id, now).catch(() => undefined);
+    }
     return response;
   }
 

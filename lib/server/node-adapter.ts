@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { pipeline } from 'node:stream/promises';
 import { Readable } from 'node:stream';
 import type { HttpHandler, HttpRequest, HttpResponse } from '../http/types.ts';
-import { isRecyclableBody, RECYCLED_CHUNKS } from '../storage/fs/fs-blob-store.ts';
+import { isRecyclableBody, RECYCLED_CHUNKS } from '../registry/recyclable-body.ts';
 
 /**
  * node:http ⇄ the transport-neutral request/response. The request body is the IncomingMessage itself

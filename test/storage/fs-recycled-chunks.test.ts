@@ -8,7 +8,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { bytesOf, readAll } from '../../lib/registry/bytes.ts';
 import { digestOf, parseDigest } from '../../lib/registry/digest.ts';
 import { writeHttpResponse } from '../../lib/server/node-adapter.ts';
-import { isRecyclableBody, RECYCLED_CHUNKS } from '../../lib/storage/fs/fs-blob-store.ts';
+import { isRecyclableBody, RECYCLED_CHUNKS } from '../../lib/registry/recyclable-body.ts';
 import { openFsStorage } from '../../lib/storage/fs/open-fs-storage.ts';
 
 const dirs: string[] = [];
