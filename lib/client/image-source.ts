@@ -190,6 +190,20 @@ function regionContent(digest: string, region: FileRegion): BlobContent {
   };
 }
 
+/** An image source whose blobs are regions of files (a layout directory or an archive), by digest. */
+function sourceOfRegions(description: string, root: ManifestNode, regions: Map<string, FileRegion>, close: () => Promise<void>): ImageSource {
+  return {
+    description,
+    root,
+    blob(digest) {
+      const region = regions.get(digest);
+      if (!region) throw new Error(`no blob ${digest} in ${description}`);
+      return regionContent(digest, region);
+    },
+    close,
+  };
+}
+
 async function hashRegion(region: FileRegion): Promise<string> {
   const hash = createHash('sha256');
   if (region.size > 0) {
@@ -272,16 +286,7 @@ async function layoutSource(description: string, files: Files, reference: string
   };
 
   const root = await resolve(chosen!);
-  return {
-    description,
-    root,
-    blob(digest) {
-      const region = regions.get(digest);
-      if (!region) throw new Error(`no blob ${digest} in ${description}`);
-      return regionContent(digest, region);
-    },
-    close,
-  };
+  return sourceOfRegions(description, root, regions, close);
 }
 
 // ---- docker save output -------------------------------------------------------------------------------------------
@@ -364,16 +369,7 @@ async function dockerArchiveSource(description: string, files: Files, reference:
       layers: layerDescriptors,
       children: [],
     };
-    return {
-      description,
-      root,
-      blob(digest) {
-        const region = regions.get(digest);
-        if (!region) throw new Error(`no blob ${digest} in ${description}`);
-        return regionContent(digest, region);
-      },
-      close,
-    };
+    return sourceOfRegions(description, root, regions, close);
   } catch (error) {
     await close();
     throw error;
