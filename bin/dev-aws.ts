@@ -7,7 +7,7 @@ import { createAwsRegistryApp, createHandler } from '../lambdas/registry-api.ts'
 import { TokenSigner } from '../lib/auth/token-signer.ts';
 import { startEmulatedApiGateway, type GatewayLogLine } from '../lib/server/emulated-api-gateway.ts';
 import { createLocalResources, resourceNames, type ResourceNames } from '../lib/storage/aws-resources.ts';
-import { LOCAL_CREDENTIALS, LOCAL_REGION, startAwsLocal, type AwsLocal } from '../test/support/aws-local.ts';
+import { LOCAL_CREDENTIALS, LOCAL_REGION, startAwsLocal, type AwsLocal } from '../lib/dev/aws-local.ts';
 
 /**
  * `npm run dev:aws -- --port N`: the AWS deployment on this machine. DynamoDB Local and s3rver stand in for

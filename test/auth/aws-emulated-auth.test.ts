@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDevAws, type DevAws } from '../../bin/dev-aws.ts';
-import { LOCAL_CREDENTIALS, LOCAL_REGION } from '../support/aws-local.ts';
+import { LOCAL_CREDENTIALS, LOCAL_REGION } from '../../lib/dev/aws-local.ts';
 import { OCIREG_CLI } from '../support/registry-server.ts';
 import { runOk } from '../support/tools.ts';
 import { authorizationMatrix, httpRequest, type MatrixTarget } from './authorization-matrix.ts';

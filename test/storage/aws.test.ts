@@ -19,8 +19,8 @@ import { DynamoDbMetadataStore } from '../../lib/storage/dynamodb/dynamodb-metad
 import { manifestItemKey, tagKey, uploadKey } from '../../lib/storage/dynamodb/keys.ts';
 import { manifestKey, uploadBufferPrefix } from '../../lib/storage/s3/keys.ts';
 import { MAX_BLOB_SIZE, MAX_PARTS, MIN_PART_SIZE, packEtag, S3BlobStore } from '../../lib/storage/s3/s3-blob-store.ts';
-import { LOCAL_CREDENTIALS, startAwsLocal, type AwsLocal } from '../support/aws-local.ts';
-import { S3CallCounter, verifyPresignedUrl } from '../support/strict-s3.ts';
+import { LOCAL_CREDENTIALS, startAwsLocal, type AwsLocal } from '../../lib/dev/aws-local.ts';
+import { S3CallCounter, verifyPresignedUrl } from '../../lib/dev/strict-s3.ts';
 import { blobStoreContract } from './blob-store.contract.ts';
 import { metadataStoreContract, storedManifest } from './metadata-store.contract.ts';
 

@@ -7,7 +7,7 @@ import { DynamoDbIdentityStore } from '../../lib/storage/dynamodb/dynamodb-ident
 import { FsIdentityStore } from '../../lib/storage/fs/fs-identity-store.ts';
 import { FsKeys } from '../../lib/storage/fs/keys.ts';
 import { MemoryIdentityStore } from '../../lib/storage/memory/memory-identity-store.ts';
-import { startAwsLocal, type AwsLocal } from '../support/aws-local.ts';
+import { startAwsLocal, type AwsLocal } from '../../lib/dev/aws-local.ts';
 import { identityStoreContract } from './identity-store.contract.ts';
 
 let dir: string;
