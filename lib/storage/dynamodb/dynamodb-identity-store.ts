@@ -9,31 +9,19 @@ import {
   type DynamoDBClient,
 } from '@aws-sdk/client-dynamodb';
 import type { AccessToken, Grant, IdentityStore, User } from '../../auth/identity.ts';
+import { METADATA_TABLE } from '../aws-resources.ts';
+import { failureWindowKey, IDENTITY_PK, IdentitySk } from './keys.ts';
 
 /**
- * Identities in the registry's DynamoDB table, beside the registry metadata.
- *
- * | item                         | partition key      | sort key               | attributes            |
- * | ---------------------------- | ------------------ | ---------------------- | --------------------- |
- * | user                         | IDENTITY           | USER#<name>            | doc (JSON)            |
- * | access token (hash only)     | IDENTITY           | TOKEN#<id>             | doc (JSON), user      |
- * | grant                        | IDENTITY           | GRANT#<user>#<glob>    | doc (JSON)            |
- * | public glob                  | IDENTITY           | PUBLIC#<glob>          |                       |
- * | failed logins in a window    | FAILURES#<key>     | WINDOW                 | count, until, ttl     |
- *
- * Identities are few (a team) and read only at token time, so one partition and a Query per listing is enough.
- * Failure windows expire by TTL; the window check does not depend on TTL timing (it runs at most ~48 h late).
+ * Identities in the registry's DynamoDB table, beside the registry metadata; items and keys in ./keys.ts.
+ * Failure windows expire by TTL; the window check does not depend on TTL timing (which may run ~48 h late).
  */
 export interface DynamoDbIdentityStoreOptions {
   dynamo: DynamoDBClient;
   table: string;
-  /** The table's key attribute names and TTL attribute. Default `pk`, `sk`, `ttl`. */
-  partitionKey?: string;
-  sortKey?: string;
-  ttlAttribute?: string;
 }
 
-const PARTITION = 'IDENTITY';
+const PARTITION = IDENTITY_PK;
 
 export class DynamoDbIdentityStore implements IdentityStore {
   readonly #dynamo: DynamoDBClient;
@@ -45,18 +33,18 @@ export class DynamoDbIdentityStore implements IdentityStore {
   constructor(options: DynamoDbIdentityStoreOptions) {
     this.#dynamo = options.dynamo;
     this.#table = options.table;
-    this.#pk = options.partitionKey ?? 'pk';
-    this.#sk = options.sortKey ?? 'sk';
-    this.#ttl = options.ttlAttribute ?? 'ttl';
+    this.#pk = METADATA_TABLE.partitionKey.name;
+    this.#sk = METADATA_TABLE.sortKey.name;
+    this.#ttl = METADATA_TABLE.timeToLiveAttribute;
   }
 
   async getUser(name: string): Promise<User | undefined> {
-    return this.#getDoc<User>(`USER#${name}`);
+    return this.#getDoc<User>(IdentitySk.user(name));
   }
   async createUser(user: User): Promise<boolean> {
     try {
       await this.#dynamo.send(
-        new PutItemCommand({ TableName: this.#table, Item: this.#item(`USER#${user.name}`, user), ConditionExpression: 'attribute_not_exists(#pk)', ExpressionAttributeNames: { '#pk': this.#pk } }),
+        new PutItemCommand({ TableName: this.#table, Item: this.#item(IdentitySk.user(user.name), user), ConditionExpression: 'attribute_not_exists(#pk)', ExpressionAttributeNames: { '#pk': this.#pk } }),
       );
       return true;
     } catch (error) {
@@ -65,25 +53,25 @@ export class DynamoDbIdentityStore implements IdentityStore {
     }
   }
   async deleteUser(name: string): Promise<boolean> {
-    if (!(await this.#delete(`USER#${name}`))) return false;
-    for (const token of await this.listTokens(name)) await this.#delete(`TOKEN#${token.id}`);
-    for (const grant of await this.listGrants(name)) await this.#delete(`GRANT#${grant.user}#${grant.glob}`);
+    if (!(await this.#delete(IdentitySk.user(name)))) return false;
+    for (const token of await this.listTokens(name)) await this.#delete(IdentitySk.token(token.id));
+    for (const grant of await this.listGrants(name)) await this.#delete(IdentitySk.grant(grant.user, grant.glob));
     return true;
   }
   async listUsers(): Promise<User[]> {
-    return this.#queryDocs<User>('USER#');
+    return this.#queryDocs<User>(IdentitySk.userPrefix);
   }
   async createToken(token: AccessToken): Promise<void> {
-    await this.#dynamo.send(new PutItemCommand({ TableName: this.#table, Item: this.#item(`TOKEN#${token.id}`, token) }));
+    await this.#dynamo.send(new PutItemCommand({ TableName: this.#table, Item: this.#item(IdentitySk.token(token.id), token) }));
   }
   async getToken(id: string): Promise<AccessToken | undefined> {
-    return this.#getDoc<AccessToken>(`TOKEN#${id}`);
+    return this.#getDoc<AccessToken>(IdentitySk.token(id));
   }
   async listTokens(user?: string): Promise<AccessToken[]> {
-    return (await this.#queryDocs<AccessToken>('TOKEN#')).filter((token) => user === undefined || token.user === user);
+    return (await this.#queryDocs<AccessToken>(IdentitySk.tokenPrefix)).filter((token) => user === undefined || token.user === user);
   }
   async deleteToken(id: string): Promise<boolean> {
-    return this.#delete(`TOKEN#${id}`);
+    return this.#delete(IdentitySk.token(id));
   }
   async touchToken(id: string, at: number): Promise<void> {
     const token = await this.getToken(id);
@@ -92,7 +80,7 @@ export class DynamoDbIdentityStore implements IdentityStore {
       .send(
         new PutItemCommand({
           TableName: this.#table,
-          Item: this.#item(`TOKEN#${id}`, { ...token, lastUsedAt: at }),
+          Item: this.#item(IdentitySk.token(id), { ...token, lastUsedAt: at }),
           ConditionExpression: 'attribute_exists(#pk)',
           ExpressionAttributeNames: { '#pk': this.#pk },
         }),
@@ -102,26 +90,27 @@ export class DynamoDbIdentityStore implements IdentityStore {
       });
   }
   async setGrant(grant: Grant): Promise<void> {
-    await this.#dynamo.send(new PutItemCommand({ TableName: this.#table, Item: this.#item(`GRANT#${grant.user}#${grant.glob}`, grant) }));
+    await this.#dynamo.send(new PutItemCommand({ TableName: this.#table, Item: this.#item(IdentitySk.grant(grant.user, grant.glob), grant) }));
   }
   async removeGrant(user: string, glob: string): Promise<boolean> {
-    return this.#delete(`GRANT#${user}#${glob}`);
+    return this.#delete(IdentitySk.grant(user, glob));
   }
   async listGrants(user?: string): Promise<Grant[]> {
-    return this.#queryDocs<Grant>(user === undefined ? 'GRANT#' : `GRANT#${user}#`);
+    return this.#queryDocs<Grant>(IdentitySk.grantPrefix(user));
   }
   async setPublic(glob: string, isPublic: boolean): Promise<void> {
-    if (isPublic) await this.#dynamo.send(new PutItemCommand({ TableName: this.#table, Item: this.#item(`PUBLIC#${glob}`, { glob }) }));
-    else await this.#delete(`PUBLIC#${glob}`);
+    if (isPublic) await this.#dynamo.send(new PutItemCommand({ TableName: this.#table, Item: this.#item(IdentitySk.publicGlob(glob), { glob }) }));
+    else await this.#delete(IdentitySk.publicGlob(glob));
   }
   async listPublic(): Promise<string[]> {
-    return (await this.#queryDocs<{ glob: string }>('PUBLIC#')).map((entry) => entry.glob);
+    return (await this.#queryDocs<{ glob: string }>(IdentitySk.publicPrefix)).map((entry) => entry.glob);
   }
 
   /** ADD within the current window; a window that has ended is replaced by a new one (conditional put). */
   async recordFailure(key: string, windowSeconds: number, now: number): Promise<number> {
     const until = now + windowSeconds * 1000;
-    const keyAttributes = { [this.#pk]: { S: `FAILURES#${key}` }, [this.#sk]: { S: 'WINDOW' } };
+    const window = failureWindowKey(key);
+    const keyAttributes = { [this.#pk]: { S: window.pk }, [this.#sk]: { S: window.sk } };
     try {
       const result = await this.#dynamo.send(
         new UpdateItemCommand({
@@ -148,7 +137,7 @@ export class DynamoDbIdentityStore implements IdentityStore {
   }
   async countFailures(key: string, now: number): Promise<number> {
     const result = await this.#dynamo.send(
-      new GetItemCommand({ TableName: this.#table, Key: { [this.#pk]: { S: `FAILURES#${key}` }, [this.#sk]: { S: 'WINDOW' } }, ConsistentRead: true }),
+      new GetItemCommand({ TableName: this.#table, Key: { [this.#pk]: { S: failureWindowKey(key).pk }, [this.#sk]: { S: failureWindowKey(key).sk } }, ConsistentRead: true }),
     );
     const item = result.Item;
     if (!item || Number(item.until?.N ?? 0) <= now) return 0;

@@ -11,7 +11,11 @@
  * | referrer                    | REPO#<name>        | REFERRER#<subject>#<digest>      | descriptor (JSON)                             |
  * | repository (catalog)        | REPOSITORIES       | <name>                           |                                               |
  * | upload session              | UPLOAD#<uploadId>  | UPLOAD                           | name, offset, version, createdAt, storage (JSON), ttl |
- * | identities                  | IDENTITY, FAILURES#… | …                              | see dynamodb-identity-store.ts                |
+ * | user                        | IDENTITY           | USER#<name>                      | doc (JSON)                                    |
+ * | access token (hash only)    | IDENTITY           | TOKEN#<id>                       | doc (JSON)                                    |
+ * | grant                       | IDENTITY           | GRANT#<user>#<glob>              | doc (JSON)                                    |
+ * | public glob                 | IDENTITY           | PUBLIC#<glob>                    | doc (JSON)                                    |
+ * | failed logins in a window   | FAILURES#<key>     | WINDOW                           | count, until, ttl                             |
  *
  * ¹ manifest fields: digest, mediaType, size, subject?, artifactType?, annotations (JSON)?, and the bytes either
  *   inline (`content`, binary) or, above {@link INLINE_MANIFEST_LIMIT}, in S3 (`contentKey`, lib/storage/s3/keys.ts).
@@ -86,4 +90,25 @@ export function catalogKey(name: string): ItemKey {
 
 export function uploadKey(uploadId: string): ItemKey {
   return { pk: `UPLOAD#${uploadId}`, sk: UPLOAD_SK };
+}
+
+/**
+ * Identities share one partition: they are few (a team) and read only at token time, so a Query per listing is
+ * enough (lib/storage/dynamodb/dynamodb-identity-store.ts).
+ */
+export const IDENTITY_PK = 'IDENTITY';
+export const IdentitySk = {
+  user: (name: string) => `USER#${name}`,
+  token: (id: string) => `TOKEN#${id}`,
+  grant: (user: string, glob: string) => `GRANT#${user}#${glob}`,
+  /** All grants, or one user's: `#` cannot occur in a user name, so prefixes never overlap. */
+  grantPrefix: (user?: string) => (user === undefined ? 'GRANT#' : `GRANT#${user}#`),
+  publicGlob: (glob: string) => `PUBLIC#${glob}`,
+  userPrefix: 'USER#',
+  tokenPrefix: 'TOKEN#',
+  publicPrefix: 'PUBLIC#',
+} as const;
+
+export function failureWindowKey(key: string): ItemKey {
+  return { pk: `FAILURES#${key}`, sk: 'WINDOW' };
 }
