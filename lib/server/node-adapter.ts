@@ -28,9 +28,9 @@ export function toHttpRequest(req: IncomingMessage, scheme: string): HttpRequest
 
 /** Writes a response; a body stream that fails after the headers went out destroys the connection. */
 export async function writeHttpResponse(req: IncomingMessage, res: ServerResponse, response: HttpResponse): Promise<void> {
-  // A request whose body we did not read (an early error) would otherwise be drained in full: close instead.
-  // Bodiless requests (GET, HEAD) are never read, and never "complete" for that reason: they keep the connection.
-  if (!req.complete && hasBody(req)) response.headers['connection'] = 'close';
+  // A request whose body has not fully arrived (we answered early, e.g. 413) would otherwise be drained in full:
+  // close instead. `complete` is the parser's view: a bodiless or already-received request keeps its connection.
+  if (!req.complete) response.headers['connection'] = 'close';
   res.writeHead(response.status, response.headers);
   const body = response.body;
   if (body === undefined || req.method === 'HEAD') {
@@ -70,11 +70,6 @@ async function writeChunkByChunk(chunks: AsyncIterable<Uint8Array>, res: ServerR
   } finally {
     res.off('close', onClose);
   }
-}
-
-function hasBody(req: IncomingMessage): boolean {
-  const length = req.headers['content-length'];
-  return req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
 }
 
 function destroyBody(body: AsyncIterable<Uint8Array>): void {
