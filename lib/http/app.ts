@@ -172,7 +172,7 @@ async function blobRoute(registry: Registry, route: Extract<Route, { kind: 'blob
       if (range === 'unsatisfiable') {
         throw new OciError('RANGE_INVALID', 'requested range not satisfiable', { range: header, size: record.size });
       }
-      const read = await registry.blobs.read(record.location, range);
+      const read = await registry.readBlob(record, range);
       return blobResponse(record, read, range);
     }
     case 'DELETE':

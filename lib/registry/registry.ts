@@ -86,10 +86,12 @@ export class Registry {
     return record;
   }
 
-  /** Reads a blob (or a range already validated against its size by the caller). */
-  async readBlob(name: string, digest: string, range?: ByteRange): Promise<{ record: BlobRecord; read: BlobRead }> {
-    const record = await this.statBlob(name, digest);
-    return { record, read: await this.blobs.read(record.location, range) };
+  /**
+   * Reads a blob found by {@link statBlob}, whole or a range the caller checked against `record.size` (a range needs
+   * the size first, so the pull path stats, then reads: still one metadata read).
+   */
+  async readBlob(record: BlobRecord, range?: ByteRange): Promise<BlobRead> {
+    return this.blobs.read(record.location, range);
   }
 
   /** Removes the blob from the repository. Its bytes stay until garbage collection: other repositories may link it. */
