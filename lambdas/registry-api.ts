@@ -16,6 +16,7 @@ import { DynamoDbMetadataStore } from '../lib/storage/dynamodb/dynamodb-metadata
 import { S3BlobStore } from '../lib/storage/s3/s3-blob-store.ts';
 import { loadOrCreateSecretSigningKey } from '../lib/storage/secrets/secrets-manager-signing-key.ts';
 import { toApiGatewayResult, toHttpRequest } from './api-gateway-v2.ts';
+import { ColdStart } from './cold-start.ts';
 
 /**
  * The registry's Lambda function: `ANY /v2/{proxy+}`, `ANY /v2` and `ANY /token` of an HTTP API (payload format
@@ -131,17 +132,25 @@ export type RegistryApiHandler = MiddyfiedHandler<APIGatewayProxyEventV2, APIGat
 
 /**
  * The Lambda handler around an app: event → request, app, response → result. Anything escaping (a bug in an
- * adapter, a failed init, middy's early timeout) becomes a 500 OCI error whose cause is logged, never sent.
+ * adapter, a failed init, middy's early timeout) becomes a 500 OCI error whose cause is logged, never sent. A
+ * {@link ColdStart} is asked for the app on every invocation, so a failed initialisation is tried again; a
+ * promise, once rejected, stays rejected (tests, dev:aws).
  */
-export function createHandler(app: HttpHandler | Promise<HttpHandler>, options: HandlerOptions = {}): RegistryApiHandler {
+export function createHandler(app: HttpHandler | Promise<HttpHandler> | ColdStart<HttpHandler>, options: HandlerOptions = {}): RegistryApiHandler {
   const log = options.logger ?? logger;
-  const ready = Promise.resolve(app);
-  // An init failure is reported by each invocation that awaits it, not as an unhandled rejection.
-  ready.catch(() => undefined);
+  let ready: () => Promise<HttpHandler>;
+  if (app instanceof ColdStart) {
+    ready = () => app.get();
+  } else {
+    const settled = Promise.resolve(app);
+    // An init failure is reported by each invocation that awaits it, not as an unhandled rejection.
+    settled.catch(() => undefined);
+    ready = () => settled;
+  }
 
   return middy<APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Error, Context>(async (event: APIGatewayProxyEventV2): Promise<APIGatewayProxyStructuredResultV2> => {
     const request = toHttpRequest(event);
-    const response = await (await ready)(request);
+    const response = await (await ready())(request);
     return toApiGatewayResult(response, request.method);
   }).use({
     before: (request) => {
@@ -167,18 +176,25 @@ function asError(value: unknown): Error {
 export const logger = new Logger({ serviceName: process.env.POWERTOOLS_SERVICE_NAME ?? SERVICE_NAME });
 
 /**
- * The deployed handler, built from the environment at init. Outside Lambda (tests, the emulator importing the
- * factories) `TABLE_NAME` is unset and every invocation answers 500, with the configuration error logged.
+ * The deployed handler, built from the environment: the first attempt starts at init, and a failed one (the
+ * signing key could not be read) is retried by the next invocation instead of failing every request of this
+ * execution environment (lambdas/cold-start.ts). Outside Lambda (tests, the emulator importing the factories)
+ * `TABLE_NAME` is unset and every invocation answers 500, with the configuration error logged.
  */
-export const handler: RegistryApiHandler = createHandler(appFromEnvironment());
+export const handler: RegistryApiHandler = createHandler(deployedApp());
 
-function appFromEnvironment(): Promise<HttpHandler> {
+function deployedApp(): ColdStart<HttpHandler> {
+  const app = new ColdStart(appFromEnvironment);
+  // Importing this module elsewhere (dev:aws, tests) starts nothing.
+  if (process.env.TABLE_NAME !== undefined) {
+    app.start((error) => logger.error({ message: 'initialisation failed; the next invocation retries' }, asError(error)));
+  }
+  return app;
+}
+
+async function appFromEnvironment(): Promise<HttpHandler> {
   if (process.env.TABLE_NAME === undefined) {
-    return Promise.reject(new Error('TABLE_NAME is not set: outside Lambda, build the handler with createHandler(app)'));
+    throw new Error('TABLE_NAME is not set: outside Lambda, build the handler with createHandler(app)');
   }
-  try {
-    return createAwsRegistryApp(configFromEnv());
-  } catch (error) {
-    return Promise.reject(error);
-  }
+  return createAwsRegistryApp(configFromEnv());
 }

@@ -1,5 +1,5 @@
 import { fileURLToPath } from 'node:url';
-import { CfnOutput, Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import { CfnOutput, Duration, Names, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import { AccessLogFormat } from 'aws-cdk-lib/aws-apigateway';
 import { ApiMapping, DomainName, HttpApi, HttpMethod, HttpStage, LogGroupLogDestination, type ThrottleSettings } from 'aws-cdk-lib/aws-apigatewayv2';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
@@ -214,7 +214,15 @@ export class OciRegistry extends Construct {
       },
     });
 
-    const apiLogs = new LogGroup(this, 'ApiLogs', { retention: logRetention, removalPolicy: RemovalPolicy.DESTROY });
+    // HTTP API access logging adds the destination group's ARN to the account's CloudWatch Logs resource policy
+    // (5,120 characters for all of them), and stage creation fails in accounts near that cap. Groups under
+    // /aws/vendedlogs/ are covered by one wildcard entry instead: AWS's documented way around the cap. The
+    // name is derived from the construct path, so two registries in one account or stack do not collide.
+    const apiLogs = new LogGroup(this, 'ApiLogs', {
+      logGroupName: `/aws/vendedlogs/apigateway/${Names.uniqueResourceName(this, { maxLength: 200 })}-access`,
+      retention: logRetention,
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
     const integration = new HttpLambdaIntegration('Integration', this.function);
     this.api = new HttpApi(this, 'Api', {
       description: 'ocireg: OCI distribution API',

@@ -143,6 +143,16 @@ describe('RegistryStack template', () => {
     for (const group of groups) expect(group.Properties.RetentionInDays).toBe(30);
   });
 
+  it('writes API access logs to a group under /aws/vendedlogs/, outside the account-wide CloudWatch Logs resource policy', () => {
+    const [stageGroupRef] = Object.values(template.findResources('AWS::ApiGatewayV2::Stage')).map((stage) => stage.Properties.AccessLogSettings.DestinationArn);
+    const groupId = (stageGroupRef as { 'Fn::GetAtt': [string, string] })['Fn::GetAtt'][0];
+    const group = template.findResources('AWS::Logs::LogGroup')[groupId]!;
+
+    expect(group.Properties.LogGroupName).toMatch(/^\/aws\/vendedlogs\/apigateway\/[\w.\-/#]+$/);
+    // CloudWatch Logs: a group name has at most 512 characters.
+    expect(group.Properties.LogGroupName.length).toBeLessThanOrEqual(512);
+  });
+
   it('outputs the registry URL, and the table and bucket names under the keys the admin CLI reads', () => {
     const outputs = template.findOutputs('*');
 
@@ -195,7 +205,13 @@ describe('OciRegistry options', () => {
     const stack = new RegistryStack(app, 'Two');
     new OciRegistry(stack, 'Second', { certificate: Certificate.fromCertificateArn(stack, 'Cert', 'arn:aws:acm:eu-west-1:123456789012:certificate/abc'), domainName: 'second.example.com' });
 
-    Template.fromStack(stack).resourceCountIs('AWS::Lambda::Function', 2);
+    const template = Template.fromStack(stack);
+    const accessLogGroups = Object.values(template.findResources('AWS::Logs::LogGroup'))
+      .map((group) => group.Properties.LogGroupName as string | undefined)
+      .filter((name) => name !== undefined);
+
+    template.resourceCountIs('AWS::Lambda::Function', 2);
+    expect(new Set(accessLogGroups).size).toBe(2);
   });
 });
 

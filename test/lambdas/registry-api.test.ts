@@ -3,7 +3,11 @@ import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context
 import { describe, expect, it, vi } from 'vitest';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { S3Client } from '@aws-sdk/client-s3';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { ColdStart } from '../../lambdas/cold-start.ts';
 import { configFromEnv, createAwsRegistryApp, createHandler, requestLogger } from '../../lambdas/registry-api.ts';
+import { startSecretsManagerLocal } from '../../lib/dev/secrets-manager-local.ts';
+import { startAwsJsonFront } from '../support/aws-json-front.ts';
 import { TokenSigner } from '../../lib/auth/token-signer.ts';
 import { createRegistryApp } from '../../lib/http/app.ts';
 import type { HttpHandler, HttpRequest } from '../../lib/http/types.ts';
@@ -241,6 +245,39 @@ describe('registry-api handler', () => {
     expect(result.statusCode).toBe(500);
     expect(bodyJson(result).errors[0].code).toBe('UNKNOWN');
     expect(error).toHaveBeenCalledTimes(1);
+  });
+
+  it.each([
+    ['refused once (AccessDeniedException, as while a new grant propagates)', 1, 'AccessDeniedException'],
+    ['throttled through all of the SDK client\'s attempts (ThrottlingException)', 3, 'ThrottlingException'],
+  ])('retries an initialisation that failed on Secrets Manager %s, and keeps the app once it succeeds', async (_, failures, errorName) => {
+    const secrets = await startSecretsManagerLocal();
+    const secretId = secrets.createSecret('ocireg-signing-key', 'RandomPlaceholder0123456789abcdef');
+    const front = await startAwsJsonFront(secrets.listener, (_call, index) => (index < failures ? { error: errorName, status: 400 } : undefined));
+    const secretsClient = new SecretsManagerClient({ endpoint: front.endpoint, region: 'eu-west-1', credentials: { accessKeyId: 'x', secretAccessKey: 'x' } });
+    // Clients pointing nowhere: the challenge needs no storage call.
+    const nowhere = { endpoint: 'http://127.0.0.1:9', region: 'eu-west-1', credentials: { accessKeyId: 'x', secretAccessKey: 'x' }, maxAttempts: 1 };
+    const { logger, error } = silentLogger();
+    const clients = { dynamo: new DynamoDBClient(nowhere), s3: new S3Client({ ...nowhere, forcePathStyle: true }), secrets: secretsClient };
+    const handler = createHandler(new ColdStart(() => createAwsRegistryApp({ table: 'table', bucket: 'bucket', signingKeySecret: secretId }, { clients, logger })), { logger });
+    try {
+      const first = (await handler(apiEvent('GET', '/v2/'), lambdaContext())) as APIGatewayProxyStructuredResultV2;
+      const second = (await handler(apiEvent('GET', '/v2/'), lambdaContext())) as APIGatewayProxyStructuredResultV2;
+      const callsAfterSecond = front.calls.length;
+      const third = (await handler(apiEvent('GET', '/v2/'), lambdaContext())) as APIGatewayProxyStructuredResultV2;
+
+      expect(first.statusCode).toBe(500);
+      expect(error).toHaveBeenCalledWith(expect.objectContaining({ message: 'unhandled error' }), expect.objectContaining({ name: errorName }));
+      expect(second.statusCode).toBe(401);
+      expect(second.headers?.['www-authenticate']).toMatch(/^Bearer realm=/);
+      expect(third.statusCode).toBe(401);
+      expect(front.calls.length).toBe(callsAfterSecond);
+      expect(front.calls.slice(failures).map((call) => call.operation)).toEqual(['GetSecretValue', 'PutSecretValue', 'GetSecretValue']);
+    } finally {
+      secretsClient.destroy();
+      await front.close();
+      await secrets.close();
+    }
   });
 
   it('refuses a PATCH over the maximum chunk length with the 413 OCI error', async () => {
