@@ -15,6 +15,7 @@ const COMMANDS: Record<string, () => Promise<CommandModule>> = {
   repos: async () => (await import('../lib/cli/admin-commands.ts')).repos,
   push: () => import('../lib/cli/push-command.ts'),
   proxy: () => import('../lib/cli/proxy-command.ts'),
+  doctor: () => import('../lib/cli/doctor-command.ts'),
 };
 
 async function usage(): Promise<string> {

@@ -1,0 +1,124 @@
+import { parseChallenges } from '../client/registry-client.ts';
+import { fail, Findings, pass, skip, type Check, type CheckOutcome } from './check.ts';
+import { headerValue, showBody, showUrl, type DoctorSession } from './doctor-session.ts';
+
+/**
+ * `GET /v2/` and the token flow, as `docker login` and containerd do them.
+ * @see https://distribution.github.io/distribution/spec/auth/token/
+ */
+
+const STRIPPED_CHALLENGE_ADVICE =
+  'clients find the token endpoint only through WWW-Authenticate: without it docker login fails and pulls get "no basic auth credentials". ' +
+  'Something in front of the registry removes or rewrites the header (an API Gateway REST API remaps it to x-amzn-Remapped-WWW-Authenticate; ' +
+  "the stack's HTTP API is expected to pass it, see docs/aws-assumptions.md). Serve the registry through the stack's HTTP API URL or a front that passes WWW-Authenticate unchanged";
+
+export const baseCheck: Check = {
+  id: 'base',
+  title: 'GET /v2/: 200, or 401 with a Bearer challenge',
+  async run(session) {
+    const url = new URL('/v2/', session.base);
+    const sent = `GET ${showUrl(url)} without credentials`;
+    const response = await session.raw('GET', url);
+    const header = headerValue(response.headers, 'www-authenticate');
+    const apiVersion = headerValue(response.headers, 'docker-distribution-api-version');
+    const observed = `${response.status}, WWW-Authenticate: ${header ?? '(absent)'}, Docker-Distribution-API-Version: ${apiVersion ?? '(absent)'}`;
+    if (response.status === 200) return pass(sent, `${observed} (open registry: no token auth)`);
+    if (response.status !== 401) {
+      return fail(sent, `${observed}; body ${showBody(response.body)}`, `a registry answers GET /v2/ with 200 or 401; check the URL (it must be the stack's RegistryUrl output, without a path) and that the deployment finished`);
+    }
+    const findings = new Findings();
+    const remapped = headerValue(response.headers, 'x-amzn-remapped-www-authenticate');
+    findings.expect(header !== undefined, `no WWW-Authenticate${remapped ? ` (but x-amzn-Remapped-WWW-Authenticate: ${remapped})` : ''}`, STRIPPED_CHALLENGE_ADVICE);
+    const bearer = parseChallenges(header ?? '').find((challenge) => challenge.scheme === 'bearer');
+    if (header !== undefined) {
+      findings.expect(bearer !== undefined, 'no Bearer challenge', STRIPPED_CHALLENGE_ADVICE);
+      let realm: URL | undefined;
+      try {
+        realm = new URL(bearer?.params.realm ?? '');
+      } catch {
+        realm = undefined;
+      }
+      findings.expect(realm !== undefined, `realm ${JSON.stringify(bearer?.params.realm ?? '')} is not an absolute URL`, STRIPPED_CHALLENGE_ADVICE);
+      findings.expect(Boolean(bearer?.params.service), 'no service in the challenge', STRIPPED_CHALLENGE_ADVICE);
+    }
+    if (bearer) session.challenge = bearer;
+    return findings.outcome(sent, observed);
+  },
+};
+
+/** The scope the doctor asks for: everything it does to its own repository. */
+function scopeOf(session: DoctorSession): string {
+  return `repository:${session.repository}:pull,push,delete`;
+}
+
+function notChallenged(sent: string): CheckOutcome {
+  return skip(sent, 'GET /v2/ answered 200: this registry does not use token auth', 'nothing to check');
+}
+
+/** The token works when `GET /v2/` with it answers 200 (docker login's last step). */
+async function tryToken(session: DoctorSession, body: Buffer): Promise<{ ok: boolean; observed: string }> {
+  let parsed: { token?: unknown; access_token?: unknown; expires_in?: unknown };
+  try {
+    parsed = JSON.parse(body.toString('utf8')) as typeof parsed;
+  } catch {
+    return { ok: false, observed: `body is not JSON: ${showBody(body)}` };
+  }
+  const token = typeof parsed.token === 'string' ? parsed.token : typeof parsed.access_token === 'string' ? parsed.access_token : undefined;
+  if (token === undefined) return { ok: false, observed: `no token or access_token in ${showBody(body)}` };
+  const check = await session.raw('GET', new URL('/v2/', session.base), { headers: { authorization: `Bearer ${token}` } });
+  const expires = typeof parsed.expires_in === 'number' ? `, expires_in ${parsed.expires_in}` : '';
+  return { ok: check.status === 200, observed: `token of ${token.length} characters${expires}; GET /v2/ with it: ${check.status}` };
+}
+
+export const tokenGetCheck: Check = {
+  id: 'token-get',
+  title: 'token by GET with Basic credentials (docker, skopeo)',
+  needs: ['base'],
+  async run(session) {
+    const challenge = session.challenge;
+    if (!challenge) return notChallenged('GET /token');
+    const realm = new URL(challenge.params.realm!);
+    if (challenge.params.service) realm.searchParams.set('service', challenge.params.service);
+    realm.searchParams.set('scope', scopeOf(session));
+    const headers: Record<string, string> = {};
+    const credentials = session.credentials;
+    if (credentials && 'password' in credentials) {
+      realm.searchParams.set('account', credentials.username);
+      headers.authorization = `Basic ${Buffer.from(`${credentials.username}:${credentials.password}`).toString('base64')}`;
+    }
+    const sent = `GET ${showUrl(realm)} ${headers.authorization ? `as ${credentials!.username}` : 'anonymously'}`;
+    const response = await session.raw('GET', realm, { headers });
+    if (response.status !== 200) {
+      return fail(sent, `${response.status}: ${showBody(response.body)}`, credentials ? `check --creds (user:token, a token made with \`ocireg tokens create\`)` : 'this registry wants credentials: pass --creds user:token');
+    }
+    const tried = await tryToken(session, response.body);
+    if (!tried.ok) return fail(sent, `200, ${tried.observed}`, 'the token endpoint answered, but its token is not accepted by the registry: check that the token endpoint and /v2/ are the same deployment');
+    if (!credentials) return fail(sent, `200, ${tried.observed} (anonymous)`, 'pass --creds user:token: the doctor pushes an image and needs a user who may push to and delete from ocireg-doctor/*');
+    return pass(sent, `200, ${tried.observed}`);
+  },
+};
+
+export const tokenPostCheck: Check = {
+  id: 'token-post',
+  title: 'token by POST form, grant_type=password (containerd, buildkit)',
+  needs: ['base'],
+  async run(session) {
+    const challenge = session.challenge;
+    const realmText = challenge?.params.realm;
+    if (!challenge || realmText === undefined) return notChallenged('POST /token');
+    const credentials = session.credentials;
+    if (!credentials || !('password' in credentials)) {
+      return fail(`POST ${realmText}`, 'not sent: no --creds', 'pass --creds user:token');
+    }
+    const form = new URLSearchParams({ grant_type: 'password', username: credentials.username, password: credentials.password, client_id: 'ocireg-doctor', scope: scopeOf(session) });
+    if (challenge.params.service) form.set('service', challenge.params.service);
+    const realm = new URL(realmText);
+    const sent = `POST ${showUrl(realm)} form grant_type=password, username=${credentials.username}, scope=${scopeOf(session)}`;
+    const response = await session.raw('POST', realm, { headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: Buffer.from(form.toString()) });
+    if (response.status !== 200) {
+      return fail(sent, `${response.status}: ${showBody(response.body)}`, 'containerd and buildkit POST first and fall back to GET only on 400/401/404/405; a 5xx here breaks them. Check the function logs for this request');
+    }
+    const tried = await tryToken(session, response.body);
+    return tried.ok ? pass(sent, `200, ${tried.observed}`) : fail(sent, `200, ${tried.observed}`, 'the token endpoint answered a POST with a token the registry refuses');
+  },
+};
