@@ -5,8 +5,9 @@ import { chunkSizeFor, DEFAULT_CHUNK_SIZE, offsetFromRange, planChunks, uploadBl
 import type { HttpResult } from '../../lib/client/http-transport.ts';
 import { RegistryClient } from '../../lib/client/registry-client.ts';
 import { backoffDelay, RegistryError, withRetry, type RetryPolicy } from '../../lib/client/retry.ts';
-import { startFlakyForwarder, type FlakyForwarder } from './support/flaky-forwarder.ts';
-import { memoryBlob, startLocalRegistry, type LocalRegistry } from './support/local-registry.ts';
+import { blobContent, randomBlob } from '../support/builders.ts';
+import { startFlakyForwarder, type FlakyForwarder } from '../support/flaky-forwarder.ts';
+import { startLocalRegistry, type LocalRegistry } from '../support/local-registry.ts';
 
 const MiB = 1024 * 1024;
 const FAST: RetryPolicy = { attempts: 5, baseDelayMs: 5, maxDelayMs: 50 };
@@ -83,7 +84,7 @@ describe('uploadBlob against ocireg serve --max-chunk-length', () => {
 
   it('uploads in chunks of the advertised maximum, then skips the blob once it exists', async () => {
     // Prepare
-    const blob = memoryBlob(3 * MiB + 123);
+    const blob = blobContent(randomBlob(3 * MiB + 123));
     const progress: number[] = [];
 
     // Act
@@ -100,7 +101,7 @@ describe('uploadBlob against ocireg serve --max-chunk-length', () => {
   });
 
   it('mounts from another repository instead of uploading', async () => {
-    const blob = memoryBlob(1000);
+    const blob = blobContent(randomBlob(1000));
     await uploadBlob(client(registry.host), 'team/origin', blob, { retry: FAST });
     const result = await uploadBlob(client(registry.host), 'team/copy', blob, { retry: FAST, mountFrom: 'team/origin' });
     expect(result.outcome).toBe('mounted');
@@ -109,7 +110,7 @@ describe('uploadBlob against ocireg serve --max-chunk-length', () => {
   it('resumes from the Range the registry reports after a connection drops mid-chunk, not from zero', async () => {
     // Prepare: the third PATCH dies after half its body
     forwarder = await startFlakyForwarder(registry.url, { failPatch: 3 });
-    const blob = memoryBlob(5 * MiB);
+    const blob = blobContent(randomBlob(5 * MiB));
 
     // Act
     const result = await uploadBlob(client(forwarder.host), 'team/resume', blob, { retry: FAST });
@@ -127,7 +128,7 @@ describe('uploadBlob against ocireg serve --max-chunk-length', () => {
   it('retries 503s with backoff and then succeeds', async () => {
     // Prepare: requests 3 and 4 (the first PATCH and its retry status check) answer 503
     forwarder = await startFlakyForwarder(registry.url, { failStatus: { nth: 3, status: 503, count: 2 } });
-    const blob = memoryBlob(2 * MiB);
+    const blob = blobContent(randomBlob(2 * MiB));
     const retries: string[] = [];
 
     // Act
@@ -147,7 +148,7 @@ describe('uploadBlob against ocireg serve --max-chunk-length', () => {
     await new Promise<void>((resolve) => denying.listen(0, '127.0.0.1', resolve));
     const host = `127.0.0.1:${(denying.address() as AddressInfo).port}`;
     try {
-      await expect(uploadBlob(client(host), 'team/denied', memoryBlob(10), { retry: FAST })).rejects.toThrow(/403: DENIED no push/);
+      await expect(uploadBlob(client(host), 'team/denied', blobContent(randomBlob(10)), { retry: FAST })).rejects.toThrow(/403: DENIED no push/);
     } finally {
       denying.close();
     }

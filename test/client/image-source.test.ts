@@ -6,9 +6,10 @@ import type { Readable } from 'node:stream';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parseImageReference } from '../../lib/client/image-reference.ts';
 import { openImageSource, parseSourceName } from '../../lib/client/image-source.ts';
-import { addIndex, sha256, writeOciLayout } from './support/layouts.ts';
-import { requireTools, run } from './support/processes.ts';
-import { tempDirs } from './support/temp-dirs.ts';
+import { sha256 } from '../support/digests.ts';
+import { addIndex, writeOciLayout } from '../support/layouts.ts';
+import { tempDirs } from '../support/temp-dirs.ts';
+import { requireTools, runTool as run } from '../support/tools.ts';
 
 const temp = tempDirs('ocireg-src-');
 afterAll(() => temp.cleanUp());

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { dockerCredentials, parseCredentials, registryHost } from '../../lib/client/docker-credentials.ts';
 import { parseChallenges, RegistryClient } from '../../lib/client/registry-client.ts';
-import { tempDirs } from './support/temp-dirs.ts';
+import { tempDirs } from '../support/temp-dirs.ts';
 
 const temp = tempDirs('ocireg-dockercfg-');
 afterAll(() => temp.cleanUp());

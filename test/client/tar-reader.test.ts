@@ -3,8 +3,8 @@ import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterAll, describe, expect, it } from 'vitest';
 import { normalizeTarPath, readTarIndex, resolveTarEntry, type TarEntry } from '../../lib/client/tar-reader.ts';
-import { requireTools, run } from './support/processes.ts';
-import { tempDirs } from './support/temp-dirs.ts';
+import { tempDirs } from '../support/temp-dirs.ts';
+import { requireTools, runTool as run } from '../support/tools.ts';
 
 const temp = tempDirs('ocireg-tar-');
 afterAll(() => temp.cleanUp());

@@ -5,7 +5,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDevAws, type DevAws } from '../../bin/dev-aws.ts';
 import { startContainerd, type Containerd } from '../support/containerd.ts';
 import { startDockerd, type Dockerd } from '../support/dockerd.ts';
-import { blobPath, buildRandomImage, MiB, randomTarball, sameFileBytes, sha256 } from '../support/images.ts';
+import { sha256 } from '../support/digests.ts';
+import { blobPath, buildRandomImage, MiB, randomTarball, sameFileBytes } from '../support/images.ts';
 import { OCIREG_CLI } from '../support/registry-server.ts';
 import { requireTools, runOk, runTool } from '../support/tools.ts';
 

@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startContainerd, type Containerd } from '../support/containerd.ts';
-import { blobPath, buildRandomImage, fetchBlobDigest, fetchManifest, layoutArchive, MiB, sha256, type LayoutImage } from '../support/images.ts';
+import { sha256 } from '../support/digests.ts';
+import { blobPath, buildRandomImage, fetchBlobDigest, fetchManifest, layoutArchive, MiB, type LayoutImage } from '../support/images.ts';
 import { startRegistryServer, type RegistryServer } from '../support/registry-server.ts';
 import { describeFailure, requireTools, type RunResult } from '../support/tools.ts';
 

@@ -1,9 +1,9 @@
-import { createHash } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sha256 } from '../support/digests.ts';
 import { startDockerd, type Dockerd } from '../support/dockerd.ts';
 import { fetchBlobDigest, fetchManifest, MiB, randomTarball } from '../support/images.ts';
 import { startRegistryServer, type RegistryServer } from '../support/registry-server.ts';
@@ -80,8 +80,8 @@ describe('docker against ocireg serve', () => {
     const layer = parsed.layers[0]!;
     const layerResponse = await fetch(`${server.url}/v2/team/docker/blobs/${layer.digest}`);
     const compressed = Buffer.from(await layerResponse.arrayBuffer());
-    expect(`sha256:${createHash('sha256').update(compressed).digest('hex')}`).toBe(layer.digest);
-    expect(`sha256:${createHash('sha256').update(gunzipSync(compressed)).digest('hex')}`).toBe(tarball.digest);
+    expect(sha256(compressed)).toBe(layer.digest);
+    expect(sha256(gunzipSync(compressed))).toBe(tarball.digest);
     const patches = server.requests().filter((line) => line.name === 'team/docker' && line.operation === 'upload.patch');
     expect(patches.length).toBeGreaterThan(0);
   });

@@ -2,8 +2,11 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startFlakyForwarder, type FlakyForwarder } from '../client/support/flaky-forwarder.ts';
-import { CLI, requireTools, run, startContainerd, startDockerd, startProxy, startServe, type Dockerd, type JsonLoggingProcess } from '../client/support/processes.ts';
+import { startContainerd } from '../support/containerd.ts';
+import { startDockerd, type Dockerd } from '../support/dockerd.ts';
+import { startFlakyForwarder, type FlakyForwarder } from '../support/flaky-forwarder.ts';
+import { OCIREG_CLI, ociregProxyCommand, startRegistryServer, type RegistryServer } from '../support/registry-server.ts';
+import { requireTools, runTool as run } from '../support/tools.ts';
 
 /**
  * Large layers against a registry with the serverless body limit (`ocireg serve --max-chunk-length 4194304`,
@@ -15,10 +18,10 @@ const LIMIT = 4 * 1024 * 1024;
 const MiB = 1024 * 1024;
 
 let work: string;
-let server: JsonLoggingProcess;
+let server: RegistryServer;
 /** Records every request between the proxy and the server, with its body size. */
 let recorder: FlakyForwarder;
-let proxy: JsonLoggingProcess;
+let proxy: RegistryServer;
 let dockerd: Dockerd | undefined;
 
 interface BigImage {
@@ -50,15 +53,15 @@ async function bigImage(name: string): Promise<BigImage> {
   return { layout, manifestDigest, layer };
 }
 
-const ocireg = (args: string[], env: NodeJS.ProcessEnv = {}) => run(process.execPath, [CLI, ...args], { env });
-const logOf = (process: JsonLoggingProcess) => process.lines().filter((line) => line.msg === 'request');
+const ocireg = (args: string[], env: NodeJS.ProcessEnv = {}) => run(process.execPath, [OCIREG_CLI, ...args], { env });
+const logOf = (process: RegistryServer) => process.requests();
 
 beforeAll(async () => {
   await requireTools('skopeo', 'umoci', 'docker', 'dockerd', 'tar');
   work = await mkdtemp(join('/tmp', 'oll-'));
-  server = await startServe(join(work, 'data'), { maxChunkLength: LIMIT });
+  server = await startRegistryServer({ dataDir: join(work, 'data'), serveArgs: ['--max-chunk-length', String(LIMIT)] });
   recorder = await startFlakyForwarder(server.url);
-  proxy = await startProxy(recorder.url);
+  proxy = await startRegistryServer({ command: ociregProxyCommand(recorder.url) });
 }, 60_000);
 
 afterAll(async () => {
@@ -127,7 +130,7 @@ describe('large layers against a registry that refuses request bodies over 4 MiB
 
   it('docker pushes a 12 MiB layer through ocireg proxy and pulls it back; ocireg push reads docker-daemon: images', async () => {
     // Prepare: an image imported from a tarball of random bytes
-    dockerd = await startDockerd(work);
+    dockerd = await startDockerd({ insecureRegistries: [`localhost:${proxy.port}`, `localhost:${server.port}`] });
     const context = join(work, 'docker-context');
     await mkdir(context, { recursive: true });
     await writeFile(join(context, 'payload.bin'), randomBytes(12 * MiB));
@@ -169,7 +172,7 @@ describe('large layers against a registry that refuses request bodies over 4 MiB
     const archive = join(work, 'ctr.tar');
     const packed = await run('skopeo', ['copy', `oci:${image.layout}:big`, `oci-archive:${archive}:${reference}`]);
     expect(packed.code, packed.stderr).toBe(0);
-    const containerd = await startContainerd(work);
+    const containerd = await startContainerd();
     try {
       const imported = await containerd.ctr(['images', 'import', '--all-platforms', archive]);
       expect(imported.code, imported.stderr).toBe(0);

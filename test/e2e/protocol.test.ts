@@ -1,10 +1,12 @@
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { request as httpRequest } from 'node:http';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { addRandomLayer, blobPath, buildRandomImage, fetchBlobDigest, fetchManifest, MiB, readLayoutImage, sameFileBytes, sha256, sha256File, type LayoutImage } from '../support/images.ts';
+import { blobOf, randomBlob, type Blob } from '../support/builders.ts';
+import { sha256, sha256File } from '../support/digests.ts';
+import { addRandomLayer, blobPath, buildRandomImage, fetchBlobDigest, fetchManifest, MiB, readLayoutImage, sameFileBytes, type LayoutImage } from '../support/images.ts';
 import { startRegistryServer, type RegistryServer } from '../support/registry-server.ts';
 import { describeFailure, requireTools, runTool } from '../support/tools.ts';
 
@@ -19,12 +21,6 @@ const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
 const OCI_INDEX = 'application/vnd.oci.image.index.v1+json';
 const EMPTY_JSON = 'application/vnd.oci.empty.v1+json';
 
-interface Blob {
-  bytes: Buffer;
-  digest: string;
-  size: number;
-}
-
 interface PushedImage {
   name: string;
   tag: string;
@@ -34,8 +30,6 @@ interface PushedImage {
 
 /** A Buffer as a fetch body (the DOM typings want an ArrayBuffer-backed view). */
 const body = (bytes: Buffer): Uint8Array<ArrayBuffer> => new Uint8Array(bytes.buffer as ArrayBuffer, bytes.byteOffset, bytes.byteLength);
-const blobOf = (bytes: Buffer): Blob => ({ bytes, digest: sha256(bytes), size: bytes.byteLength });
-const randomBlob = (size: number) => blobOf(randomBytes(size));
 
 let work: string;
 let server: RegistryServer;

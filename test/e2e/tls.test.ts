@@ -3,7 +3,8 @@ import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { blobPath, buildRandomImage, MiB, readLayoutImage, sameFileBytes, sha256, type LayoutImage } from '../support/images.ts';
+import { sha256 } from '../support/digests.ts';
+import { blobPath, buildRandomImage, MiB, readLayoutImage, sameFileBytes, type LayoutImage } from '../support/images.ts';
 import { startRegistryServer, type RegistryServer } from '../support/registry-server.ts';
 import { describeFailure, requireTools, runOk, runTool } from '../support/tools.ts';
 

@@ -1,9 +1,10 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { createServer, request, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startPushProxy, type RunningProxy } from '../../lib/proxy/push-proxy.ts';
-import { startLocalRegistry, type LocalRegistry } from '../client/support/local-registry.ts';
+import { sha256 } from '../support/digests.ts';
+import { startLocalRegistry, type LocalRegistry } from '../support/local-registry.ts';
 
 const MiB = 1024 * 1024;
 
@@ -33,8 +34,6 @@ function send(url: string, method: string, options: { headers?: Record<string, s
   });
 }
 
-const digestOf = (bytes: Buffer) => `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
-
 describe('ocireg proxy in front of a registry limited to 1 MiB per request', () => {
   let registry: LocalRegistry;
   let proxy: RunningProxy;
@@ -58,7 +57,7 @@ describe('ocireg proxy in front of a registry limited to 1 MiB per request', () 
 
     // Act
     const patched = await send(`${proxy.url}${location}`, 'PATCH', { body: blob, streamed: true, headers: { 'content-type': 'application/octet-stream' } });
-    const put = await send(`${proxy.url}${patched.headers.location}?digest=${digestOf(blob)}`, 'PUT');
+    const put = await send(`${proxy.url}${patched.headers.location}?digest=${sha256(blob)}`, 'PUT');
 
     // Assess
     expect(patched.status).toBe(202);
@@ -66,7 +65,7 @@ describe('ocireg proxy in front of a registry limited to 1 MiB per request', () 
     expect(put.status).toBe(201);
     expect(patches(location)).toHaveLength(6);
     expect(registry.log.filter((line) => line.status === 413)).toEqual([]);
-    const pulled = await send(`${proxy.url}/v2/team/streamed/blobs/${digestOf(blob)}`, 'GET');
+    const pulled = await send(`${proxy.url}/v2/team/streamed/blobs/${sha256(blob)}`, 'GET');
     expect(pulled.body.equals(blob)).toBe(true);
   });
 
@@ -74,18 +73,18 @@ describe('ocireg proxy in front of a registry limited to 1 MiB per request', () 
     const blob = randomBytes(3 * MiB);
     const started = await send(`${proxy.url}/v2/team/monolithic/blobs/uploads/`, 'POST');
     const location = started.headers.location!;
-    const put = await send(`${proxy.url}${location}?digest=${digestOf(blob)}`, 'PUT', { body: blob, headers: { 'content-type': 'application/octet-stream' } });
+    const put = await send(`${proxy.url}${location}?digest=${sha256(blob)}`, 'PUT', { body: blob, headers: { 'content-type': 'application/octet-stream' } });
     expect(put.status).toBe(201);
-    expect(put.headers['docker-content-digest']).toBe(digestOf(blob));
+    expect(put.headers['docker-content-digest']).toBe(sha256(blob));
     expect(patches(location).map((line) => line.status)).toEqual([202, 202, 202]);
   });
 
   it('turns a POST ?digest= with the whole blob into a chunked upload', async () => {
     const blob = randomBytes(2 * MiB + 1);
-    const posted = await send(`${proxy.url}/v2/team/posted/blobs/uploads/?digest=${digestOf(blob)}`, 'POST', { body: blob });
+    const posted = await send(`${proxy.url}/v2/team/posted/blobs/uploads/?digest=${sha256(blob)}`, 'POST', { body: blob });
     expect(posted.status).toBe(201);
-    expect(posted.headers.location).toBe(`/v2/team/posted/blobs/${digestOf(blob)}`);
-    const head = await send(`${proxy.url}/v2/team/posted/blobs/${digestOf(blob)}`, 'HEAD');
+    expect(posted.headers.location).toBe(`/v2/team/posted/blobs/${sha256(blob)}`);
+    const head = await send(`${proxy.url}/v2/team/posted/blobs/${sha256(blob)}`, 'HEAD');
     expect(head.headers['content-length']).toBe(String(blob.byteLength));
   });
 
@@ -96,7 +95,7 @@ describe('ocireg proxy in front of a registry limited to 1 MiB per request', () 
     const patched = await send(`${proxy.url}${started.headers.location}`, 'PATCH', { body: blob });
     expect(patched.status).toBe(202);
     expect(registry.log.slice(before).map((line) => line.method)).toEqual(['PATCH']);
-    const wrong = await send(`${proxy.url}${patched.headers.location}?digest=${digestOf(Buffer.from('other'))}`, 'PUT');
+    const wrong = await send(`${proxy.url}${patched.headers.location}?digest=${sha256(Buffer.from('other'))}`, 'PUT');
     expect(wrong.status).toBe(400);
     expect(JSON.parse(wrong.body.toString()).errors[0].code).toBe('DIGEST_INVALID');
   });

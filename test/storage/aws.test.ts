@@ -11,7 +11,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bytesOf } from '../../lib/registry/bytes.ts';
-import { digestOf, parseDigest, type ParsedDigest } from '../../lib/registry/digest.ts';
+import { digestOf, parseDigest } from '../../lib/registry/digest.ts';
 import { isOciError } from '../../lib/registry/errors.ts';
 import type { Json } from '../../lib/registry/types.ts';
 import { createLocalResources, METADATA_TABLE, resourceNames, UPLOAD_SESSION_TTL_SECONDS } from '../../lib/storage/aws-resources.ts';
@@ -21,6 +21,7 @@ import { manifestKey, uploadBufferPrefix } from '../../lib/storage/s3/keys.ts';
 import { MAX_BLOB_SIZE, MAX_PARTS, MIN_PART_SIZE, packEtag, S3BlobStore } from '../../lib/storage/s3/s3-blob-store.ts';
 import { LOCAL_CREDENTIALS, startAwsLocal, type AwsLocal } from '../../lib/dev/aws-local.ts';
 import { S3CallCounter, verifyPresignedUrl } from '../../lib/dev/strict-s3.ts';
+import { parsedSha256 as sha256 } from '../support/digests.ts';
 import { blobStoreContract } from './blob-store.contract.ts';
 import { metadataStoreContract, storedManifest } from './metadata-store.contract.ts';
 
@@ -49,7 +50,6 @@ const metadataStore = (dynamo: DynamoDBClient = aws.dynamo) => new DynamoDbMetad
 blobStoreContract('s3 (s3rver)', async () => ({ store: blobStore(), fetchRedirect }));
 metadataStoreContract('DynamoDB Local', async () => metadataStore());
 
-const sha256 = (bytes: Uint8Array): ParsedDigest => parseDigest(digestOf(bytes));
 /** What the core does with the state between requests: JSON in a DynamoDB string attribute. */
 const persisted = (state: Json): Json => JSON.parse(JSON.stringify(state)) as Json;
 const uploadIdOf = (state: Json) => (state as { uploadId: string }).uploadId;

@@ -1,9 +1,9 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { bytesOf, readAll } from '../../lib/registry/bytes.ts';
-import { parseDigest } from '../../lib/registry/digest.ts';
 import { isOciError } from '../../lib/registry/errors.ts';
 import type { BlobRead, BlobStore } from '../../lib/registry/ports.ts';
+import { parsedSha256 as sha256 } from '../support/digests.ts';
 
 /** What a backend's test file hands the contract: a fresh store, and how to fetch a redirect's bytes. */
 export interface BlobStoreHarness {
@@ -12,7 +12,6 @@ export interface BlobStoreHarness {
   fetchRedirect?: (url: string, range?: string) => Promise<Uint8Array>;
 }
 
-const sha256 = (bytes: Uint8Array) => parseDigest(`sha256:${createHash('sha256').update(bytes).digest('hex')}`);
 
 /**
  * The contract every BlobStore passes (memory, fs, s3). Sizes stay under the smallest maxChunkLength a store may

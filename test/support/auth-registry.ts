@@ -1,4 +1,5 @@
 import { newTokenSecret } from '../../lib/auth/access-token-secret.ts';
+import { SERVICE_NAME } from '../../lib/auth/service-name.ts';
 import { AuthService } from '../../lib/auth/auth-service.ts';
 import type { AccessLevel, TokenScope } from '../../lib/auth/identity.ts';
 import { TokenSigner } from '../../lib/auth/token-signer.ts';
@@ -16,7 +17,7 @@ export async function authRegistry(options: { now?: () => number; maxFailures?: 
   signingKey ??= TokenSigner.generatePem();
   const pem = await signingKey;
   const identities = new MemoryIdentityStore();
-  const signer = await TokenSigner.fromPem(pem, 'ocireg', 'ocireg');
+  const signer = await TokenSigner.fromPem(pem, SERVICE_NAME, SERVICE_NAME);
   const auth = new AuthService({ identities, signer, ...(options.now ? { now: options.now } : {}), ...(options.maxFailures ? { maxFailures: options.maxFailures } : {}) });
   const registry = new Registry({ blobs: new MemoryBlobStore(), metadata: new MemoryMetadataStore() });
   const app = createRegistryApp({ registry, auth, realm: 'http://registry.test/token' });

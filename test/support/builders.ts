@@ -1,7 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import { digestOf } from '../../lib/registry/digest.ts';
+import { Readable } from 'node:stream';
+import type { BlobContent } from '../../lib/client/blob-uploader.ts';
 import { MediaType } from '../../lib/registry/manifest.ts';
 import type { Descriptor } from '../../lib/registry/types.ts';
+import { sha256 } from './digests.ts';
 
 export interface Blob {
   bytes: Buffer;
@@ -9,14 +11,19 @@ export interface Blob {
   size: number;
 }
 
+/** `size` fresh random bytes with their digest: content no registry or cache has seen. */
 export function randomBlob(size = 1024): Blob {
-  const bytes = randomBytes(size);
-  return { bytes, digest: digestOf(bytes), size };
+  return blobOf(randomBytes(size));
 }
 
 export function blobOf(content: string | Uint8Array): Blob {
   const bytes = Buffer.from(content);
-  return { bytes, digest: digestOf(bytes), size: bytes.byteLength };
+  return { bytes, digest: sha256(bytes), size: bytes.byteLength };
+}
+
+/** A blob as the client's uploader reads it: `open(start, end)` streams the inclusive byte range. */
+export function blobContent(blob: Blob): BlobContent & Blob {
+  return { ...blob, open: (start, end) => Readable.from([blob.bytes.subarray(start, end + 1)]) };
 }
 
 export interface ManifestDoc {
@@ -28,7 +35,7 @@ export interface ManifestDoc {
 
 export function manifestOf(value: unknown, mediaType: string): ManifestDoc {
   const bytes = Buffer.from(JSON.stringify(value));
-  const digest = digestOf(bytes);
+  const digest = sha256(bytes);
   return { bytes, digest, mediaType, descriptor: { mediaType, digest, size: bytes.byteLength } };
 }
 

@@ -1,8 +1,8 @@
 import { createHash, randomFillSync } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import { mkdtemp, open, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { sha256, sha256File } from './digests.ts';
 import { runOk } from './tools.ts';
 
 /**
@@ -49,17 +49,6 @@ export interface LayoutImage {
 }
 
 export const REF_NAME = 'org.opencontainers.image.ref.name';
-
-export function sha256(bytes: Uint8Array | string): string {
-  return `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
-}
-
-/** Digest of a file, streamed. */
-export async function sha256File(path: string): Promise<string> {
-  const hash = createHash('sha256');
-  for await (const chunk of createReadStream(path, { highWaterMark: MiB })) hash.update(chunk as Buffer);
-  return `sha256:${hash.digest('hex')}`;
-}
 
 /** Where an OCI layout keeps the blob with this digest. */
 export function blobPath(layout: string, digest: string): string {

@@ -99,6 +99,17 @@ export function ociregServeCommand(serveArgs: string[] = []): (context: ServerCo
 }
 
 /**
+ * `node bin/ocireg.ts proxy --upstream URL --port P --host 127.0.0.1 …extraArgs`: the push proxy, which logs the same
+ * JSON lines as `ocireg serve` (its request lines carry `chunks`, the PATCHes it sent upstream). It keeps no data.
+ */
+export function ociregProxyCommand(upstream: string, extraArgs: string[] = []): (context: ServerCommandContext) => ServerCommand {
+  return ({ port, listenHost }) => ({
+    command: process.execPath,
+    args: [OCIREG_CLI, 'proxy', '--upstream', upstream, '--port', String(port), '--host', listenHost, ...extraArgs],
+  });
+}
+
+/**
  * `node bin/dev-aws.ts --port P …extraArgs`: the AWS deployment emulated on this machine (API Gateway limits, the
  * production handler, DynamoDB Local and s3rver). It keeps its state in the emulators, not in the data dir; its
  * children (DynamoDB Local, s3rver) are stopped with it.

@@ -1,12 +1,8 @@
-import { createHash } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { sha256 } from './digests.ts';
 
 /** Writes OCI image layouts and `docker save`-shaped directories with real digests, for the source readers. */
-
-export function sha256(bytes: Buffer): string {
-  return `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
-}
 
 export interface WrittenImage {
   manifestDigest: string;

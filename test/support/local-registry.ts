@@ -1,10 +1,7 @@
-import { createHash, randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
-import type { BlobContent } from '../../../lib/client/blob-uploader.ts';
-import { serve, type RunningServer } from '../../../lib/server/serve.ts';
+import { serve, type RunningServer } from '../../lib/server/serve.ts';
 
 /** `ocireg serve` in-process on a loopback port with a temp data dir, with its request log collected. */
 export interface LocalRegistry {
@@ -36,16 +33,5 @@ export async function startLocalRegistry(options: { maxChunkLength?: number; aut
       await server.close();
       await rm(dataDir, { recursive: true, force: true });
     },
-  };
-}
-
-/** Random bytes as an in-memory blob source. */
-export function memoryBlob(size: number): BlobContent & { bytes: Buffer } {
-  const bytes = randomBytes(size);
-  return {
-    bytes,
-    digest: `sha256:${createHash('sha256').update(bytes).digest('hex')}`,
-    size,
-    open: (start, end) => Readable.from([bytes.subarray(start, end + 1)]),
   };
 }
