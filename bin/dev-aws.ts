@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { createAwsRegistryApp, createHandler } from '../lambdas/registry-api.ts';
+import { SERVICE_NAME } from '../lib/auth/service-name.ts';
 import { TokenSigner } from '../lib/auth/token-signer.ts';
 import { startEmulatedApiGateway, type GatewayLogLine } from '../lib/server/emulated-api-gateway.ts';
 import { createLocalResources, resourceNames, type ResourceNames } from '../lib/storage/aws-resources.ts';
@@ -55,7 +56,7 @@ export async function startDevAws(options: DevAwsOptions = {}): Promise<DevAws> 
     const names = resourceNames('ocireg-dev');
     await createLocalResources(local.dynamo, local.s3, names);
     const presignS3 = local.s3Client({ hostname: 'localhost' });
-    const logger = new Logger({ serviceName: 'ocireg', logLevel: options.logLevel ?? 'INFO' });
+    const logger = new Logger({ serviceName: SERVICE_NAME, logLevel: options.logLevel ?? 'INFO' });
     const signingKeyPem = options.auth ? await TokenSigner.generatePem() : undefined;
     const app = createAwsRegistryApp(
       {

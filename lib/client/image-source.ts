@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { MediaType } from '../registry/manifest.ts';
+import type { Descriptor } from '../registry/types.ts';
 import type { BlobContent } from './blob-uploader.ts';
 import { normalizeTarPath, readTarIndex, resolveTarEntry, type TarEntry } from './tar-reader.ts';
 
@@ -29,12 +30,6 @@ export type SourceName =
   | { transport: 'oci-archive'; path: string; reference?: string }
   | { transport: 'docker-archive'; path: string; reference?: string }
   | { transport: 'docker-daemon'; image: string };
-
-export interface Descriptor {
-  mediaType: string;
-  digest: string;
-  size: number;
-}
 
 /** A manifest to push: its exact bytes, the blobs it needs (config and layers) and, for an index, its children. */
 export interface ManifestNode {
@@ -297,19 +292,6 @@ interface DockerArchiveEntry {
   Layers: string[];
 }
 
-const DockerMediaType = {
-  config: 'application/vnd.docker.container.image.v1+json',
-  layer: 'application/vnd.docker.image.rootfs.diff.tar',
-  gzipLayer: 'application/vnd.docker.image.rootfs.diff.tar.gzip',
-} as const;
-
-const OciMediaType = {
-  config: 'application/vnd.oci.image.config.v1+json',
-  layer: 'application/vnd.oci.image.layer.v1.tar',
-  gzipLayer: 'application/vnd.oci.image.layer.v1.tar+gzip',
-  zstdLayer: 'application/vnd.oci.image.layer.v1.tar+zstd',
-} as const;
-
 /**
  * `docker save` output as a Docker schema 2 manifest. Layers are often uncompressed tars there (schema 2 allows
  * `…rootfs.diff.tar`), so nothing is recompressed and the layer digests equal the config's diff_ids: docker computes
@@ -357,8 +339,8 @@ async function dockerArchiveSource(description: string, files: Files, reference:
 
     const oci = layers.some((layer) => layer.compression === 'zstd');
     const layerType = (compression: Compression) =>
-      oci ? { none: OciMediaType.layer, gzip: OciMediaType.gzipLayer, zstd: OciMediaType.zstdLayer }[compression] : compression === 'gzip' ? DockerMediaType.gzipLayer : DockerMediaType.layer;
-    const config: Descriptor = { mediaType: oci ? OciMediaType.config : DockerMediaType.config, digest: configDigest, size: configBytes.byteLength };
+      oci ? { none: MediaType.ociLayer, gzip: MediaType.ociLayerGzip, zstd: MediaType.ociLayerZstd }[compression] : compression === 'gzip' ? MediaType.dockerLayerGzip : MediaType.dockerLayer;
+    const config: Descriptor = { mediaType: oci ? MediaType.ociConfig : MediaType.dockerConfig, digest: configDigest, size: configBytes.byteLength };
     const layerDescriptors = layers.map((layer) => ({ mediaType: layerType(layer.compression), digest: layer.digest, size: layer.size }));
     const mediaType = oci ? MediaType.ociManifest : MediaType.dockerManifest;
     const bytes = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType, config, layers: layerDescriptors }, null, 3));

@@ -1,6 +1,7 @@
 import { headerValue } from './http-transport.ts';
 import { short, uploadBlob, type UploadOutcome } from './blob-uploader.ts';
-import type { Descriptor, ImageSource, ManifestNode } from './image-source.ts';
+import type { Descriptor } from '../registry/types.ts';
+import type { ImageSource, ManifestNode } from './image-source.ts';
 import type { ProgressDisplay } from './progress.ts';
 import type { RegistryClient } from './registry-client.ts';
 import { DEFAULT_RETRY, RegistryError, withRetry, type RetryPolicy } from './retry.ts';

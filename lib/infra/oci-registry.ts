@@ -12,7 +12,9 @@ import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { BlockPublicAccess, Bucket, BucketEncryption, ObjectOwnership, type CfnBucket, type LifecycleRule } from 'aws-cdk-lib/aws-s3';
 import { Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
+import { SERVICE_NAME } from '../auth/service-name.ts';
 import { BLOB_BUCKET, METADATA_TABLE } from '../storage/aws-resources.ts';
+import { DEFAULT_MAX_CHUNK_LENGTH } from '../storage/s3/s3-blob-store.ts';
 
 export interface OciRegistryProps {
   /**
@@ -71,9 +73,10 @@ export interface OciRegistryProps {
   readonly certificate?: ICertificate;
 }
 
-/** Whole-API numbers the platform imposes; see docs and PROTOCOL-NOTES.md. */
-const DEFAULT_MAX_CHUNK_LENGTH = 4 * 1024 * 1024;
-/** Largest chunk that still fits a Lambda event once base64-encoded, with ~100 KB left for headers. */
+/**
+ * Largest chunk that still fits a Lambda event once base64-encoded, with ~100 KB left for headers: the 6 MB
+ * synchronous invocation payload limit (https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html).
+ */
 const MAX_CHUNK_LENGTH_LIMIT = Math.floor((6_291_456 - 100_000) / 4) * 3;
 
 const ATTRIBUTE_TYPES = { S: AttributeType.STRING, N: AttributeType.NUMBER, B: AttributeType.BINARY } as const;
@@ -173,7 +176,7 @@ export class OciRegistry extends Construct {
       BUCKET_NAME: this.bucket.bucketName,
       PRESIGN_EXPIRES_IN: String((props.presignExpiry ?? Duration.minutes(15)).toSeconds()),
       MAX_CHUNK_LENGTH: String(maxChunkLength),
-      POWERTOOLS_SERVICE_NAME: 'ocireg',
+      POWERTOOLS_SERVICE_NAME: SERVICE_NAME,
       POWERTOOLS_LOG_LEVEL: 'INFO',
     };
     if (props.auth ?? true) {

@@ -8,11 +8,24 @@ import type { Descriptor } from './types.ts';
  * @see https://github.com/opencontainers/image-spec/blob/v1.1.1/image-index.md
  */
 
+/**
+ * Every media type the code names, in one table: manifests and indexes (what the registry stores as manifests),
+ * then configs and layers (what `ocireg push` writes into the manifests it builds from `docker save` output).
+ * @see https://github.com/opencontainers/image-spec/blob/v1.1.1/media-types.md
+ * @see https://distribution.github.io/distribution/spec/manifest-v2-2/#media-types
+ */
 export const MediaType = {
   ociManifest: 'application/vnd.oci.image.manifest.v1+json',
   ociIndex: 'application/vnd.oci.image.index.v1+json',
   dockerManifest: 'application/vnd.docker.distribution.manifest.v2+json',
   dockerManifestList: 'application/vnd.docker.distribution.manifest.list.v2+json',
+  ociConfig: 'application/vnd.oci.image.config.v1+json',
+  ociLayer: 'application/vnd.oci.image.layer.v1.tar',
+  ociLayerGzip: 'application/vnd.oci.image.layer.v1.tar+gzip',
+  ociLayerZstd: 'application/vnd.oci.image.layer.v1.tar+zstd',
+  dockerConfig: 'application/vnd.docker.container.image.v1+json',
+  dockerLayer: 'application/vnd.docker.image.rootfs.diff.tar',
+  dockerLayerGzip: 'application/vnd.docker.image.rootfs.diff.tar.gzip',
 } as const;
 
 const IMAGE_MANIFESTS = new Set<string>([MediaType.ociManifest, MediaType.dockerManifest]);
