@@ -1,19 +1,21 @@
-import { Agent as HttpAgent, request as httpRequest, type IncomingHttpHeaders } from 'node:http';
+import { Agent as HttpAgent, request as httpRequest, type ClientRequest, type IncomingHttpHeaders, type IncomingMessage, type OutgoingHttpHeaders } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import type { Readable } from 'node:stream';
 
 /**
- * One HTTP exchange on node:http(s) with keep-alive: the request body is bytes or a stream factory (so a retry can
- * re-open a file region), the response body is read whole (registry answers are small; the push tool never
- * downloads blobs).
+ * HTTP exchanges on node:http(s) with keep-alive, for `ocireg push` and `ocireg proxy`: the request body is bytes
+ * or a stream factory (so a retry can re-open a file region); the answer is read whole by `send` (registry answers
+ * to uploads are small) or handed over unread by `open` (the proxy relays pulls and uploads without holding them).
  */
 
 export interface HttpCall {
   method: string;
   url: URL;
-  headers?: Record<string, string>;
+  headers?: OutgoingHttpHeaders;
   /** Bytes, or a factory for a fresh stream of the body (called once per attempt). */
   body?: Uint8Array | (() => Readable);
+  /** Ends the exchange early (its caller went away). */
+  signal?: AbortSignal;
 }
 
 export interface HttpResult {
@@ -53,21 +55,10 @@ export class HttpTransport {
     this.#idleTimeoutMs = options.idleTimeoutMs ?? 120_000;
   }
 
+  /** Sends a request and reads the whole answer; NetworkError when the connection fails, breaks or goes idle. */
   send(call: HttpCall): Promise<HttpResult> {
-    const secure = call.url.protocol === 'https:';
-    const headers: Record<string, string> = { ...call.headers };
-    if (call.body instanceof Uint8Array) headers['content-length'] = String(call.body.byteLength);
     return new Promise<HttpResult>((resolve, reject) => {
-      let settled = false;
-      const fail = (error: unknown) => {
-        if (settled) return;
-        settled = true;
-        const code = (error as { code?: string }).code;
-        reject(error instanceof NetworkError ? error : new NetworkError(`${call.method} ${call.url.origin}${call.url.pathname}: ${(error as Error).message}`, { cause: error, code }));
-      };
-      const request = (secure ? httpsRequest : httpRequest)(call.url, { method: call.method, headers, agent: secure ? this.#https : this.#http });
-      request.setTimeout(this.#idleTimeoutMs, () => request.destroy(Object.assign(new Error(`no data for ${this.#idleTimeoutMs} ms`), { code: 'ETIMEDOUT' })));
-      request.on('error', fail);
+      const { request, fail, settle } = this.#start(call, reject);
       request.on('response', (response) => {
         const chunks: Buffer[] = [];
         let length = 0;
@@ -79,21 +70,58 @@ export class HttpTransport {
         response.on('error', fail);
         response.on('aborted', () => fail(Object.assign(new Error('response aborted'), { code: 'ECONNRESET' })));
         response.on('end', () => {
-          if (settled) return;
-          settled = true;
-          resolve({ status: response.statusCode ?? 0, headers: response.headers, body: Buffer.concat(chunks), url: call.url });
+          if (settle()) resolve({ status: response.statusCode ?? 0, headers: response.headers, body: Buffer.concat(chunks), url: call.url });
         });
       });
-      if (call.body === undefined) {
-        request.end();
-      } else if (call.body instanceof Uint8Array) {
-        request.end(call.body);
-      } else {
-        const body = call.body();
-        body.on('error', (error) => request.destroy(error));
-        body.pipe(request);
-      }
     });
+  }
+
+  /**
+   * Sends a request and resolves with the answer's head, its body unread: the caller reads or destroys it. The
+   * idle timeout ends when the head arrives, since a relayed body may wait as long as whoever reads it. Rejects
+   * with NetworkError when no answer came.
+   */
+  open(call: HttpCall): Promise<IncomingMessage> {
+    return new Promise<IncomingMessage>((resolve, reject) => {
+      const { request, settle } = this.#start(call, reject);
+      request.on('response', (response) => {
+        request.setTimeout(0);
+        if (settle()) resolve(response);
+        else response.destroy();
+      });
+    });
+  }
+
+  /** Starts a request and its body; `fail` rejects once with a NetworkError, `settle` is true for the first outcome only. */
+  #start(call: HttpCall, reject: (error: NetworkError) => void): { request: ClientRequest; fail: (error: unknown) => void; settle: () => boolean } {
+    const secure = call.url.protocol === 'https:';
+    const headers: OutgoingHttpHeaders = { ...call.headers };
+    if (call.body instanceof Uint8Array) headers['content-length'] = String(call.body.byteLength);
+    let settled = false;
+    const settle = () => !settled && (settled = true);
+    const fail = (error: unknown) => {
+      if (!settle()) return;
+      const code = (error as { code?: string }).code;
+      reject(error instanceof NetworkError ? error : new NetworkError(`${call.method} ${call.url.origin}${call.url.pathname}: ${(error as Error).message}`, { cause: error, code }));
+    };
+    const request = (secure ? httpsRequest : httpRequest)(call.url, {
+      method: call.method,
+      headers,
+      agent: secure ? this.#https : this.#http,
+      ...(call.signal ? { signal: call.signal } : {}),
+    });
+    request.setTimeout(this.#idleTimeoutMs, () => request.destroy(Object.assign(new Error(`no data for ${this.#idleTimeoutMs} ms`), { code: 'ETIMEDOUT' })));
+    request.on('error', fail);
+    if (call.body === undefined) {
+      request.end();
+    } else if (call.body instanceof Uint8Array) {
+      request.end(call.body);
+    } else {
+      const body = call.body();
+      body.on('error', (error) => request.destroy(error));
+      body.pipe(request);
+    }
+    return { request, fail, settle };
   }
 
   close(): void {

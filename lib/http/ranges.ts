@@ -23,6 +23,20 @@ export function uploadRange(offset: number): string {
 }
 
 /**
+ * The offset an upload's `Range` reports, the inverse of {@link uploadRange}: the next byte to send. Absent, empty
+ * or `0-0` is 0 (the `0-0` convention cannot tell "no byte" from "one byte": the caller who sent bytes knows which);
+ * undefined when the header is not `0-<end>` (a `bytes=` prefix is tolerated, as some registries send it).
+ */
+export function uploadOffset(header: string | undefined): number | undefined {
+  if (header === undefined || header.trim() === '') return 0;
+  const match = /^\s*(?:bytes=)?0-(\d+)\s*$/.exec(header);
+  if (!match) return undefined;
+  const end = Number(match[1]);
+  if (!Number.isSafeInteger(end)) return undefined;
+  return end === 0 ? 0 : end + 1;
+}
+
+/**
  * A GET's `Range` (RFC 9110 §14.1.2) against a blob of `size` bytes. Forms we do not serve (several ranges,
  * other units) are ignored, which means the whole blob, as the RFC allows.
  */
