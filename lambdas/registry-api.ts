@@ -13,6 +13,7 @@ import type { HttpHandler, RequestLog } from '../lib/http/types.ts';
 import { Registry } from '../lib/registry/registry.ts';
 import { DynamoDbIdentityStore } from '../lib/storage/dynamodb/dynamodb-identity-store.ts';
 import { DynamoDbMetadataStore } from '../lib/storage/dynamodb/dynamodb-metadata-store.ts';
+import { S3ManifestBodyStore } from '../lib/storage/s3/s3-manifest-body-store.ts';
 import { S3BlobStore } from '../lib/storage/s3/s3-blob-store.ts';
 import { loadOrCreateSecretSigningKey } from '../lib/storage/secrets/secrets-manager-signing-key.ts';
 import { toApiGatewayResult, toHttpRequest } from './api-gateway-v2.ts';
@@ -98,7 +99,7 @@ export async function createAwsRegistryApp(config: RegistryApiConfig, options: A
     ...(config.presignExpiresIn !== undefined ? { presignExpiresIn: config.presignExpiresIn } : {}),
     ...(config.maxChunkLength !== undefined ? { maxChunkLength: config.maxChunkLength } : {}),
   });
-  const metadata = new DynamoDbMetadataStore({ dynamo, table: config.table, s3: { client: s3, bucket: config.bucket } });
+  const metadata = new DynamoDbMetadataStore({ dynamo, table: config.table, bodies: new S3ManifestBodyStore({ s3, bucket: config.bucket }) });
   const registry = new Registry({ blobs, metadata });
 
   let auth: AuthService | undefined;

@@ -287,10 +287,6 @@ function errorHeaders(error: unknown): Record<string, string> {
     const { 'content-length': _, ...headers } = error.headers;
     return headers;
   }
-  if (error instanceof OciError && error.code === 'TOOMANYREQUESTS') {
-    const seconds = (error.detail as { retryAfterSeconds?: number } | undefined)?.retryAfterSeconds;
-    if (seconds !== undefined) return { 'retry-after': String(seconds) };
-  }
   return {};
 }
 

@@ -1,4 +1,4 @@
-import { OciError, type OciErrorCode } from '../registry/errors.ts';
+import { OciError, retryAfterSecondsOf, type OciErrorCode } from '../registry/errors.ts';
 import type { HttpResponse } from './types.ts';
 
 /**
@@ -36,7 +36,8 @@ export interface RenderedError {
 
 /**
  * Renders any thrown value as `{"errors":[{code,message,detail}]}`. Only OciErrors speak for themselves;
- * anything else is a 500 with a generic message, its cause logged by the adapter, never sent.
+ * anything else is a 500 with a generic message, its cause logged by the adapter, never sent. A 429 carries
+ * `Retry-After` from the error's `retryAfterSeconds`.
  */
 export function renderError(error: unknown, extraHeaders: Record<string, string> = {}, method = 'GET'): RenderedError {
   const oci = error instanceof OciError ? error : new OciError('UNKNOWN', 'internal server error');
@@ -48,6 +49,8 @@ export function renderError(error: unknown, extraHeaders: Record<string, string>
     'content-length': String(bytes.byteLength),
     ...extraHeaders,
   };
+  const retryAfter = retryAfterSecondsOf(oci);
+  if (retryAfter !== undefined) headers['retry-after'] = String(retryAfter);
   const response: HttpResponse = method === 'HEAD' ? { status, headers } : { status, headers, body: bytes };
   const rendered: RenderedError = { response, code: oci.code, message: oci.message };
   if (!(error instanceof OciError)) rendered.cause = error;

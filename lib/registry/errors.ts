@@ -91,3 +91,17 @@ export const uploadConflict = (name: string, uploadId: string) =>
     name,
     uploadId,
   });
+
+/**
+ * The backend refused for capacity (DynamoDB throttling) after bounded retries: the client should come back in
+ * `retryAfterSeconds`, which the HTTP layer sends as `Retry-After`.
+ */
+export const tooManyRequests = (reason: string, retryAfterSeconds: number, options?: ErrorOptions) =>
+  new OciError('TOOMANYREQUESTS', `too many requests: ${reason}`, { retryAfterSeconds }, options);
+
+/** The `Retry-After` seconds a TOOMANYREQUESTS error carries, if any. */
+export function retryAfterSecondsOf(error: OciError): number | undefined {
+  if (error.code !== 'TOOMANYREQUESTS') return undefined;
+  const seconds = (error.detail as { retryAfterSeconds?: unknown } | null | undefined)?.retryAfterSeconds;
+  return typeof seconds === 'number' && Number.isFinite(seconds) && seconds >= 0 ? Math.ceil(seconds) : undefined;
+}

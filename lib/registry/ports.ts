@@ -51,6 +51,17 @@ export interface BlobStore {
 }
 
 /**
+ * Manifest bytes that a metadata store cannot keep in its own records (a DynamoDB item holds 400 KB), by digest.
+ * Content-addressed: one body per digest, shared by every repository that holds the manifest.
+ */
+export interface ManifestBodyStore {
+  /** Stores `content` under `digest`, which the caller has verified. Idempotent: one digest, one content. */
+  put(digest: string, content: Uint8Array, mediaType: string): Promise<void>;
+  /** The bytes stored under `digest`; undefined when absent. */
+  get(digest: string): Promise<Uint8Array | undefined>;
+}
+
+/**
  * Everything but blob bytes: blob records and repository links, manifests, tags, referrers, uploads.
  * Writes that can race are conditional: `putBlob` keeps the first record, `updateUpload` is a compare-and-set.
  */
@@ -66,6 +77,13 @@ export interface MetadataStore {
   linkBlob(name: string, record: BlobRecord): Promise<void>;
   /** Removes a repository's link to a blob; false when there was none. */
   unlinkBlob(name: string, digest: string): Promise<boolean>;
+
+  /**
+   * The digests among `blobs` (linked into `name`) and `manifests` (of `name`) that are absent, in the order given
+   * (repeats once); empty when all exist. A manifest push checks its references with it, in one round trip where
+   * the backend can.
+   */
+  missingReferences(name: string, references: { blobs: string[]; manifests: string[] }): Promise<string[]>;
 
   /** A manifest of the repository by digest. */
   getManifest(name: string, digest: string): Promise<StoredManifest | undefined>;

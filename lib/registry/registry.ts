@@ -295,14 +295,8 @@ export class Registry {
       tags.push(reference);
     }
     const parsed = parseManifest(content, contentType);
-    await Promise.all([
-      ...parsed.blobs.map(async (blob) => {
-        if (!(await this.metadata.getLinkedBlob(name, blob))) throw manifestBlobUnknown(blob);
-      }),
-      ...parsed.manifests.map(async (child) => {
-        if (!(await this.metadata.getManifest(name, child))) throw manifestBlobUnknown(child);
-      }),
-    ]);
+    const [missing] = await this.metadata.missingReferences(name, { blobs: parsed.blobs, manifests: parsed.manifests });
+    if (missing !== undefined) throw manifestBlobUnknown(missing);
     const stored: StoredManifest = { digest, mediaType: parsed.mediaType, content };
     if (parsed.subject !== undefined) stored.subject = parsed.subject;
     if (parsed.artifactType !== undefined) stored.artifactType = parsed.artifactType;

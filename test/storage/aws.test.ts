@@ -1,11 +1,12 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { DescribeTimeToLiveCommand, DynamoDBClient, GetItemCommand, TransactionCanceledException } from '@aws-sdk/client-dynamodb';
+import { DescribeTimeToLiveCommand, DynamoDBClient, GetItemCommand, PutItemCommand, TransactionCanceledException } from '@aws-sdk/client-dynamodb';
 import {
   CompleteMultipartUploadCommand,
   CreateMultipartUploadCommand,
   GetObjectCommand,
   HeadObjectCommand,
   ListObjectsV2Command,
+  PutObjectCommand,
   UploadPartCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
@@ -18,11 +19,13 @@ import { createLocalResources, METADATA_TABLE, resourceNames, UPLOAD_SESSION_TTL
 import { DynamoDbMetadataStore } from '../../lib/storage/dynamodb/dynamodb-metadata-store.ts';
 import { manifestItemKey, tagKey, uploadKey } from '../../lib/storage/dynamodb/keys.ts';
 import { manifestKey, uploadBufferPrefix } from '../../lib/storage/s3/keys.ts';
+import { S3ManifestBodyStore } from '../../lib/storage/s3/s3-manifest-body-store.ts';
 import { MAX_BLOB_SIZE, MAX_PARTS, MIN_PART_SIZE, packEtag, S3BlobStore } from '../../lib/storage/s3/s3-blob-store.ts';
 import { LOCAL_CREDENTIALS, startAwsLocal, type AwsLocal } from '../../lib/dev/aws-local.ts';
 import { S3CallCounter, verifyPresignedUrl } from '../../lib/dev/strict-s3.ts';
 import { parsedSha256 as sha256 } from '../support/digests.ts';
 import { blobStoreContract } from './blob-store.contract.ts';
+import { manifestBodyStoreContract } from './manifest-body-store.contract.ts';
 import { metadataStoreContract, storedManifest } from './metadata-store.contract.ts';
 
 const MiB = 1024 * 1024;
@@ -45,10 +48,12 @@ async function fetchRedirect(url: string, range?: string): Promise<Uint8Array> {
 
 /** A new store, as a new Lambda invocation would build it. */
 const blobStore = (options: { s3?: S3Client } = {}) => new S3BlobStore({ s3: options.s3 ?? aws.s3, bucket: names.bucket });
-const metadataStore = (dynamo: DynamoDBClient = aws.dynamo) => new DynamoDbMetadataStore({ dynamo, table: names.table, s3: { client: aws.s3, bucket: names.bucket } });
+const metadataStore = (dynamo: DynamoDBClient = aws.dynamo) => new DynamoDbMetadataStore({ dynamo, table: names.table, bodies: manifestBodyStore() });
+const manifestBodyStore = () => new S3ManifestBodyStore({ s3: aws.s3, bucket: names.bucket });
 
 blobStoreContract('s3 (s3rver)', async () => ({ store: blobStore(), fetchRedirect }));
 metadataStoreContract('DynamoDB Local', async () => metadataStore());
+manifestBodyStoreContract('s3 (s3rver)', async () => manifestBodyStore());
 
 /** What the core does with the state between requests: JSON in a DynamoDB string attribute. */
 const persisted = (state: Json): Json => JSON.parse(JSON.stringify(state)) as Json;
@@ -399,7 +404,7 @@ describe('DynamoDbMetadataStore specifics', () => {
     for (const itemKey of [manifestItemKey(name, large.digest), tagKey(name, 'large')]) {
       const item = await rawItem(itemKey);
       expect(item?.content).toBeUndefined();
-      expect(item?.contentKey?.S).toBe(manifestKey(large.digest));
+      expect(item?.bodyStored?.BOOL).toBe(true);
     }
     const stored = await aws.s3.send(new GetObjectCommand({ Bucket: names.bucket, Key: manifestKey(large.digest) }));
     expect(createHash('sha256').update(await stored.Body!.transformToByteArray()).digest('hex')).toBe(large.digest.slice('sha256:'.length));
@@ -407,6 +412,43 @@ describe('DynamoDbMetadataStore specifics', () => {
     aws.s3Calls.reset();
     await store.resolveTag(name, 'small');
     expect(aws.s3Calls.total()).toBe(0);
+  });
+
+  it('reads a large manifest whose item was written before the body store, naming its S3 key', async () => {
+    // Prepare: the item layout of earlier releases (contentKey), the body where they put it
+    const name = repo('legacy');
+    const large = storedManifest({ padding: randomBytes(400_000).toString('base64') });
+    await aws.s3.send(new PutObjectCommand({ Bucket: names.bucket, Key: manifestKey(large.digest), Body: large.content }));
+    const fields = { digest: { S: large.digest }, mediaType: { S: large.mediaType }, size: { N: String(large.content.byteLength) }, contentKey: { S: manifestKey(large.digest) } };
+    await aws.dynamo.send(new PutItemCommand({ TableName: names.table, Item: { pk: { S: tagKey(name, 'old').pk }, sk: { S: tagKey(name, 'old').sk }, ...fields } }));
+    // Act
+    const read = await metadataStore().resolveTag(name, 'old');
+    // Assess
+    expect(read?.digest).toBe(large.digest);
+    expect(Buffer.from(read!.content).equals(Buffer.from(large.content))).toBe(true);
+  });
+
+  it('checks the references of a manifest push with one BatchGetItem per 100 keys', async () => {
+    // Prepare
+    const { store, calls, dynamo } = countedStore();
+    const name = repo('refs');
+    const blobs = Array.from({ length: 230 }, () => ({ digest: digestOf(randomBytes(8)), size: 1, location: 'blobs/x' }));
+    await Promise.all(blobs.map((blob) => store.linkBlob(name, blob)));
+    const child = storedManifest();
+    await store.putManifest(name, child, []);
+    calls.reset();
+    // Act
+    const fewMissing = await store.missingReferences(name, { blobs: blobs.slice(0, 6).map((blob) => blob.digest), manifests: [child.digest] });
+    const fewCalls = calls.snapshot();
+    calls.reset();
+    const manyMissing = await store.missingReferences(name, { blobs: [...blobs.map((blob) => blob.digest), 'sha256:' + '0'.repeat(64)], manifests: [] });
+    const manyCalls = calls.snapshot();
+    // Assess
+    expect(fewMissing).toEqual([]);
+    expect(fewCalls).toEqual({ BatchGetItem: 1 });
+    expect(manyMissing).toEqual(['sha256:' + '0'.repeat(64)]);
+    expect(manyCalls).toEqual({ BatchGetItem: 3 });
+    dynamo.destroy();
   });
 
   it('keeps the first blob record when many writers race, by a conditional put', async () => {

@@ -52,6 +52,36 @@ export function metadataStoreContract(backend: string, makeStore: () => Promise<
       expect(await store.getLinkedBlob(a, record.digest)).toBeUndefined();
     });
 
+    it('names the references of a manifest that the repository lacks, once each, in the order given', async () => {
+      // Prepare
+      const store = await makeStore();
+      const [name, other] = [repo('refs'), repo('refs-other')];
+      const [linked, unlinked, elsewhere] = [blobRecord(), blobRecord(), blobRecord()];
+      const [child, absentChild] = [storedManifest(), storedManifest()];
+      await store.linkBlob(name, linked);
+      await store.linkBlob(other, elsewhere);
+      await store.putBlob(unlinked);
+      await store.putManifest(name, child, []);
+      // Act
+      const missing = await store.missingReferences(name, {
+        blobs: [linked.digest, unlinked.digest, elsewhere.digest, unlinked.digest],
+        manifests: [child.digest, absentChild.digest, linked.digest],
+      });
+      // Assess
+      expect(missing).toEqual([unlinked.digest, elsewhere.digest, absentChild.digest, linked.digest]);
+      expect(await store.missingReferences(name, { blobs: [linked.digest], manifests: [child.digest] })).toEqual([]);
+      expect(await store.missingReferences(name, { blobs: [], manifests: [] })).toEqual([]);
+    });
+
+    it('checks more references than one DynamoDB batch holds (100 keys)', async () => {
+      const store = await makeStore();
+      const name = repo('many-refs');
+      const records = Array.from({ length: 230 }, () => blobRecord());
+      await Promise.all(records.map((record, index) => (index === 150 ? undefined : store.linkBlob(name, record))));
+      const missing = await store.missingReferences(name, { blobs: records.map((record) => record.digest), manifests: [] });
+      expect(missing).toEqual([records[150]!.digest]);
+    });
+
     it('stores a manifest by digest and by tag, with its exact bytes', async () => {
       const store = await makeStore();
       const name = repo('m');

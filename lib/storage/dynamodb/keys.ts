@@ -18,7 +18,8 @@
  * | failed logins in a window   | FAILURES#<key>     | WINDOW                           | count, until, ttl                             |
  *
  * ¹ manifest fields: digest, mediaType, size, subject?, artifactType?, annotations (JSON)?, and the bytes either
- *   inline (`content`, binary) or, above {@link INLINE_MANIFEST_LIMIT}, in S3 (`contentKey`, lib/storage/s3/keys.ts).
+ *   inline (`content`, binary) or, above {@link INLINE_MANIFEST_LIMIT}, in the ManifestBodyStore by digest
+ *   (`bodyStored`; items written before it existed say `contentKey`, read the same way: manifest-item.ts).
  *
  * | access pattern                               | request                                                           |
  * | -------------------------------------------- | ----------------------------------------------------------------- |
@@ -26,6 +27,7 @@
  * | manifest GET by tag                          | GetItem REPO#<name> / TAG#<tag> (the manifest is in the tag item) |
  * | manifest GET by digest                       | GetItem REPO#<name> / MANIFEST#<digest>                           |
  * | mount without `from`, upload dedup           | GetItem BLOB#<digest> / BLOB                                      |
+ * | manifest PUT: its blobs and child manifests  | BatchGetItem REPO#<name> / BLOB#…, MANIFEST#… (≤ 100 keys each)   |
  * | tags list (n, last)                          | Query REPO#<name>, sk > TAG#<last>, begins_with TAG#, Limit n+1   |
  * | does the repository hold manifests           | Query REPO#<name>, begins_with MANIFEST#, Limit 1                 |
  * | catalog (n, last)                            | Query REPOSITORIES, sk > <last>, Limit n+1                        |
@@ -37,7 +39,7 @@
  * and `#` cannot occur in a name, tag or digest, so prefixes never overlap.
  */
 
-/** A manifest's bytes go to S3 above this size, leaving room for the other attributes in DynamoDB's 400 KB item. */
+/** A manifest's bytes go to the body store above this size, leaving room for the other attributes in DynamoDB's 400 KB item. */
 export const INLINE_MANIFEST_LIMIT = 350_000;
 
 export const BLOB_RECORD_SK = 'BLOB';

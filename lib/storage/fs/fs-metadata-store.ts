@@ -1,4 +1,4 @@
-import { readdir, rm } from 'node:fs/promises';
+import { access, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { uploadConflict } from '../../registry/errors.ts';
 import { paginate } from '../../registry/pagination.ts';
@@ -53,6 +53,15 @@ export class FsMetadataStore implements MetadataStore {
   }
 
   // ---- manifests and tags
+
+  async missingReferences(name: string, references: { blobs: string[]; manifests: string[] }): Promise<string[]> {
+    const paths = new Map<string, string>([
+      ...references.blobs.map((digest): [string, string] => [this.#keys.blobLink(name, digest), digest]),
+      ...references.manifests.map((digest): [string, string] => [this.#keys.manifest(name, digest), digest]),
+    ]);
+    const absent = await Promise.all([...paths.keys()].map((path) => access(path).then(() => false, (error: unknown) => (isNotFound(error) ? true : Promise.reject(error)))));
+    return [...new Set([...paths.values()].filter((_, index) => absent[index]))];
+  }
 
   async getManifest(name: string, digest: string): Promise<StoredManifest | undefined> {
     const text = await readFileIfExists(this.#keys.manifest(name, digest));

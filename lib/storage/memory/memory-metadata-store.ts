@@ -38,6 +38,15 @@ export class MemoryMetadataStore implements MetadataStore {
     return this.#repositories.get(name)?.blobs.delete(digest) ?? false;
   }
 
+  async missingReferences(name: string, references: { blobs: string[]; manifests: string[] }): Promise<string[]> {
+    const repository = this.#repositories.get(name);
+    const missing = [
+      ...references.blobs.filter((digest) => !repository?.blobs.has(digest)),
+      ...references.manifests.filter((digest) => !repository?.manifests.has(digest)),
+    ];
+    return [...new Set(missing)];
+  }
+
   async getManifest(name: string, digest: string): Promise<StoredManifest | undefined> {
     return this.#repositories.get(name)?.manifests.get(digest);
   }
