@@ -1,5 +1,6 @@
 import { Findings, fail, pass, type Check } from './check.ts';
-import { headerValue, sha256, showHeaders, showUrl, type DoctorSession, type PushedBlob } from './doctor-session.ts';
+import { headerValue, showHeaders, showUrl, type DoctorSession, type PushedBlob } from './doctor-session.ts';
+import { digestOf } from '../registry/digest.ts';
 
 /**
  * Blob reads as pulls make them: HEAD for the size (followed through a 307 like Go clients do), GET answered by
@@ -26,7 +27,7 @@ function blobHeadCheck(id: string, role: string): Check {
       const hops = await session.follow('HEAD', path);
       const final = hops.at(-1)!;
       const redirected = hops.length > 1;
-      const observed = `${hops.map((hop) => hop.status).join(' → ')}${redirected ? ` (via ${showUrl(final.url)})` : ''}, ${showHeaders(final.headers, ['content-length', 'content-type'])}, Docker-Content-Digest: ${digestOf(hops) ?? '(absent)'}`;
+      const observed = `${hops.map((hop) => hop.status).join(' → ')}${redirected ? ` (via ${showUrl(final.url)})` : ''}, ${showHeaders(final.headers, ['content-length', 'content-type'])}, Docker-Content-Digest: ${registryDigest(hops) ?? '(absent)'}`;
       const findings = new Findings();
       if (!findings.expect(final.status === 200, `status ${final.status}`, redirected ? 'the redirect target refused the HEAD: a presigned URL signed for GET cannot serve HEAD (S3 answers 403); check the function version' : 'the blob just pushed cannot be found: check the function logs')) {
         return findings.outcome(sent, observed);
@@ -37,7 +38,7 @@ function blobHeadCheck(id: string, role: string): Check {
         `Content-Length ${length ?? '(absent)'} instead of ${blob.bytes.length}`,
         redirected ? 'the redirect target reports another size than the registry stored: report it with this row' : BLOB_HEAD_REDIRECT_ADVICE,
       );
-      findings.expect(digestOf(hops) === blob.digest, `Docker-Content-Digest is not ${blob.digest}`, 'a front that drops Docker-Content-Digest hides which blob clients got');
+      findings.expect(registryDigest(hops) === blob.digest, `Docker-Content-Digest is not ${blob.digest}`, 'a front that drops Docker-Content-Digest hides which blob clients got');
       const type = headerValue(final.headers, 'content-type')?.split(';')[0]?.trim();
       findings.expect(type !== undefined && OCTET_STREAM.has(type), `Content-Type ${type ?? '(absent)'} instead of application/octet-stream`, 'blobs are served as application/octet-stream: a front rewrote the type');
       return findings.outcome(sent, observed);
@@ -46,7 +47,7 @@ function blobHeadCheck(id: string, role: string): Check {
 }
 
 /** The registry's Docker-Content-Digest, on the 307 or on the final answer. */
-function digestOf(hops: Array<{ headers: Record<string, string | string[] | undefined> }>): string | undefined {
+function registryDigest(hops: Array<{ headers: Record<string, string | string[] | undefined> }>): string | undefined {
   for (const hop of hops) {
     const value = headerValue(hop.headers, 'docker-content-digest');
     if (value !== undefined) return value;
@@ -83,7 +84,7 @@ export const blobGetRangeCheck: Check = {
     if (!findings.expect(first.status === 307 ? target !== undefined : first.status === 200, `GET answered ${first.status}`, 'a blob GET must answer 307 with a Location or 200 with the bytes: check the function logs')) {
       return findings.outcome(sent, observed);
     }
-    if (first.status === 200) findings.expect(sha256(first.body) === blob.digest, `the streamed body's digest is ${sha256(first.body)}`, 'the bytes were altered on the way');
+    if (first.status === 200) findings.expect(digestOf(first.body) === blob.digest, `the streamed body's digest is ${digestOf(first.body)}`, 'the bytes were altered on the way');
     const ranged = target ? await session.raw('GET', target, { headers: { range } }) : await session.request('GET', where, { headers: { range } });
     observed += `; ranged GET ${ranged.status}, ${showHeaders(ranged.headers, ['content-range', 'content-length'])}`;
     findings.expect(
@@ -107,7 +108,7 @@ export const blobReadLargeCheck: Check = {
     const sent = `GET ${path} (redirects followed), SHA-256 of the ${blob.bytes.length} bytes`;
     const hops = await session.follow('GET', path);
     const final = hops.at(-1)!;
-    const digest = sha256(final.body);
+    const digest = digestOf(final.body);
     const observed = `${hops.map((hop) => hop.status).join(' → ')}, ${final.body.length} bytes, ${digest}`;
     if (final.status !== 200) return fail(sent, observed, 'the blob cannot be read back: check the function logs (and on AWS that the presigned URL is not expired)');
     if (digest !== blob.digest) return fail(sent, observed, 'a blob assembled from chunks was stored with other bytes: data corruption; report it with this row and stop pushing large images');

@@ -1,9 +1,10 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
 import type { Credentials } from '../client/docker-credentials.ts';
 import { headerValue, HttpTransport, type HttpResult } from '../client/http-transport.ts';
 import { RegistryClient, type Challenge } from '../client/registry-client.ts';
+import { digestOf } from '../registry/digest.ts';
 
 /**
  * What the doctor's checks share: the registry, a client that authenticates as docker does (lib/client), the
@@ -101,7 +102,7 @@ export class DoctorSession {
 
   /** POST an upload, then PUT the whole blob with `?digest=` (containerd, buildkit, oras). */
   async pushMonolithic(role: string, bytes: Buffer): Promise<{ post: HttpResult; put?: HttpResult; digest: string }> {
-    const digest = sha256(bytes);
+    const digest = digestOf(bytes);
     const post = await this.request('POST', this.path('blobs/uploads/'));
     const location = headerValue(post.headers, 'location');
     if (post.status !== 202 || location === undefined) return { post, digest };
@@ -119,10 +120,6 @@ export class DoctorSession {
   close(): void {
     this.transport.close();
   }
-}
-
-export function sha256(bytes: Uint8Array): string {
-  return `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
 }
 
 /** A URL as a row shows it: presigned queries shortened (they are long and hold a signature). */

@@ -1,13 +1,15 @@
+import { MediaType } from '../registry/manifest.ts';
 import { Findings, fail, pass, type Check } from './check.ts';
-import { headerValue, sha256, showBody, showHeaders, type DoctorSession } from './doctor-session.ts';
+import { headerValue, showBody, showHeaders, type DoctorSession } from './doctor-session.ts';
+import { digestOf } from '../registry/digest.ts';
 
 /**
  * Referrers and tag listings as the spec has them (v1.1.1 "Listing Referrers", "Listing Tags"): a referrer
  * pushed with a `subject` answers `OCI-Subject` and is listed; `n` pages tags with a `Link: <…>; rel="next"`.
  */
 
-const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
-const OCI_INDEX = 'application/vnd.oci.image.index.v1+json';
+const OCI_MANIFEST = MediaType.ociManifest;
+const OCI_INDEX = MediaType.ociIndex;
 const EMPTY_TYPE = 'application/vnd.oci.empty.v1+json';
 const ARTIFACT_TYPE = 'application/vnd.ocireg.doctor.v1';
 const MORE_TAGS = ['doctor-2', 'doctor-3'];
@@ -29,7 +31,7 @@ export const referrersCheck: Check = {
       subject: { mediaType: image.mediaType, digest: image.digest, size: image.bytes.length },
     };
     const bytes = Buffer.from(JSON.stringify(referrer));
-    const digest = sha256(bytes);
+    const digest = digestOf(bytes);
     const sent = `PUT ${session.path(`manifests/${digest.slice(0, 19)}…`)} (artifactType ${ARTIFACT_TYPE}, subject the image), GET ${session.path(`referrers/${image.digest.slice(0, 19)}…`)}?artifactType=${ARTIFACT_TYPE}`;
     const put = await session.request('PUT', session.path(`manifests/${digest}`), { headers: { 'content-type': OCI_MANIFEST }, body: bytes });
     let observed = `PUT ${put.status}, ${showHeaders(put.headers, ['oci-subject'])}`;

@@ -1,9 +1,11 @@
+import { MediaType } from '../registry/manifest.ts';
 import { Findings, fail, pass, type Check } from './check.ts';
-import { headerValue, sha256, showBody, showHeaders, type DoctorSession } from './doctor-session.ts';
+import { headerValue, showBody, showHeaders, type DoctorSession } from './doctor-session.ts';
+import { digestOf } from '../registry/digest.ts';
 
 /** A small image's manifest pushed by tag, then read by HEAD as containerd resolves a tag. */
 
-const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
+const OCI_MANIFEST = MediaType.ociManifest;
 export const FIRST_TAG = 'doctor-1';
 
 function descriptor(session: DoctorSession, role: string, mediaType: string) {
@@ -19,12 +21,12 @@ export const manifestPushCheck: Check = {
     const manifest = {
       schemaVersion: 2,
       mediaType: OCI_MANIFEST,
-      config: descriptor(session, 'config', 'application/vnd.oci.image.config.v1+json'),
-      layers: [descriptor(session, 'layer', 'application/vnd.oci.image.layer.v1.tar')],
+      config: descriptor(session, 'config', MediaType.ociConfig),
+      layers: [descriptor(session, 'layer', MediaType.ociLayer)],
       annotations: { 'org.opencontainers.image.description': 'pushed by ocireg doctor; it removes it when done' },
     };
     const bytes = Buffer.from(JSON.stringify(manifest));
-    const digest = sha256(bytes);
+    const digest = digestOf(bytes);
     const sent = `PUT ${session.path(`manifests/${FIRST_TAG}`)} (${OCI_MANIFEST}, ${bytes.length} bytes, ${digest.slice(0, 19)}…)`;
     const response = await session.request('PUT', session.path(`manifests/${FIRST_TAG}`), { headers: { 'content-type': OCI_MANIFEST }, body: bytes });
     const observed = `${response.status}, ${showHeaders(response.headers, ['docker-content-digest', 'location'])}`;
@@ -49,7 +51,7 @@ export const manifestHeadCheck: Check = {
     const manifest = session.manifests.get('image')!;
     const path = session.path(`manifests/${FIRST_TAG}`);
     const sent = `HEAD ${path} with Accept: ${OCI_MANIFEST} (redirects followed)`;
-    const hops = await session.follow('HEAD', path, { accept: `${OCI_MANIFEST}, application/vnd.oci.image.index.v1+json` });
+    const hops = await session.follow('HEAD', path, { accept: `${OCI_MANIFEST}, ${MediaType.ociIndex}` });
     const final = hops.at(-1)!;
     const observed = `${hops.map((hop) => hop.status).join(' → ')}, ${showHeaders(final.headers, ['content-length', 'docker-content-digest', 'content-type'])}`;
     const findings = new Findings();

@@ -1,11 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { fail, Findings, pass, type Check } from './check.ts';
-import { headerValue, sha256, showBody, showHeaders, showUrl, type DoctorSession } from './doctor-session.ts';
+import { headerValue, showBody, showHeaders, showUrl, type DoctorSession } from './doctor-session.ts';
+import { digestOf } from '../registry/digest.ts';
 
 /**
- * Blob uploads the way each client family sends them (see /work/shared/PROTOCOL-NOTES.md "How clients upload a
- * blob"): monolithic PUT (containerd, buildkit, oras), one streamed PATCH without Content-Length (docker classic),
+ * Blob uploads the way each client family sends them: monolithic PUT (containerd, buildkit, oras), one streamed PATCH without Content-Length (docker classic),
  * and ordered chunks no larger than `OCI-Chunk-Max-Length` (ocireg push, regctl).
  */
 
@@ -18,8 +18,6 @@ export const LARGE_BLOB_SIZE = 12 * MiB;
 /** ocireg push's chunk when the registry advertises no maximum. */
 const DEFAULT_CHUNK = 4 * MiB;
 
-const CONFIG_MEDIA_TYPE = 'application/vnd.oci.image.config.v1+json';
-
 export const monolithicPushCheck: Check = {
   id: 'push-monolithic',
   title: 'blob push by POST + monolithic PUT ?digest= (containerd, buildkit, oras)',
@@ -27,7 +25,7 @@ export const monolithicPushCheck: Check = {
   async run(session) {
     const layer = randomBytes(64 * KiB);
     const config = Buffer.from(
-      JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [sha256(layer)] }, config: { Labels: { 'ocireg.doctor': session.repository } } }),
+      JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [digestOf(layer)] }, config: { Labels: { 'ocireg.doctor': session.repository } } }),
     );
     const empty = Buffer.from('{}');
     const sent = `POST ${session.path('blobs/uploads/')}, then PUT <Location>?digest=… with the whole blob (Content-Length), for a config (${config.length} bytes), a layer (${layer.length} bytes) and the empty descriptor {}`;
@@ -77,7 +75,7 @@ export const streamedPatchCheck: Check = {
     // for its size is the over-limit row's subject, not this one's.
     const size = Math.min(MiB + 17, session.chunkMaxLength ?? Infinity);
     const bytes = randomBytes(size);
-    const digest = sha256(bytes);
+    const digest = digestOf(bytes);
     const sent = `POST ${session.path('blobs/uploads/')}, PATCH <Location> with ${size} bytes as Transfer-Encoding: chunked (no Content-Length, no Content-Range), PUT <Location>?digest=… with no body`;
     const findings = new Findings();
     const post = await session.request('POST', session.path('blobs/uploads/'));
@@ -131,7 +129,7 @@ export const largeChunkedCheck: Check = {
   needs: ['push-monolithic'],
   async run(session) {
     const bytes = randomBytes(LARGE_BLOB_SIZE);
-    const digest = sha256(bytes);
+    const digest = digestOf(bytes);
     const plan = chunkPlan(bytes.length, session.chunkMaxLength ?? DEFAULT_CHUNK);
     const sent = `POST, ${plan.length} PATCHes with Content-Range and Content-Length (${plan.map((size) => (size / MiB).toFixed(size % MiB ? 2 : 0)).join(' + ')} MiB), PUT ?digest=${digest.slice(0, 19)}…`;
     const post = await session.request('POST', session.path('blobs/uploads/'));
