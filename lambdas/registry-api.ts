@@ -1,7 +1,7 @@
 import { Logger } from '@aws-lambda-powertools/logger';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { S3Client } from '@aws-sdk/client-s3';
-import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import type { S3Client } from '@aws-sdk/client-s3';
+import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import middy, { type MiddyfiedHandler } from '@middy/core';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import { AuthService } from '../lib/auth/auth-service.ts';
@@ -11,6 +11,7 @@ import { createRegistryApp } from '../lib/http/app.ts';
 import { renderError } from '../lib/http/error-response.ts';
 import type { HttpHandler, RequestLog } from '../lib/http/types.ts';
 import { Registry } from '../lib/registry/registry.ts';
+import { createDynamoDbClient, createS3Client, createSecretsManagerClient } from '../lib/storage/aws-clients.ts';
 import { DynamoDbIdentityStore } from '../lib/storage/dynamodb/dynamodb-identity-store.ts';
 import { DynamoDbMetadataStore } from '../lib/storage/dynamodb/dynamodb-metadata-store.ts';
 import { S3ManifestBodyStore } from '../lib/storage/s3/s3-manifest-body-store.ts';
@@ -67,7 +68,11 @@ export function configFromEnv(env: Record<string, string | undefined> = process.
   return config;
 }
 
-/** The SDK clients the registry uses; absent ones are created with the default configuration and credentials. */
+/**
+ * The SDK clients the registry uses; absent ones come from lib/storage/aws-clients.ts with the environment's
+ * region and credentials. Pass clients from the same factory (tests and `dev:aws` do): only endpoints and
+ * credentials may differ from production.
+ */
 export interface RegistryApiClients {
   dynamo?: DynamoDBClient;
   s3?: S3Client;
@@ -89,9 +94,9 @@ export interface AwsRegistryAppOptions {
  */
 export async function createAwsRegistryApp(config: RegistryApiConfig, options: AwsRegistryAppOptions = {}): Promise<HttpHandler> {
   const clients = options.clients ?? {};
-  const dynamo = clients.dynamo ?? new DynamoDBClient({});
-  const s3 = clients.s3 ?? new S3Client({});
-  const presignS3 = clients.presignS3 ?? (config.s3PublicEndpoint ? new S3Client({ endpoint: config.s3PublicEndpoint, forcePathStyle: true }) : s3);
+  const dynamo = clients.dynamo ?? createDynamoDbClient();
+  const s3 = clients.s3 ?? createS3Client();
+  const presignS3 = clients.presignS3 ?? (config.s3PublicEndpoint ? createS3Client({ endpoint: config.s3PublicEndpoint }) : s3);
   const blobs = new S3BlobStore({
     s3,
     bucket: config.bucket,
@@ -107,7 +112,7 @@ export async function createAwsRegistryApp(config: RegistryApiConfig, options: A
     const secretId = config.signingKeySecret;
     const loadKey =
       options.signingKey ??
-      (() => loadOrCreateSecretSigningKey(clients.secrets ?? new SecretsManagerClient({}), secretId!));
+      (() => loadOrCreateSecretSigningKey(clients.secrets ?? createSecretsManagerClient(), secretId!));
     const signer = await TokenSigner.fromPem(await loadKey(), SERVICE_NAME, SERVICE_NAME);
     auth = new AuthService({ identities: new DynamoDbIdentityStore({ dynamo, table: config.table }), signer });
   }

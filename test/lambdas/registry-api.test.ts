@@ -1,9 +1,6 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import { describe, expect, it, vi } from 'vitest';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { S3Client } from '@aws-sdk/client-s3';
-import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { ColdStart } from '../../lambdas/cold-start.ts';
 import { configFromEnv, createAwsRegistryApp, createHandler, requestLogger } from '../../lambdas/registry-api.ts';
 import { startSecretsManagerLocal } from '../../lib/dev/secrets-manager-local.ts';
@@ -14,6 +11,7 @@ import type { HttpHandler, HttpRequest } from '../../lib/http/types.ts';
 import { readAll } from '../../lib/registry/bytes.ts';
 import type { BlobRead } from '../../lib/registry/ports.ts';
 import { Registry } from '../../lib/registry/registry.ts';
+import { createDynamoDbClient, createS3Client, createSecretsManagerClient } from '../../lib/storage/aws-clients.ts';
 import { MemoryBlobStore } from '../../lib/storage/memory/memory-blob-store.ts';
 import { MemoryMetadataStore } from '../../lib/storage/memory/memory-metadata-store.ts';
 import { imageManifest, randomBlob } from '../support/builders.ts';
@@ -254,11 +252,11 @@ describe('registry-api handler', () => {
     const secrets = await startSecretsManagerLocal();
     const secretId = secrets.createSecret('ocireg-signing-key', 'RandomPlaceholder0123456789abcdef');
     const front = await startAwsJsonFront(secrets.listener, (_call, index) => (index < failures ? { error: errorName, status: 400 } : undefined));
-    const secretsClient = new SecretsManagerClient({ endpoint: front.endpoint, region: 'eu-west-1', credentials: { accessKeyId: 'x', secretAccessKey: 'x' } });
+    const secretsClient = createSecretsManagerClient({ endpoint: front.endpoint, region: 'eu-west-1', credentials: { accessKeyId: 'x', secretAccessKey: 'x' } });
     // Clients pointing nowhere: the challenge needs no storage call.
-    const nowhere = { endpoint: 'http://127.0.0.1:9', region: 'eu-west-1', credentials: { accessKeyId: 'x', secretAccessKey: 'x' }, maxAttempts: 1 };
+    const nowhere = { endpoint: 'http://127.0.0.1:9', region: 'eu-west-1', credentials: { accessKeyId: 'x', secretAccessKey: 'x' } };
     const { logger, error } = silentLogger();
-    const clients = { dynamo: new DynamoDBClient(nowhere), s3: new S3Client({ ...nowhere, forcePathStyle: true }), secrets: secretsClient };
+    const clients = { dynamo: createDynamoDbClient(nowhere), s3: createS3Client(nowhere), secrets: secretsClient };
     const handler = createHandler(new ColdStart(() => createAwsRegistryApp({ table: 'table', bucket: 'bucket', signingKeySecret: secretId }, { clients, logger })), { logger });
     try {
       const first = (await handler(apiEvent('GET', '/v2/'), lambdaContext())) as APIGatewayProxyStructuredResultV2;
@@ -335,11 +333,11 @@ describe('registry-api configuration', () => {
 
   it('with a signing key, challenges an anonymous GET /v2/ with a Bearer realm on the host and scheme the client used', async () => {
     // Clients pointing nowhere: the challenge needs no storage call.
-    const nowhere = { endpoint: 'http://127.0.0.1:9', region: 'eu-west-1', credentials: { accessKeyId: 'x', secretAccessKey: 'x' }, maxAttempts: 1 };
+    const nowhere = { endpoint: 'http://127.0.0.1:9', region: 'eu-west-1', credentials: { accessKeyId: 'x', secretAccessKey: 'x' } };
     const { logger } = silentLogger();
     const app = createAwsRegistryApp(
       { table: 'table', bucket: 'bucket' },
-      { clients: { dynamo: new DynamoDBClient(nowhere), s3: new S3Client({ ...nowhere, forcePathStyle: true }) }, logger, signingKey: () => TokenSigner.generatePem() },
+      { clients: { dynamo: createDynamoDbClient(nowhere), s3: createS3Client(nowhere) }, logger, signingKey: () => TokenSigner.generatePem() },
     );
     const handler = createHandler(app, { logger });
 

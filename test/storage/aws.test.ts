@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { DescribeTimeToLiveCommand, DynamoDBClient, GetItemCommand, PutItemCommand, TransactionCanceledException } from '@aws-sdk/client-dynamodb';
+import { DescribeTimeToLiveCommand, GetItemCommand, PutItemCommand, TransactionCanceledException, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import {
   CompleteMultipartUploadCommand,
   CreateMultipartUploadCommand,
@@ -15,13 +15,14 @@ import { bytesOf } from '../../lib/registry/bytes.ts';
 import { digestOf, parseDigest } from '../../lib/registry/digest.ts';
 import { isOciError } from '../../lib/registry/errors.ts';
 import type { Json } from '../../lib/registry/types.ts';
+import { createDynamoDbClient } from '../../lib/storage/aws-clients.ts';
 import { createLocalResources, METADATA_TABLE, resourceNames, UPLOAD_SESSION_TTL_SECONDS } from '../../lib/storage/aws-resources.ts';
 import { DynamoDbMetadataStore } from '../../lib/storage/dynamodb/dynamodb-metadata-store.ts';
 import { manifestItemKey, tagKey, uploadKey } from '../../lib/storage/dynamodb/keys.ts';
 import { manifestKey, uploadBufferPrefix } from '../../lib/storage/s3/keys.ts';
 import { S3ManifestBodyStore } from '../../lib/storage/s3/s3-manifest-body-store.ts';
 import { MAX_BLOB_SIZE, MAX_PARTS, MIN_PART_SIZE, packEtag, S3BlobStore } from '../../lib/storage/s3/s3-blob-store.ts';
-import { LOCAL_CREDENTIALS, startAwsLocal, type AwsLocal } from '../../lib/dev/aws-local.ts';
+import { LOCAL_CREDENTIALS, LOCAL_REGION, startAwsLocal, type AwsLocal } from '../../lib/dev/aws-local.ts';
 import { S3CallCounter, verifyPresignedUrl } from '../../lib/dev/strict-s3.ts';
 import { parsedSha256 as sha256 } from '../support/digests.ts';
 import { blobStoreContract } from './blob-store.contract.ts';
@@ -360,7 +361,7 @@ describe('DynamoDbMetadataStore specifics', () => {
   /** A store whose DynamoDB requests are counted. */
   function countedStore(): { store: DynamoDbMetadataStore; calls: S3CallCounter; dynamo: DynamoDBClient } {
     const calls = new S3CallCounter();
-    const dynamo = calls.attach(new DynamoDBClient({ endpoint: aws.endpoints.dynamo, region: 'us-east-1', credentials: LOCAL_CREDENTIALS }));
+    const dynamo = calls.attach(createDynamoDbClient({ endpoint: aws.endpoints.dynamo, region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS }));
     return { store: metadataStore(dynamo), calls, dynamo };
   }
 

@@ -1,7 +1,8 @@
-import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { GetSecretValueCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LOCAL_CREDENTIALS, LOCAL_REGION } from '../../lib/dev/aws-local.ts';
 import { startSecretsManagerLocal, type SecretsManagerLocal } from '../../lib/dev/secrets-manager-local.ts';
+import { createSecretsManagerClient } from '../../lib/storage/aws-clients.ts';
 import { loadOrCreateSecretSigningKey } from '../../lib/storage/secrets/secrets-manager-signing-key.ts';
 import { startAwsJsonFront, type AwsJsonFront } from '../support/aws-json-front.ts';
 
@@ -15,7 +16,7 @@ const fronts: AwsJsonFront[] = [];
 const clients: SecretsManagerClient[] = [];
 
 function clientFor(endpoint: string): SecretsManagerClient {
-  const client = new SecretsManagerClient({ endpoint, region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS });
+  const client = createSecretsManagerClient({ endpoint, region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS });
   clients.push(client);
   return client;
 }

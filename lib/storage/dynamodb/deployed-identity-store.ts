@@ -1,6 +1,6 @@
-import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
 import type { IdentityStore } from '../../auth/identity.ts';
+import { createCloudFormationClient, createDynamoDbClient } from '../aws-clients.ts';
 import { DynamoDbIdentityStore } from './dynamodb-identity-store.ts';
 
 /** The stack output that names the table (see lib/infra). */
@@ -11,13 +11,13 @@ export const TABLE_OUTPUT = 'TableName';
  * `TableName` output of `--stack`, reached with the administrator's normal AWS credentials.
  */
 export async function openDeployedIdentityStore(options: { stack?: string | undefined; table?: string | undefined; region?: string | undefined }): Promise<IdentityStore> {
-  const clientConfig = options.region ? { region: options.region } : {};
+  const clientOptions = options.region ? { region: options.region } : {};
   let table = options.table;
   if (table === undefined) {
-    const cloudFormation = new CloudFormationClient(clientConfig);
+    const cloudFormation = createCloudFormationClient(clientOptions);
     const { Stacks } = await cloudFormation.send(new DescribeStacksCommand({ StackName: options.stack }));
     table = Stacks?.[0]?.Outputs?.find((output) => output.OutputKey === TABLE_OUTPUT)?.OutputValue;
     if (!table) throw new Error(`stack ${options.stack} has no ${TABLE_OUTPUT} output; is it an ocireg stack? Pass --table <name> instead.`);
   }
-  return new DynamoDbIdentityStore({ dynamo: new DynamoDBClient(clientConfig), table });
+  return new DynamoDbIdentityStore({ dynamo: createDynamoDbClient(clientOptions), table });
 }
