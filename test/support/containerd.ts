@@ -1,7 +1,7 @@
-import { spawn } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { descendants, isRunning, killLeftovers, runTool, stopChild, trackChild, waitFor, type RunOptions, type RunResult } from './tools.ts';
+import { startDaemon } from './daemon.ts';
+import { runTool, type RunOptions, type RunResult } from './tools.ts';
 
 /**
  * A private containerd for one suite: root, state and the gRPC socket under a short temp dir, the CRI plugin off
@@ -45,37 +45,18 @@ export async function startContainerd(options: { readyTimeoutMs?: number } = {})
       '',
     ].join('\n'),
   );
-  const child = spawn('containerd', ['--config', configPath], { stdio: ['ignore', 'ignore', 'pipe'] });
-  if (child.pid === undefined) {
-    await new Promise((resolve) => child.once('error', resolve));
-    await rm(dir, { recursive: true, force: true });
-    throw new Error('could not start containerd');
-  }
-  const pid = child.pid;
-  trackChild(child);
-  let log = '';
-  child.stderr!.on('data', (chunk: Buffer) => {
-    log = (log + chunk.toString()).slice(-256 * 1024);
-  });
-
   const ctr = (args: string[], runOptions: RunOptions & { namespace?: string } = {}) => {
     const { namespace = 'e2e', ...rest } = runOptions;
     return runTool('ctr', ['--address', address, '--namespace', namespace, ...args], { timeoutMs: 180_000, ...rest });
   };
-
-  const stop = async () => {
-    const leftovers = isRunning(child) ? await descendants(pid) : [];
-    await stopChild(child, 10_000);
-    await killLeftovers(leftovers);
-    await rm(dir, { recursive: true, force: true, maxRetries: 3 });
-  };
-
-  const exitedEarly = () => (isRunning(child) ? undefined : `it exited (${child.exitCode ?? child.signalCode})`);
-  try {
-    await waitFor(async () => (await ctr(['version'], { timeoutMs: 10_000 })).code === 0, 'containerd to answer on its socket', options.readyTimeoutMs ?? 30_000, 200, exitedEarly);
-  } catch (error) {
-    await stop();
-    throw new Error(`${(error as Error).message}\ncontainerd log:\n${log}`);
-  }
-  return { address, pid, ctr, log: () => log, stop };
+  const daemon = await startDaemon({
+    name: 'containerd',
+    args: ['--config', configPath],
+    dir,
+    ready: async () => (await ctr(['version'], { timeoutMs: 10_000 })).code === 0,
+    readyTimeoutMs: options.readyTimeoutMs ?? 30_000,
+    readyIntervalMs: 200,
+    stopGraceMs: 10_000,
+  });
+  return { address, pid: daemon.pid, ctr, log: daemon.log, stop: daemon.stop };
 }

@@ -1,7 +1,7 @@
-import { spawn } from 'node:child_process';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { descendants, isRunning, killLeftovers, runTool, stopChild, trackChild, waitFor, type RunOptions, type RunResult } from './tools.ts';
+import { startDaemon } from './daemon.ts';
+import { runTool, type RunOptions, type RunResult } from './tools.ts';
 
 /**
  * A private dockerd for one suite: vfs storage, no networking, its own data/exec roots and socket under a short temp
@@ -48,38 +48,19 @@ export async function startDockerd(options: StartDockerdOptions): Promise<Docker
     `unix://${socket}`,
     ...options.insecureRegistries.flatMap((registry) => ['--insecure-registry', registry]),
   ];
-  const child = spawn('dockerd', args, { stdio: ['ignore', 'ignore', 'pipe'] });
-  if (child.pid === undefined) {
-    await new Promise((resolve) => child.once('error', resolve));
-    await rm(dir, { recursive: true, force: true });
-    throw new Error('could not start dockerd');
-  }
-  const pid = child.pid;
-  trackChild(child);
-  let log = '';
-  child.stderr!.on('data', (chunk: Buffer) => {
-    log = (log + chunk.toString()).slice(-256 * 1024);
-  });
-
   const env = { DOCKER_HOST: `unix://${socket}`, DOCKER_CONFIG: config };
   const docker = (dockerArgs: string[], runOptions: RunOptions = {}) => runTool('docker', dockerArgs, { ...runOptions, env: { ...env, ...runOptions.env } });
-
-  const stop = async () => {
-    const leftovers = isRunning(child) ? await descendants(pid) : [];
-    await stopChild(child, 20_000);
-    await killLeftovers(leftovers);
-    await unmountUnder(dir);
-    await rm(dir, { recursive: true, force: true, maxRetries: 3 });
-  };
-
-  const exitedEarly = () => (isRunning(child) ? undefined : `it exited (${child.exitCode ?? child.signalCode})`);
-  try {
-    await waitFor(async () => (await docker(['version'], { timeoutMs: 10_000 })).code === 0, 'dockerd to answer on its socket', options.readyTimeoutMs ?? 60_000, 300, exitedEarly);
-  } catch (error) {
-    await stop();
-    throw new Error(`${(error as Error).message}\ndockerd log:\n${log}`);
-  }
-  return { host: env.DOCKER_HOST, pid, env, docker, log: () => log, stop };
+  const daemon = await startDaemon({
+    name: 'dockerd',
+    args,
+    dir,
+    ready: async () => (await docker(['version'], { timeoutMs: 10_000 })).code === 0,
+    readyTimeoutMs: options.readyTimeoutMs ?? 60_000,
+    readyIntervalMs: 300,
+    stopGraceMs: 20_000,
+    afterExit: () => unmountUnder(dir),
+  });
+  return { host: env.DOCKER_HOST, pid: daemon.pid, env, docker, log: daemon.log, stop: daemon.stop };
 }
 
 /**

@@ -2,6 +2,7 @@ import { createHash, randomFillSync } from 'node:crypto';
 import { mkdtemp, open, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { Descriptor } from '../../lib/registry/types.ts';
 import { sha256, sha256File } from './digests.ts';
 import { runOk } from './tools.ts';
 
@@ -12,14 +13,6 @@ import { runOk } from './tools.ts';
  */
 
 export const MiB = 1024 * 1024;
-
-export interface Descriptor {
-  mediaType: string;
-  digest: string;
-  size: number;
-  annotations?: Record<string, string>;
-  platform?: { architecture: string; os: string };
-}
 
 export interface OciManifest {
   schemaVersion: 2;
