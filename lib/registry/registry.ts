@@ -262,13 +262,7 @@ export class Registry {
   /** A manifest by tag or digest; MANIFEST_UNKNOWN when absent. */
   async getManifest(name: string, reference: string): Promise<StoredManifest> {
     assertName(name);
-    let manifest: StoredManifest | undefined;
-    if (isDigest(reference)) {
-      parseDigest(reference);
-      manifest = await this.metadata.getManifest(name, reference);
-    } else if (isValidTag(reference)) {
-      manifest = await this.metadata.resolveTag(name, reference);
-    }
+    const manifest = await byReference(reference, (digest) => this.metadata.getManifest(name, digest), (tag) => this.metadata.resolveTag(name, tag));
     if (!manifest) throw manifestUnknown(name, reference);
     return manifest;
   }
@@ -308,13 +302,7 @@ export class Registry {
   /** By digest: deletes the manifest and its tags. By tag: deletes the tag only. */
   async deleteManifest(name: string, reference: string): Promise<void> {
     assertName(name);
-    let deleted = false;
-    if (isDigest(reference)) {
-      parseDigest(reference);
-      deleted = await this.metadata.deleteManifest(name, reference);
-    } else if (isValidTag(reference)) {
-      deleted = await this.metadata.deleteTag(name, reference);
-    }
+    const deleted = await byReference(reference, (digest) => this.metadata.deleteManifest(name, digest), (tag) => this.metadata.deleteTag(name, tag));
     if (!deleted) throw manifestUnknown(name, reference);
   }
 
@@ -342,4 +330,16 @@ export class Registry {
     const referrers = await this.metadata.listReferrers(name, digest);
     return artifactType === undefined ? referrers : referrers.filter((descriptor) => descriptor.artifactType === artifactType);
   }
+}
+
+/**
+ * A manifest reference is a digest (validated: DIGEST_INVALID or UNSUPPORTED when malformed) or a tag. A string that
+ * is neither names nothing: undefined, which the callers answer with MANIFEST_UNKNOWN like an absent manifest.
+ */
+function byReference<T>(reference: string, byDigest: (digest: string) => Promise<T>, byTag: (tag: string) => Promise<T>): Promise<T | undefined> {
+  if (isDigest(reference)) {
+    parseDigest(reference);
+    return byDigest(reference);
+  }
+  return isValidTag(reference) ? byTag(reference) : Promise.resolve(undefined);
 }
