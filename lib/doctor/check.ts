@@ -18,6 +18,8 @@ export interface CheckOutcome {
 export interface CheckRow extends CheckOutcome {
   id: string;
   title: string;
+  /** Wall time of the check, all its requests included (a cold start or a slow gateway shows here). */
+  durationMs: number;
 }
 
 export interface Check {

@@ -6,7 +6,7 @@ import type { DoctorReport } from './run-doctor.ts';
 const LABEL = { pass: 'PASS', fail: 'FAIL', skip: 'SKIP' } as const;
 
 export function formatRow(row: CheckRow): string {
-  const lines = [`${LABEL[row.status]}  ${row.id}: ${row.title}`, `      sent:     ${row.sent}`, `      observed: ${row.observed}`];
+  const lines = [`${LABEL[row.status]}  ${row.id}: ${row.title} (${(row.durationMs / 1000).toFixed(1)} s)`, `      sent:     ${row.sent}`, `      observed: ${row.observed}`];
   if (row.advice !== undefined && row.status !== 'pass') lines.push(`      ${row.status === 'fail' ? 'to do' : 'why'}:    ${row.advice}`);
   return `${lines.join('\n')}\n`;
 }

@@ -1,4 +1,4 @@
-import type { Check, CheckRow } from './check.ts';
+import type { Check, CheckOutcome, CheckRow } from './check.ts';
 import { baseCheck, tokenGetCheck, tokenPostCheck } from './auth-checks.ts';
 import { blobGetRangeCheck, blobHeadCheck64k, blobHeadLargeCheck, blobReadLargeCheck } from './blob-read-checks.ts';
 import { cleanupCheck } from './cleanup-check.ts';
@@ -49,16 +49,18 @@ export async function runDoctor(target: DoctorTarget, onRow: (row: CheckRow) => 
   try {
     for (const check of CHECKS) {
       const blocked = (check.needs ?? []).filter((id) => status.get(id) !== 'pass');
-      let row: CheckRow;
+      const started = performance.now();
+      let outcome: CheckOutcome;
       if (blocked.length > 0) {
-        row = { id: check.id, title: check.title, status: 'skip', sent: 'nothing sent', observed: `not run: ${blocked.join(', ')} did not pass`, advice: `fix ${blocked.join(', ')} first` };
+        outcome = { status: 'skip', sent: 'nothing sent', observed: `not run: ${blocked.join(', ')} did not pass`, advice: `fix ${blocked.join(', ')} first` };
       } else {
         try {
-          row = { id: check.id, title: check.title, ...(await check.run(session)) };
+          outcome = await check.run(session);
         } catch (error) {
-          row = { id: check.id, title: check.title, status: 'fail', sent: '(interrupted)', observed: (error as Error).message, advice: adviceFor(error) };
+          outcome = { status: 'fail', sent: '(interrupted)', observed: (error as Error).message, advice: adviceFor(error) };
         }
       }
+      const row: CheckRow = { id: check.id, title: check.title, ...outcome, durationMs: Math.round(performance.now() - started) };
       status.set(check.id, row.status);
       rows.push(row);
       onRow(row);

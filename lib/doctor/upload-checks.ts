@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { fail, Findings, pass, type Check } from './check.ts';
-import { headerValue, showBody, showHeaders, showUrl, type DoctorSession } from './doctor-session.ts';
+import { headerValue, showBody, showHeaders, type DoctorSession } from './doctor-session.ts';
 import { digestOf } from '../registry/digest.ts';
 
 /**
@@ -158,7 +158,7 @@ export const largeChunkedCheck: Check = {
     session.openUploads.delete(uploadUrl);
     session.blobs.set('large', { digest, bytes });
     if (returned !== undefined && returned !== digest) return fail(sent, `PUT 201 with Docker-Content-Digest ${returned}`, 'the registry committed other bytes than were sent: check the function logs');
-    return pass(sent, `${plan.length} PATCHes 202; PUT 201 at ${showUrl(putUrl).replace(/\?.*/, '')}, Docker-Content-Digest ${returned ?? '(absent)'} (read back by blob-read-large)`);
+    return pass(sent, `${plan.length} PATCHes 202; PUT 201, Docker-Content-Digest ${returned === undefined ? '(absent)' : 'as sent'} (read back by blob-read-large)`);
   },
 };
 

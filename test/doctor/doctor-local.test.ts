@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { registryBase } from '../../lib/cli/doctor-command.ts';
 import { chunkPlan } from '../../lib/doctor/upload-checks.ts';
 import { OCIREG_CLI, startRegistryServer, type RegistryServer } from '../support/registry-server.ts';
-import { runOk } from '../support/tools.ts';
+import { runOk, runTool } from '../support/tools.ts';
 import { remapWwwAuthenticate, startBrokenFront, zeroHeadContentLength } from './broken-front.ts';
 import { doctor, notPassed } from './run-doctor.ts';
 
@@ -94,6 +94,17 @@ describe('ocireg doctor against ocireg serve', () => {
     // only the HEAD rows fail; the doctor still cleans up behind the front
     expect(report.rows.filter((r) => r.status === 'fail').map((r) => r.id).sort()).toEqual(['blob-head', 'blob-head-large', 'manifest-head']);
     expect(row('delete')).toMatchObject({ status: 'pass' });
+  });
+
+  it('prints one block per row for people, the advice under a failure, and a summary', async () => {
+    const registry = await server();
+    const front = await startBrokenFront(registry.url, zeroHeadContentLength);
+    fronts.push(front);
+    const result = await runTool(process.execPath, [OCIREG_CLI, 'doctor', front.url]);
+    expect(result.code).toBe(1);
+    expect(result.stdout).toMatch(/^PASS {2}push-monolithic: .*\n {6}sent: {5}POST /m);
+    expect(result.stdout).toMatch(/^FAIL {2}blob-head: .*\n {6}sent: .*\n {6}observed: .*Content-Length 0 instead of 65536.*\n {6}to do: .*blobHeadRedirect: true/m);
+    expect(result.stdout).toMatch(/: \d+ passed, 3 failed, 4 skipped\nfailed: manifest-head, blob-head, blob-head-large\n$/);
   });
 
   it('fails behind a front that remaps WWW-Authenticate, and says what the header is for', async () => {
