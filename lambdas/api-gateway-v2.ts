@@ -27,7 +27,7 @@ export function toHttpRequest(event: APIGatewayProxyEventV2): HttpRequest {
 
   const request: HttpRequest = {
     method: event.requestContext.http.method.toUpperCase(),
-    path: event.rawPath,
+    path: appPath(event.rawPath),
     query: new URLSearchParams(event.rawQueryString ?? ''),
     headers,
     body: body.byteLength > 0 ? bytesOf(body) : bytesOf(),
@@ -39,7 +39,25 @@ export function toHttpRequest(event: APIGatewayProxyEventV2): HttpRequest {
   return request;
 }
 
-/** The decoded request body: base64 when the gateway flagged it binary, else UTF-8 text. */
+/**
+ * The app's percent-encoded path for the gateway's `rawPath`, which arrives already decoded (public captures; see
+ * docs/aws-assumptions.md): encoded again so that the app's one decode gives back exactly `rawPath` — a `%` in a
+ * decoded path stays a `%` instead of starting an escape. Registry paths (names, tags, digests, upload ids) never
+ * contain `%`, so were a gateway to pass the path still encoded, valid requests would be unaffected.
+ */
+export function appPath(rawPath: string): string {
+  try {
+    return encodeURI(rawPath);
+  } catch {
+    // A lone surrogate cannot be encoded; the app refuses the path as it stands.
+    return rawPath;
+  }
+}
+
+/**
+ * The request body in either of the gateway's encodings: base64 when it flagged the body binary (`isBase64Encoded`),
+ * else the UTF-8 string it passed for text types (`text/*`, JSON, XML).
+ */
 export function eventBody(event: Pick<APIGatewayProxyEventV2, 'body' | 'isBase64Encoded'>): Buffer {
   if (event.body === undefined || event.body === null || event.body === '') return Buffer.alloc(0);
   return event.isBase64Encoded ? Buffer.from(event.body, 'base64') : Buffer.from(event.body, 'utf8');

@@ -6,9 +6,20 @@ import { listen } from './listen.ts';
 
 /**
  * An API Gateway HTTP API in front of a Lambda handler, on node:http, for `npm run dev:aws` and e2e tests: each
- * request becomes a payload 2.0 event (body base64), the handler's result becomes the response, and the
- * platform's limits are enforced the way AWS answers them, so a client that works here fails (or not) as it
- * would on AWS:
+ * request becomes a payload 2.0 event, the handler's result becomes the response, and the platform's limits are
+ * enforced the way AWS answers them, so a client that works here fails (or not) as it would on AWS.
+ *
+ * The event, as documented and, where the documentation is silent, as public captures show (docs/aws-assumptions.md):
+ * - header names lower-cased, repeated headers joined by commas, `Cookie` moved to `cookies` (documented);
+ * - the body base64-encoded with `isBase64Encoded: true` unless the Content-Type is `text/*`, `application/json`,
+ *   `application/xml` or `application/javascript`: those arrive as a UTF-8 string (the documentation says binary
+ *   bodies are base64-encoded but not which types are binary; the split is from captures on real HTTP APIs). Bytes
+ *   of a text type that are not UTF-8 are decoded lossily here, the pessimistic reading: the function cannot get
+ *   them back, and must refuse rather than store them;
+ * - `rawPath` percent-decoded (captures; the documentation shows no encoded example), kept as sent when it is not
+ *   valid percent-encoding; `rawQueryString` as sent.
+ *
+ * The gateway's own answers, each a JSON `{"message": …}` body:
  *
  * | limit                                        | AWS answer (emulated)                                      |
  * | -------------------------------------------- | ---------------------------------------------------------- |
@@ -17,9 +28,10 @@ import { listen } from './listen.ts';
  * | no result within the 30 s integration timeout | 503 `{"message":"Service Unavailable"}`                     |
  * | function error, or its own timeout (29 s)     | 500 `{"message":"Internal Server Error"}`                   |
  * | result > 6,291,556 bytes                      | 500 `{"message":"Internal Server Error"}`                   |
+ * | no route matches (no `$default` route)        | 404 `{"message":"Not Found"}`, no invocation                |
  *
- * Routes: the registry's stack sends `ANY /v2`, `ANY /v2/{proxy+}`, `ANY /token` and `$default` to one function,
- * so every path is forwarded; `routeKey` and `pathParameters` are set as the gateway would.
+ * Routes: by default those of the registry's stack, `ANY /v2`, `ANY /v2/{proxy+}`, `ANY /token` and `$default`, all
+ * to one function, so every path is forwarded; `routeKey` and `pathParameters` are set as the gateway would.
  * @see https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-quotas.html
  * @see https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html
  */
@@ -49,7 +61,15 @@ export interface EmulatedApiGatewayOptions {
   functionTimeoutMs?: number;
   /** Receives one line per request the gateway itself answers or forwards (an access log). */
   log?: (line: GatewayLogLine) => void;
+  /**
+   * The API's route keys: `ANY /path`, `ANY /prefix/{proxy+}` or `$default`.
+   * @default the registry stack's: `ANY /v2`, `ANY /v2/{proxy+}`, `ANY /token`, `$default`
+   */
+  routeKeys?: readonly string[];
 }
+
+/** The routes lib/infra/oci-registry.ts creates. */
+export const REGISTRY_ROUTE_KEYS = ['ANY /v2', 'ANY /v2/{proxy+}', 'ANY /token', '$default'] as const;
 
 export interface GatewayLogLine {
   requestId: string;
@@ -57,7 +77,7 @@ export interface GatewayLogLine {
   path: string;
   status: number;
   /** Set when the gateway answered instead of the function: the limit or failure that applied. */
-  gatewayError?: 'REQUEST_TOO_LARGE' | 'EVENT_TOO_LARGE' | 'INTEGRATION_TIMEOUT' | 'FUNCTION_ERROR' | 'FUNCTION_TIMEOUT' | 'RESULT_TOO_LARGE';
+  gatewayError?: 'NO_ROUTE' | 'REQUEST_TOO_LARGE' | 'EVENT_TOO_LARGE' | 'INTEGRATION_TIMEOUT' | 'FUNCTION_ERROR' | 'FUNCTION_TIMEOUT' | 'RESULT_TOO_LARGE';
   latencyMs: number;
 }
 
@@ -69,6 +89,7 @@ export interface EmulatedApiGateway {
 }
 
 const GATEWAY_ERRORS = {
+  NO_ROUTE: [404, 'Not Found'],
   REQUEST_TOO_LARGE: [413, 'Request Entity Too Large'],
   EVENT_TOO_LARGE: [413, 'Request Entity Too Large'],
   INTEGRATION_TIMEOUT: [503, 'Service Unavailable'],
@@ -84,6 +105,7 @@ export async function startEmulatedApiGateway(options: EmulatedApiGatewayOptions
   const integrationTimeoutMs = options.integrationTimeoutMs ?? API_GATEWAY_LIMITS.integrationTimeoutMs;
   const functionTimeoutMs = options.functionTimeoutMs ?? 29_000;
   const log = options.log ?? (() => undefined);
+  const routeKeys = options.routeKeys ?? REGISTRY_ROUTE_KEYS;
   const apiId = 'emulated';
 
   const server = createServer({ requestTimeout: 0, headersTimeout: 60_000, keepAliveTimeout: 65_000 }, (req, res) => {
@@ -104,7 +126,8 @@ export async function startEmulatedApiGateway(options: EmulatedApiGatewayOptions
       .then(async (body) => {
         if (body === undefined) return fail('REQUEST_TOO_LARGE');
         const address = server.address() as AddressInfo;
-        const event = toEvent(req, body, { requestId, apiId, port: address.port });
+        const event = toEvent(req, body, { requestId, apiId, port: address.port, routeKeys });
+        if (event === undefined) return fail('NO_ROUTE');
         if (Buffer.byteLength(JSON.stringify(event)) > API_GATEWAY_LIMITS.maxEventBytes) return fail('EVENT_TOO_LARGE');
 
         const outcome = await invoke(options.handler, event, { integrationTimeoutMs, functionTimeoutMs });
@@ -154,13 +177,22 @@ async function readBody(req: IncomingMessage, max: number): Promise<Buffer | und
   return tooLarge ? undefined : Buffer.concat(chunks, length);
 }
 
-/** The payload 2.0 event API Gateway would send for this request. */
-export function toEvent(req: IncomingMessage, body: Buffer, gateway: { requestId: string; apiId: string; port: number }): APIGatewayProxyEventV2 {
+/**
+ * The payload 2.0 event API Gateway would send for this request; undefined when none of `routeKeys` matches.
+ * @see https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-develop-integrations-lambda.html
+ */
+export function toEvent(
+  req: IncomingMessage,
+  body: Buffer,
+  gateway: { requestId: string; apiId: string; port: number; routeKeys?: readonly string[] },
+): APIGatewayProxyEventV2 | undefined {
   const url = req.url ?? '/';
   const queryAt = url.indexOf('?');
-  const rawPath = queryAt < 0 ? url : url.slice(0, queryAt);
+  const rawPath = decodePath(queryAt < 0 ? url : url.slice(0, queryAt));
   const rawQueryString = queryAt < 0 ? '' : url.slice(queryAt + 1);
   const method = (req.method ?? 'GET').toUpperCase();
+  const route = routeOf(rawPath, gateway.routeKeys ?? REGISTRY_ROUTE_KEYS);
+  if (route === undefined) return undefined;
 
   // Repeated headers arrive joined by commas under lower-case names; cookies move to `cookies`.
   const headers: Record<string, string> = {};
@@ -179,12 +211,12 @@ export function toEvent(req: IncomingMessage, body: Buffer, gateway: { requestId
   delete headers['connection'];
   if (body.byteLength > 0) headers['content-length'] = String(body.byteLength);
 
-  const route = routeOf(rawPath);
   const queryStringParameters: Record<string, string> = {};
   for (const [key, value] of new URLSearchParams(rawQueryString)) {
     queryStringParameters[key] = queryStringParameters[key] === undefined ? value : `${queryStringParameters[key]},${value}`;
   }
   const now = new Date();
+  const asText = isTextContentType(headers['content-type']);
   const event: APIGatewayProxyEventV2 = {
     version: '2.0',
     routeKey: route.routeKey,
@@ -203,28 +235,44 @@ export function toEvent(req: IncomingMessage, body: Buffer, gateway: { requestId
       time: now.toUTCString(),
       timeEpoch: now.getTime(),
     },
-    isBase64Encoded: body.byteLength > 0,
+    isBase64Encoded: body.byteLength > 0 && !asText,
   };
   if (cookies.length > 0) event.cookies = cookies;
   if (Object.keys(queryStringParameters).length > 0) event.queryStringParameters = queryStringParameters;
   if (route.proxy !== undefined) event.pathParameters = { proxy: route.proxy };
-  if (body.byteLength > 0) event.body = body.toString('base64');
+  if (body.byteLength > 0) event.body = asText ? body.toString('utf8') : body.toString('base64');
   return event;
 }
 
-function routeOf(rawPath: string): { routeKey: string; proxy?: string } {
-  if (rawPath === '/v2') return { routeKey: 'ANY /v2' };
-  if (rawPath === '/token') return { routeKey: 'ANY /token' };
-  if (rawPath.startsWith('/v2/') && rawPath.length > 4) return { routeKey: 'ANY /v2/{proxy+}', proxy: decodeURIComponentSafe(rawPath.slice(4)) };
-  return { routeKey: '$default' };
+/** Media types whose request bodies an HTTP API hands to Lambda as text (public captures; parameters ignored). */
+const TEXT_MEDIA_TYPES = new Set(['application/json', 'application/xml', 'application/javascript']);
+
+/** True when the gateway passes a body of this Content-Type as a UTF-8 string rather than base64. */
+export function isTextContentType(contentType: string | undefined): boolean {
+  const mediaType = contentType?.split(';')[0]!.trim().toLowerCase() ?? '';
+  return mediaType.startsWith('text/') || TEXT_MEDIA_TYPES.has(mediaType);
 }
 
-function decodeURIComponentSafe(value: string): string {
+/** The path as the gateway hands it over: percent-decoded, or as sent when that fails. */
+function decodePath(path: string): string {
   try {
-    return decodeURIComponent(value);
+    return decodeURIComponent(path);
   } catch {
-    return value;
+    return path;
   }
+}
+
+function routeOf(rawPath: string, routeKeys: readonly string[]): { routeKey: string; proxy?: string } | undefined {
+  // Exact routes win over greedy ones, and both over $default (the HTTP API's documented route priority).
+  for (const routeKey of routeKeys) {
+    if (routeKey.startsWith('ANY ') && !routeKey.endsWith('{proxy+}') && rawPath === routeKey.slice(4)) return { routeKey };
+  }
+  for (const routeKey of routeKeys) {
+    if (!routeKey.startsWith('ANY ') || !routeKey.endsWith('/{proxy+}')) continue;
+    const prefix = routeKey.slice(4, -'{proxy+}'.length);
+    if (rawPath.startsWith(prefix) && rawPath.length > prefix.length) return { routeKey, proxy: rawPath.slice(prefix.length) };
+  }
+  return routeKeys.includes('$default') ? { routeKey: '$default' } : undefined;
 }
 
 type Invocation = { kind: 'result'; result: unknown } | { kind: 'INTEGRATION_TIMEOUT' | 'FUNCTION_ERROR' | 'FUNCTION_TIMEOUT' };

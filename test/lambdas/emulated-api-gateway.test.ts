@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDevAws, type DevAws } from '../../bin/dev-aws.ts';
@@ -69,6 +70,31 @@ describe('dev:aws (emulated API Gateway + Lambda handler + DynamoDB Local + s3rv
     }
   });
 
+  it('stores bodies the gateway passed as text byte for byte (a manifest PUT as application/json), and refuses text bytes it could not pass', async () => {
+    const config = randomBlob(64);
+    const layer = Buffer.from('plain text layer: naïve café 🐳\n');
+    const layerDigest = `sha256:${createHash('sha256').update(layer).digest('hex')}`;
+    const notUtf8 = Buffer.from([0x63, 0x61, 0x66, 0xe9, 0x0a]);
+    const notUtf8Digest = `sha256:${createHash('sha256').update(notUtf8).digest('hex')}`;
+    const manifest = imageManifest(config, [{ ...config, digest: layerDigest, size: layer.byteLength, bytes: layer }], { annotations: { note: 'déjà vu' } });
+
+    const configPut = await fetch(at(`/v2/dev/text/blobs/uploads/?digest=${config.digest}`), { method: 'POST', body: bytes(config.bytes), headers: { 'content-type': 'application/octet-stream' } });
+    const textPut = await fetch(at(`/v2/dev/text/blobs/uploads/?digest=${layerDigest}`), { method: 'POST', body: bytes(layer), headers: { 'content-type': 'text/plain' } });
+    const refused = await fetch(at(`/v2/dev/text/blobs/uploads/?digest=${notUtf8Digest}`), { method: 'POST', body: bytes(notUtf8), headers: { 'content-type': 'text/plain' } });
+    const pushed = await fetch(at('/v2/dev/text/manifests/1.0'), { method: 'PUT', body: bytes(manifest.bytes), headers: { 'content-type': 'application/json' } });
+    const pulled = await fetch(at('/v2/dev/text/manifests/1.0'), { headers: { accept: manifest.mediaType } });
+    const absent = await fetch(at(`/v2/dev/text/blobs/${notUtf8Digest}`), { method: 'HEAD' });
+
+    expect(configPut.status).toBe(201);
+    expect(textPut.status).toBe(201);
+    expect(refused.status).toBe(400);
+    expect((await refused.json()).errors[0].code).toBe('DIGEST_INVALID');
+    expect(pushed.status).toBe(201);
+    expect(pushed.headers.get('docker-content-digest')).toBe(manifest.digest);
+    expect(Buffer.from(await pulled.arrayBuffer()).equals(manifest.bytes)).toBe(true);
+    expect(absent.status).toBe(404);
+  });
+
   it('refuses a PATCH over the maximum chunk length with the registry 413, and keeps nothing of it', async () => {
     const started = await fetch(at('/v2/dev/big/blobs/uploads/'), { method: 'POST' });
     const uploadUrl = at(started.headers.get('location')!);
@@ -135,7 +161,7 @@ describe('emulated API Gateway limits', () => {
     });
     try {
       const failed = await fetch(`${gateway.url}/v2/fail`);
-      const echoed = await fetch(`${gateway.url}/v2/team/app/blobs/uploads/`, { method: 'POST', body: 'hello', headers: { cookie: 'a=1; b=2' } });
+      const echoed = await fetch(`${gateway.url}/v2/team/app/blobs/uploads/`, { method: 'POST', body: 'hello', headers: { cookie: 'a=1; b=2', 'content-type': 'application/octet-stream' } });
 
       expect(failed.status).toBe(500);
       expect(await failed.json()).toEqual({ message: 'Internal Server Error' });
@@ -144,6 +170,95 @@ describe('emulated API Gateway limits', () => {
       expect(await echoed.text()).toBe('hello');
     } finally {
       await gateway.close();
+    }
+  });
+});
+
+describe('emulated API Gateway events (payload format 2.0)', () => {
+  type Seen = { rawPath: string; proxy?: string; routeKey: string; isBase64Encoded: boolean; body?: string };
+  let gateway: Awaited<ReturnType<typeof startEmulatedApiGateway>>;
+  const seen: Seen[] = [];
+
+  beforeAll(async () => {
+    gateway = await startEmulatedApiGateway({
+      handler: async (event) => {
+        const entry: Seen = { rawPath: event.rawPath, routeKey: event.routeKey, isBase64Encoded: event.isBase64Encoded };
+        if (event.pathParameters?.proxy !== undefined) entry.proxy = event.pathParameters.proxy;
+        if (event.body !== undefined) entry.body = event.body;
+        seen.push(entry);
+        return { statusCode: 204 };
+      },
+    });
+  });
+  afterAll(async () => {
+    await gateway?.close();
+  });
+
+  async function send(path: string, init: RequestInit = {}): Promise<Seen> {
+    const response = await fetch(`${gateway.url}${path}`, init);
+    expect(response.status).toBe(204);
+    return seen.at(-1)!;
+  }
+
+  it.each([
+    ['text/plain; charset=utf-8'],
+    ['application/json'],
+    ['application/xml'],
+    ['application/javascript'],
+    ['TEXT/HTML'],
+  ])('passes a %s body as a UTF-8 string', async (contentType) => {
+    const event = await send('/v2/a/b/blobs/uploads/', { method: 'POST', body: 'héllo {"a":1}', headers: { 'content-type': contentType } });
+
+    expect(event).toMatchObject({ isBase64Encoded: false, body: 'héllo {"a":1}' });
+  });
+
+  it.each([
+    ['application/octet-stream'],
+    ['application/vnd.oci.image.manifest.v1+json'],
+    ['application/vnd.docker.distribution.manifest.v2+json'],
+    ['application/x-www-form-urlencoded'],
+    [undefined],
+  ])('passes a %s body base64-encoded', async (contentType) => {
+    const body = new Uint8Array([0xff, 0x00, 0x61]);
+    const event = await send('/v2/a/b/blobs/uploads/', { method: 'POST', body, headers: contentType === undefined ? {} : { 'content-type': contentType } });
+
+    expect(event.isBase64Encoded).toBe(true);
+    expect(Buffer.from(event.body!, 'base64')).toEqual(Buffer.from(body));
+  });
+
+  it('delivers rawPath and the proxy parameter percent-decoded, and a path that is not valid percent-encoding as sent', async () => {
+    const decoded = await send('/v2/team/ap%70/tags/list?n=1%2C2');
+    const invalid = await send('/v2/team/%zz/tags/list');
+
+    expect(decoded).toMatchObject({ rawPath: '/v2/team/app/tags/list', proxy: 'team/app/tags/list', routeKey: 'ANY /v2/{proxy+}' });
+    expect(invalid.rawPath).toBe('/v2/team/%zz/tags/list');
+  });
+
+  it('routes /v2 and /token exactly, and anything else to $default', async () => {
+    const routes = [await send('/v2'), await send('/token'), await send('/v2/'), await send('/metrics')].map((event) => event.routeKey);
+
+    expect(routes).toEqual(['ANY /v2', 'ANY /token', '$default', '$default']);
+  });
+
+  it('answers a path no route matches with its own 404 {"message":"Not Found"}, without invoking the function', async () => {
+    const invoked: string[] = [];
+    const narrow = await startEmulatedApiGateway({
+      handler: async (event) => {
+        invoked.push(event.rawPath);
+        return { statusCode: 204 };
+      },
+      routeKeys: ['ANY /v2/{proxy+}'],
+    });
+    try {
+      const missed = await fetch(`${narrow.url}/token`);
+      const matched = await fetch(`${narrow.url}/v2/a/tags/list`);
+
+      expect(missed.status).toBe(404);
+      expect(await missed.json()).toEqual({ message: 'Not Found' });
+      expect(matched.status).toBe(204);
+      expect(invoked).toEqual(['/v2/a/tags/list']);
+    } finally {
+      await narrow.close();
     }
   });
 });

@@ -152,6 +152,38 @@ describe('registry-api handler', () => {
     expect(head.headers?.['content-length']).toBe(String(manifest.bytes.byteLength));
   });
 
+  it('takes a body in either gateway encoding: a manifest as JSON text and its blobs base64, each byte for byte', async () => {
+    const { invoke } = memoryHandler();
+    const config = randomBlob(100);
+    const layer = randomBlob(200);
+    // Non-ASCII text: a decoder that took the string as Latin-1, or a length taken from the string, changes the digest.
+    const manifest = imageManifest(config, [layer], { annotations: { 'org.opencontainers.image.title': 'café 🐳' } });
+    const uploads = [config, layer].map((blob) => invoke(apiEvent('POST', `/v2/team/app/blobs/uploads/?digest=${blob.digest}`, { body: blob.bytes, headers: { 'content-type': 'application/octet-stream' } })));
+
+    const blobs = await Promise.all(uploads);
+    const put = await invoke(apiEvent('PUT', '/v2/team/app/manifests/1.0', { text: manifest.bytes.toString('utf8'), headers: { 'content-type': 'application/json', 'content-length': String(manifest.bytes.byteLength) } }));
+    const get = await invoke(apiEvent('GET', `/v2/team/app/manifests/${manifest.digest}`, { headers: { accept: manifest.mediaType } }));
+
+    expect(blobs.map((result) => result.statusCode)).toEqual([201, 201]);
+    expect(put.statusCode).toBe(201);
+    expect(put.headers?.['docker-content-digest']).toBe(manifest.digest);
+    expect(bodyBytes(get).equals(manifest.bytes)).toBe(true);
+  });
+
+  it('reads rawPath as the gateway delivers it, decoded: a literal % is part of the name, refused with 400, not decoded again', async () => {
+    const { invoke } = memoryHandler();
+    const blob = randomBlob(10);
+    await invoke(apiEvent('POST', `/v2/team/app/blobs/uploads/?digest=${blob.digest}`, { body: blob.bytes }));
+    const event = (path: string) => ({ ...apiEvent('HEAD', '/'), rawPath: path, requestContext: { ...apiEvent('HEAD', '/').requestContext, http: { ...apiEvent('HEAD', '/').requestContext.http, path } } });
+
+    const plain = await invoke(event(`/v2/team/app/blobs/${blob.digest}`));
+    // The client sent /v2/team/ap%2570/…: the gateway decoded it once, to a name containing "%70".
+    const percent = await invoke(event(`/v2/team/ap%70/blobs/${blob.digest}`));
+
+    expect(plain.statusCode).toBe(200);
+    expect(percent.statusCode).toBe(400);
+  });
+
   it('passes a 307 redirect through with its Location', async () => {
     class RedirectingBlobStore extends MemoryBlobStore {
       override async read(location: string): Promise<BlobRead> {
