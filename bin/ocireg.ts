@@ -12,6 +12,7 @@ const COMMANDS: Record<string, () => Promise<CommandModule>> = {
   users: async () => (await import('../lib/cli/admin-commands.ts')).users,
   tokens: async () => (await import('../lib/cli/admin-commands.ts')).tokens,
   grants: async () => (await import('../lib/cli/admin-commands.ts')).grants,
+  teams: async () => (await import('../lib/cli/team-commands.ts')).teams,
   repos: async () => (await import('../lib/cli/admin-commands.ts')).repos,
   push: () => import('../lib/cli/push-command.ts'),
   proxy: () => import('../lib/cli/proxy-command.ts'),

@@ -1,17 +1,18 @@
-import { ACTIONS_OF_LEVEL, type Grant, type TokenScope, type User } from './identity.ts';
+import { ACTIONS_OF_LEVEL, type EffectiveGrant, type TokenScope, type User } from './identity.ts';
 import { matchesGlob } from './repository-glob.ts';
 import type { Action } from './scope.ts';
 
 /** Who is asking: a user (possibly through a narrowed token) or nobody. */
 export interface Principal {
   user?: User;
-  grants: Grant[];
+  /** The user's own grants and their teams'. */
+  grants: EffectiveGrant[];
   /** The access token's narrowing, if it has one. */
   tokenScopes?: TokenScope[];
 }
 
 /**
- * The actions a principal holds on a repository: admin → everything; else the union of matching grants,
+ * The actions a principal holds on a repository: admin → everything; else the union of matching grants (own and teams'),
  * plus pull on public repositories; then cut down to the token's own scopes.
  */
 export function repositoryActions(principal: Principal, name: string, publicGlobs: string[]): Set<Action> {

@@ -120,9 +120,8 @@ export class AuthService {
 
   /** Whether the token's subject may pull a repository now (for the catalog, read fresh from the store). */
   async pullFilter(token: VerifiedToken): Promise<(name: string) => boolean> {
-    const user = token.subject === '' ? undefined : await this.#identities.getUser(token.subject);
-    const principal: Principal = { grants: user ? await this.#identities.listGrants(user.name) : [] };
-    if (user) principal.user = user;
+    const access = token.subject === '' ? undefined : await this.#identities.getAccess(token.subject);
+    const principal: Principal = access ? { user: access.user, grants: access.grants } : { grants: [] };
     const publicGlobs = await this.#identities.listPublic();
     return (name) => repositoryActions(principal, name, publicGlobs).has('pull');
   }
@@ -157,9 +156,9 @@ export class AuthService {
   async #fromAccessToken(token: AccessToken | undefined, now: number): Promise<{ principal: Principal; token: AccessToken }> {
     if (!token) throw unauthorized('access token revoked');
     if (token.expiresAt !== undefined && token.expiresAt <= now) throw unauthorized('access token expired');
-    const user = await this.#identities.getUser(token.user);
-    if (!user) throw unauthorized('user no longer exists');
-    const principal: Principal = { user, grants: await this.#identities.listGrants(user.name) };
+    const access = await this.#identities.getAccess(token.user);
+    if (!access) throw unauthorized('user no longer exists');
+    const principal: Principal = { user: access.user, grants: access.grants };
     if (token.scopes) principal.tokenScopes = token.scopes;
     return { principal, token };
   }

@@ -1,4 +1,4 @@
-import type { AccessToken, Grant, User } from './identity.ts';
+import type { AccessToken, EffectiveGrant, Grant, Team, TeamGrant, User, UserAccess } from './identity.ts';
 
 /**
  * All identities as one document: what the memory and filesystem identity stores hold. Small by nature
@@ -8,11 +8,12 @@ export interface IdentityDocument {
   users: Record<string, User>;
   tokens: Record<string, AccessToken>;
   grants: Grant[];
+  teams: Record<string, Team>;
   publicGlobs: string[];
 }
 
 export function emptyIdentityDocument(): IdentityDocument {
-  return { users: {}, tokens: {}, grants: [], publicGlobs: [] };
+  return { users: {}, tokens: {}, grants: [], teams: {}, publicGlobs: [] };
 }
 
 /** The edits both document stores apply, each returning what the port method returns. */
@@ -27,6 +28,7 @@ export const identityEdits = {
     delete doc.users[name];
     for (const [id, token] of Object.entries(doc.tokens)) if (token.user === name) delete doc.tokens[id];
     doc.grants = doc.grants.filter((grant) => grant.user !== name);
+    for (const team of Object.values(doc.teams)) team.members = team.members.filter((member) => member !== name);
     return true;
   },
   deleteToken(doc: IdentityDocument, id: string): boolean {
@@ -43,11 +45,62 @@ export const identityEdits = {
     doc.grants = doc.grants.filter((g) => !(g.user === user && g.glob === glob));
     return doc.grants.length < before;
   },
+  createTeam(doc: IdentityDocument, team: { name: string; createdAt: number }): boolean {
+    if (doc.teams[team.name]) return false;
+    doc.teams[team.name] = { name: team.name, createdAt: team.createdAt, members: [], grants: [] };
+    return true;
+  },
+  deleteTeam(doc: IdentityDocument, name: string): boolean {
+    if (!doc.teams[name]) return false;
+    delete doc.teams[name];
+    return true;
+  },
+  addTeamMember(doc: IdentityDocument, teamName: string, user: string): 'added' | 'no-team' | 'no-user' {
+    const team = doc.teams[teamName];
+    if (!team) return 'no-team';
+    if (!doc.users[user]) return 'no-user';
+    if (!team.members.includes(user)) team.members = [...team.members, user].sort();
+    return 'added';
+  },
+  removeTeamMember(doc: IdentityDocument, teamName: string, user: string): boolean {
+    const team = doc.teams[teamName];
+    if (!team?.members.includes(user)) return false;
+    team.members = team.members.filter((member) => member !== user);
+    return true;
+  },
+  setTeamGrant(doc: IdentityDocument, teamName: string, grant: TeamGrant): boolean {
+    const team = doc.teams[teamName];
+    if (!team) return false;
+    team.grants = [...team.grants.filter((g) => g.glob !== grant.glob), { glob: grant.glob, level: grant.level }].sort(byGlob);
+    return true;
+  },
+  removeTeamGrant(doc: IdentityDocument, teamName: string, glob: string): boolean {
+    const team = doc.teams[teamName];
+    if (!team?.grants.some((g) => g.glob === glob)) return false;
+    team.grants = team.grants.filter((g) => g.glob !== glob);
+    return true;
+  },
   setPublic(doc: IdentityDocument, glob: string, isPublic: boolean): void {
     doc.publicGlobs = doc.publicGlobs.filter((g) => g !== glob);
     if (isPublic) doc.publicGlobs.push(glob);
   },
 };
+
+/** A user's own grants, then those of each team they belong to (teams in name order). */
+export function userAccess(doc: IdentityDocument, name: string): UserAccess | undefined {
+  const user = doc.users[name];
+  if (!user) return undefined;
+  const grants: EffectiveGrant[] = doc.grants.filter((grant) => grant.user === name).map(({ glob, level }) => ({ glob, level }));
+  const teams = Object.values(doc.teams)
+    .filter((team) => team.members.includes(name))
+    .sort((a, b) => (a.name < b.name ? -1 : 1));
+  for (const team of teams) for (const { glob, level } of team.grants) grants.push({ glob, level, team: team.name });
+  return { user, grants };
+}
+
+function byGlob(a: TeamGrant, b: TeamGrant): number {
+  return a.glob < b.glob ? -1 : a.glob > b.glob ? 1 : 0;
+}
 
 /** Failed-login counters with a fixed window, in memory: the single-process stores' rate limit state. */
 export class FailureCounter {

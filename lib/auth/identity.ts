@@ -1,8 +1,8 @@
 import type { Action } from './scope.ts';
 
 /**
- * Identities and what they may do: users, their access tokens, grants on repository globs, public repositories.
- * The IdentityStore port is implemented by lib/storage/{memory,fs,dynamodb}.
+ * Identities and what they may do: users, their access tokens, teams, grants on repository globs (to a user or a
+ * team), public repositories. The IdentityStore port is implemented by lib/storage/{memory,fs,dynamodb}.
  */
 
 /** Grant levels, each including the ones before it. */
@@ -55,11 +55,43 @@ export interface Grant {
   level: AccessLevel;
 }
 
+/** A team: its members get its grants, in addition to their own. */
+export interface Team {
+  name: string;
+  /** Epoch milliseconds. */
+  createdAt: number;
+  /** User names, sorted. */
+  members: string[];
+  /** Sorted by glob. */
+  grants: TeamGrant[];
+}
+
+export interface TeamGrant {
+  glob: string;
+  level: AccessLevel;
+}
+
+/** A grant as it applies to a user: their own (no `team`), or one of a team they belong to. */
+export interface EffectiveGrant {
+  glob: string;
+  level: AccessLevel;
+  team?: string;
+}
+
+/** What token issuance needs to know about a user, read in one go. */
+export interface UserAccess {
+  user: User;
+  /** The user's own grants, then their teams' grants: the union is what they may do. */
+  grants: EffectiveGrant[];
+}
+
 export interface IdentityStore {
   getUser(name: string): Promise<User | undefined>;
+  /** The user with their own and their teams' grants; undefined when the user does not exist. */
+  getAccess(name: string): Promise<UserAccess | undefined>;
   /** Creates a user; false when the name is taken. */
   createUser(user: User): Promise<boolean>;
-  /** Deletes a user with their tokens and grants; false when absent. */
+  /** Deletes a user with their tokens, grants and team memberships; false when absent. */
   deleteUser(name: string): Promise<boolean>;
   listUsers(): Promise<User[]>;
 
@@ -74,6 +106,21 @@ export interface IdentityStore {
   setGrant(grant: Grant): Promise<void>;
   removeGrant(user: string, glob: string): Promise<boolean>;
   listGrants(user?: string): Promise<Grant[]>;
+
+  /** Creates a team with no members and no grants; false when the name is taken. */
+  createTeam(team: { name: string; createdAt: number }): Promise<boolean>;
+  /** Deletes a team with its memberships and grants; false when absent. */
+  deleteTeam(name: string): Promise<boolean>;
+  getTeam(name: string): Promise<Team | undefined>;
+  listTeams(): Promise<Team[]>;
+  /** Adds a user to a team; idempotent. Says which is missing when the team or the user does not exist. */
+  addTeamMember(team: string, user: string): Promise<'added' | 'no-team' | 'no-user'>;
+  /** Removes a user from a team; false when they were not a member (or the team does not exist). */
+  removeTeamMember(team: string, user: string): Promise<boolean>;
+  /** Sets the level of a team on a glob (replacing an earlier level on the same glob); false when no such team. */
+  setTeamGrant(team: string, grant: TeamGrant): Promise<boolean>;
+  /** false when the team has no grant on that glob (or does not exist). */
+  removeTeamGrant(team: string, glob: string): Promise<boolean>;
 
   /** Marks a glob public (anonymous pull) or removes the mark. */
   setPublic(glob: string, isPublic: boolean): Promise<void>;

@@ -1,46 +1,15 @@
-import { parseArgs } from 'node:util';
 import { newTokenSecret } from '../auth/access-token-secret.ts';
-import { ACCESS_LEVELS, isAccessLevel, type AccessLevel, type IdentityStore, type TokenScope } from '../auth/identity.ts';
-import { isValidGlob } from '../auth/repository-glob.ts';
+import { ACCESS_LEVELS, type TokenScope } from '../auth/identity.ts';
 import { isValidName } from '../registry/names.ts';
+import { glob, identityName, level, parse, positional, print, say, withStore } from './admin-arguments.ts';
 import { UsageError, type Command } from './command.ts';
-import { openIdentityStore, STORE_OPTIONS, STORE_USAGE } from './identity-store-option.ts';
+import { STORE_USAGE } from './identity-store-option.ts';
 
 /**
- * Administration of identities: `users`, `tokens`, `grants`, `repos`. Each works on the local data dir or on a
- * deployed stack's table. Data goes to stdout (`tokens create` prints only the token), talk to stderr.
+ * Administration of identities: `users`, `tokens`, `grants`, `repos` (teams: team-commands.ts). Each works on the
+ * local data dir or on a deployed stack's table. Data goes to stdout (`tokens create` prints only the token), talk
+ * to stderr.
  */
-
-const say = (text: string) => process.stderr.write(`${text}\n`);
-const print = (text: string) => process.stdout.write(`${text}\n`);
-
-type OptionSpec = Record<string, { type: 'string' | 'boolean'; multiple?: boolean; default?: string | boolean }>;
-
-function parse(args: string[], options: OptionSpec = {}): { values: Record<string, string | boolean | string[] | undefined>; positionals: string[] } {
-  const { values, positionals } = parseArgs({ args, options: { ...STORE_OPTIONS, ...options }, allowPositionals: true, strict: true });
-  return { values: values as Record<string, string | boolean | string[] | undefined>, positionals };
-}
-
-function positional(positionals: string[], index: number, what: string): string {
-  const value = positionals[index];
-  if (value === undefined) throw new UsageError(`missing ${what}`);
-  return value;
-}
-
-function userName(value: string): string {
-  if (!/^[a-z0-9][a-z0-9._-]{0,63}$/.test(value)) throw new UsageError(`user names are 1-64 of a-z 0-9 . _ -, starting with a letter or digit, got "${value}"`);
-  return value;
-}
-
-function glob(value: string): string {
-  if (!isValidGlob(value)) throw new UsageError(`a repository glob is a repository name where * matches within one component and ** across components (team/*, alice/**), got "${value}"`);
-  return value;
-}
-
-function level(value: string): AccessLevel {
-  if (!isAccessLevel(value)) throw new UsageError(`the level is one of ${ACCESS_LEVELS.join(', ')}, got "${value}"`);
-  return value;
-}
 
 /** `30d`, `12h`, `45m`, `3600s` → milliseconds. */
 export function parseDuration(value: string): number {
@@ -60,12 +29,9 @@ export function parseTokenScope(value: string): TokenScope {
   return { glob: glob(value.slice(0, at)), level: highest };
 }
 
-async function withStore<T>(values: Record<string, unknown>, action: (store: IdentityStore) => Promise<T>): Promise<T> {
-  return action(await openIdentityStore(values));
-}
-
 export const users = {
-  usage: `users      users add <name> [--admin] | users list | users remove <name>
+  usage: `users      users add <name> [--admin] | users list | users show <name> | users remove <name>
+             show prints the effective grants, one per line: <glob> <level> <from> (user, team:<name> or admin)
 ${STORE_USAGE}`,
   run: (async (args) => {
     const [verb, ...rest] = args;
@@ -73,7 +39,7 @@ ${STORE_USAGE}`,
     return withStore(values, async (store) => {
       switch (verb) {
         case 'add': {
-          const name = userName(positional(positionals, 0, 'user name'));
+          const name = identityName(positional(positionals, 0, 'user name'));
           if (!(await store.createUser({ name, admin: values.admin === true, createdAt: Date.now() }))) {
             say(`user ${name} exists already`);
             return 1;
@@ -86,17 +52,31 @@ ${STORE_USAGE}`,
             print(`${user.name}\t${user.admin ? 'admin' : 'user'}\t${new Date(user.createdAt).toISOString()}`);
           }
           return 0;
-        case 'remove': {
+        case 'show': {
+          const name = positional(positionals, 0, 'user name');
+          const access = await store.getAccess(name);
+          if (!access) {
+            say(`no user ${name}`);
+            return 1;
+          }
+          if (access.user.admin) print(`**\tadmin\tadmin`);
+          for (const grant of access.grants) print(`${grant.glob}\t${grant.level}\t${grant.team === undefined ? 'user' : `team:${grant.team}`}`);
+          const teams = (await store.listTeams()).filter((team) => team.members.includes(name)).map((team) => team.name);
+          say(`${name}${access.user.admin ? ' (admin: every action on every repository)' : ''}; teams: ${teams.sort().join(', ') || 'none'}; the union of these grants applies`);
+          return 0;
+        }
+        case 'remove':
+        case 'rm': {
           const name = positional(positionals, 0, 'user name');
           if (!(await store.deleteUser(name))) {
             say(`no user ${name}`);
             return 1;
           }
-          say(`removed user ${name} with their tokens and grants`);
+          say(`removed user ${name} with their tokens, grants and team memberships`);
           return 0;
         }
         default:
-          throw new UsageError(`users takes add, list or remove, got "${verb ?? ''}"`);
+          throw new UsageError(`users takes add, list, show or remove, got "${verb ?? ''}"`);
       }
     });
   }) satisfies Command,
@@ -156,13 +136,25 @@ export const tokens = {
 };
 
 export const grants = {
-  usage: `grants     grants set <user> <repo-glob> pull|push|delete|admin | grants list [<user>] | grants remove <user> <repo-glob>`,
+  usage: `grants     grants set [--team <team>] <user> <repo-glob> pull|push|delete|admin   (with --team, no <user>)
+             grants list [<user> | --team <team>] | grants remove [--team <team>] <user> <repo-glob>
+             a user may do what their own grants and their teams' grants allow, together`,
   run: (async (args) => {
     const [verb, ...rest] = args;
-    const { values, positionals } = parse(rest);
+    const { values, positionals } = parse(rest, { team: { type: 'string' } });
+    const team = typeof values.team === 'string' ? values.team : undefined;
     return withStore(values, async (store) => {
       switch (verb) {
         case 'set': {
+          if (team !== undefined) {
+            const grant = { glob: glob(positional(positionals, 0, 'repository glob')), level: level(positional(positionals, 1, 'level')) };
+            if (!(await store.setTeamGrant(team, grant))) {
+              say(`no team ${team}; create it first: ocireg teams add ${team}`);
+              return 1;
+            }
+            say(`members of ${team} may now ${grant.level} ${grant.glob}`);
+            return 0;
+          }
           const user = positional(positionals, 0, 'user name');
           if (!(await store.getUser(user))) {
             say(`no user ${user}`);
@@ -173,17 +165,33 @@ export const grants = {
           say(`${user} may now ${grant.level} ${grant.glob}`);
           return 0;
         }
-        case 'list':
+        case 'list': {
+          if (team !== undefined) {
+            const found = await store.getTeam(team);
+            if (!found) {
+              say(`no team ${team}`);
+              return 1;
+            }
+            for (const grant of found.grants) print(`team:${team}\t${grant.glob}\t${grant.level}`);
+            return 0;
+          }
           for (const grant of await store.listGrants(positionals[0])) print(`${grant.user}\t${grant.glob}\t${grant.level}`);
+          if (positionals[0] === undefined) {
+            for (const found of await store.listTeams()) for (const grant of found.grants) print(`team:${found.name}\t${grant.glob}\t${grant.level}`);
+          }
           return 0;
-        case 'remove': {
-          const user = positional(positionals, 0, 'user name');
-          const target = positional(positionals, 1, 'repository glob');
-          if (!(await store.removeGrant(user, target))) {
-            say(`no grant of ${target} to ${user}`);
+        }
+        case 'remove':
+        case 'rm': {
+          const holder = team ?? positional(positionals, 0, 'user name');
+          const target = positional(positionals, team === undefined ? 1 : 0, 'repository glob');
+          const removed = team === undefined ? await store.removeGrant(holder, target) : await store.removeTeamGrant(holder, target);
+          const who = team === undefined ? holder : `team ${holder}`;
+          if (!removed) {
+            say(`no grant of ${target} to ${who}`);
             return 1;
           }
-          say(`removed the grant of ${target} to ${user}`);
+          say(`removed the grant of ${target} to ${who}`);
           return 0;
         }
         default:

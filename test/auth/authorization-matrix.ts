@@ -10,6 +10,9 @@ export interface MatrixTarget {
   /** Creates a user with grants and an access token; returns the credentials. */
   addUser(name: string, grants: Array<[string, AccessLevel]>, options?: { admin?: boolean }): Promise<{ name: string; token: string; tokenId: string }>;
   revokeToken(tokenId: string): Promise<void>;
+  /** Creates a team with grants and members (existing users). */
+  addTeam(name: string, grants: Array<[string, AccessLevel]>, members: string[]): Promise<void>;
+  removeTeamMember(team: string, user: string): Promise<void>;
   setPublic(glob: string): Promise<void>;
   /** The registry's token signing key (PKCS#8 PEM), to mint a correctly signed but expired token. */
   signingKeyPem: string;
@@ -30,7 +33,21 @@ export function httpRequest(baseUrl: string): MatrixTarget['request'] {
   };
 }
 
-type Principal = 'no token' | 'anonymous' | 'no-grant user' | 'puller' | 'pusher' | 'deleter' | 'admin' | 'expired JWT' | 'revoked token' | 'tampered JWT' | 'alg:none JWT';
+type Principal =
+  | 'no token'
+  | 'anonymous'
+  | 'no-grant user'
+  | 'puller'
+  | 'pusher'
+  | 'deleter'
+  | 'admin'
+  | 'pusher through a team'
+  | 'puller in a deleting team'
+  | 'user removed from a pushing team'
+  | 'expired JWT'
+  | 'revoked token'
+  | 'tampered JWT'
+  | 'alg:none JWT';
 type Outcome = 'ok' | 401 | 403;
 type Level = 'base' | 'catalog' | 'pull' | 'push' | 'delete';
 
@@ -162,7 +179,15 @@ function expected(principal: Principal, level: Level): Outcome {
       return 'ok';
     default: {
       if (level === 'base' || level === 'catalog') return 'ok';
-      const held: Record<string, number> = { 'no-grant user': -1, puller: 0, pusher: 1, deleter: 2 };
+      const held: Record<string, number> = {
+        'no-grant user': -1,
+        'user removed from a pushing team': -1,
+        puller: 0,
+        pusher: 1,
+        'pusher through a team': 1,
+        deleter: 2,
+        'puller in a deleting team': 2,
+      };
       return held[principal]! >= LEVEL_ORDER.indexOf(level) ? 'ok' : 403;
     }
   }
@@ -183,7 +208,29 @@ function scopeFor(level: Level): string[] {
   }
 }
 
-export const PRINCIPALS: Principal[] = ['no token', 'anonymous', 'no-grant user', 'puller', 'pusher', 'deleter', 'admin', 'expired JWT', 'revoked token', 'tampered JWT', 'alg:none JWT'];
+export const PRINCIPALS: Principal[] = [
+  'no token',
+  'anonymous',
+  'no-grant user',
+  'puller',
+  'pusher',
+  'deleter',
+  'admin',
+  'pusher through a team',
+  'puller in a deleting team',
+  'user removed from a pushing team',
+  'expired JWT',
+  'revoked token',
+  'tampered JWT',
+  'alg:none JWT',
+];
+
+/** Principals whose rights come (or came) from a team: [the team's grants, whether they leave it before the test]. */
+const TEAMS: Partial<Record<Principal, { grants: Array<[string, AccessLevel]>; removed: boolean }>> = {
+  'pusher through a team': { grants: [['team/*', 'push']], removed: false },
+  'puller in a deleting team': { grants: [['team/**', 'delete']], removed: false },
+  'user removed from a pushing team': { grants: [['team/*', 'push']], removed: true },
+};
 
 /**
  * The authorisation matrix: every principal × every endpoint, each expected outcome asserted.
@@ -204,10 +251,22 @@ export function authorizationMatrix(makeTarget: () => Promise<MatrixTarget>): vo
       const asAdmin = (method: string, path: string, body?: Uint8Array | string, headers: Record<string, string> = {}) =>
         target.request(method, path, { headers: { ...headers, authorization: `Bearer ${adminBearer}` }, ...(body !== undefined ? { body } : {}) });
 
-      const grants: Partial<Record<Principal, Array<[string, AccessLevel]>>> = { puller: [['team/*', 'pull']], pusher: [['team/*', 'push']], deleter: [['team/**', 'delete']] };
+      const grants: Partial<Record<Principal, Array<[string, AccessLevel]>>> = {
+        puller: [['team/*', 'pull']],
+        pusher: [['team/*', 'push']],
+        deleter: [['team/**', 'delete']],
+        'puller in a deleting team': [['team/app', 'pull']],
+        'tampered JWT': [['team/*', 'pull']],
+      };
       let credentials: { name: string; token: string; tokenId: string } | undefined;
-      if (['no-grant user', 'puller', 'pusher', 'deleter', 'admin', 'revoked token', 'expired JWT', 'tampered JWT'].includes(principal)) {
-        credentials = await target.addUser(`u-${Math.random().toString(36).slice(2, 8)}`, grants[principal] ?? (principal === 'tampered JWT' ? [['team/*', 'pull']] : []), { admin: principal === 'admin' });
+      if (!['no token', 'anonymous', 'alg:none JWT'].includes(principal)) {
+        credentials = await target.addUser(`u-${Math.random().toString(36).slice(2, 8)}`, grants[principal] ?? [], { admin: principal === 'admin' });
+      }
+      const team = TEAMS[principal];
+      if (team) {
+        const teamName = `t-${Math.random().toString(36).slice(2, 8)}`;
+        await target.addTeam(teamName, team.grants, [credentials!.name]);
+        if (team.removed) await target.removeTeamMember(teamName, credentials!.name);
       }
       if (principal === 'revoked token') {
         await target.revokeToken(credentials!.tokenId);

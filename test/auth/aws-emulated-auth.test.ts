@@ -40,6 +40,14 @@ const target = (): MatrixTarget => ({
   async revokeToken(id) {
     await admin('tokens', 'revoke', id);
   },
+  async addTeam(name, grants, members) {
+    await admin('teams', 'add', name);
+    for (const [glob, level] of grants) await admin('grants', 'set', '--team', name, glob, level);
+    for (const member of members) await admin('teams', 'members', 'add', name, member);
+  },
+  async removeTeamMember(team, user) {
+    await admin('teams', 'members', 'rm', team, user);
+  },
   async setPublic(glob) {
     await admin('repos', 'public', glob);
   },
@@ -53,6 +61,18 @@ describe('authorization matrix on the emulated AWS deployment', () => {
   it('lists users made with the admin CLI against the table', async () => {
     await admin('users', 'add', 'listed', '--admin');
     expect((await admin('users', 'list')).stdout).toMatch(/^listed\tadmin\t/m);
+  });
+
+  it('shows a user\'s own and team grants from the table', async () => {
+    await admin('users', 'add', 'gil');
+    await admin('grants', 'set', 'gil', 'gil/**', 'delete');
+    await admin('teams', 'add', 'platform');
+    await admin('grants', 'set', '--team', 'platform', 'infra/*', 'push');
+    await admin('teams', 'members', 'add', 'platform', 'gil');
+    expect((await admin('users', 'show', 'gil')).stdout).toBe('gil/**\tdelete\tuser\ninfra/*\tpush\tteam:platform\n');
+    expect((await admin('teams', 'list')).stdout).toMatch(/^platform\tgil\tinfra\/\*=push$/m);
+    await admin('users', 'remove', 'gil');
+    expect((await admin('teams', 'list')).stdout).toMatch(/^platform\t-\tinfra\/\*=push$/m);
   });
 
   authorizationMatrix(async () => target());

@@ -33,6 +33,14 @@ function target(server: RegistryServer): Omit<MatrixTarget, 'signingKeyPem'> {
     async revokeToken(id) {
       await ocireg(server.dataDir, 'tokens', 'revoke', id);
     },
+    async addTeam(name, grants, members) {
+      await ocireg(server.dataDir, 'teams', 'add', name);
+      for (const [glob, level] of grants) await ocireg(server.dataDir, 'grants', 'set', '--team', name, glob, level);
+      for (const member of members) await ocireg(server.dataDir, 'teams', 'members', 'add', name, member);
+    },
+    async removeTeamMember(team, user) {
+      await ocireg(server.dataDir, 'teams', 'members', 'rm', team, user);
+    },
     async setPublic(glob) {
       await ocireg(server.dataDir, 'repos', 'public', glob);
     },
@@ -74,6 +82,44 @@ describe('ocireg serve --auth, administered with the CLI while it runs', () => {
     expect(await actions()).toEqual([]);
     await ocireg(server.dataDir, 'grants', 'set', 'erin', 'team/*', 'push');
     expect(await actions()).toEqual(['pull', 'push']);
+  });
+
+  it("gives a team member the team's grants at once, and shows where each grant comes from", async () => {
+    const client = target(server);
+    const fay = await client.addUser('fay', [['fay/*', 'admin']]);
+    const basic = { authorization: `Basic ${Buffer.from(`fay:${fay.token}`).toString('base64')}` };
+    const actions = async () => {
+      const body = JSON.parse((await client.request('GET', '/token?scope=repository:acme/app:pull,push,delete', { headers: basic })).body.toString());
+      return JSON.parse(Buffer.from(body.token.split('.')[1], 'base64url').toString()).access[0].actions;
+    };
+    await ocireg(server.dataDir, 'teams', 'add', 'backend');
+    await ocireg(server.dataDir, 'grants', 'set', '--team', 'backend', 'acme/*', 'push');
+    expect(await actions()).toEqual([]);
+    await ocireg(server.dataDir, 'teams', 'members', 'add', 'backend', 'fay');
+    expect(await actions()).toEqual(['pull', 'push']);
+    const shown = await ocireg(server.dataDir, 'users', 'show', 'fay');
+    expect(shown.stdout).toBe('fay/*\tadmin\tuser\nacme/*\tpush\tteam:backend\n');
+    expect(shown.stderr).toMatch(/teams: backend/);
+    expect((await ocireg(server.dataDir, 'teams', 'list')).stdout).toBe('backend\tfay\tacme/*=push\n');
+    expect((await ocireg(server.dataDir, 'grants', 'list', '--team', 'backend')).stdout).toBe('team:backend\tacme/*\tpush\n');
+    await ocireg(server.dataDir, 'teams', 'members', 'rm', 'backend', 'fay');
+    expect(await actions()).toEqual([]);
+    await ocireg(server.dataDir, 'teams', 'members', 'add', 'backend', 'fay');
+    await ocireg(server.dataDir, 'grants', 'remove', '--team', 'backend', 'acme/*');
+    expect(await actions()).toEqual([]);
+    await ocireg(server.dataDir, 'teams', 'rm', 'backend');
+    expect((await ocireg(server.dataDir, 'teams', 'list')).stdout).toBe('');
+  });
+
+  it('names what is missing when a team command cannot apply', async () => {
+    const cli = (...args: string[]) => runTool(process.execPath, [OCIREG_CLI, ...args, '--data-dir', server.dataDir]);
+    expect(await cli('teams', 'members', 'add', 'ghosts', 'dora')).toMatchObject({ code: 1, stderr: expect.stringMatching(/no team ghosts; create it first/) });
+    await cli('teams', 'add', 'ops');
+    expect(await cli('teams', 'add', 'ops')).toMatchObject({ code: 1, stderr: expect.stringMatching(/exists already/) });
+    expect(await cli('teams', 'members', 'add', 'ops', 'nobody')).toMatchObject({ code: 1, stderr: expect.stringMatching(/no user nobody/) });
+    expect(await cli('grants', 'set', '--team', 'ghosts', 'x/*', 'pull')).toMatchObject({ code: 1, stderr: expect.stringMatching(/no team ghosts/) });
+    expect(await cli('teams', 'add', 'Ops#1')).toMatchObject({ code: 2, stderr: expect.stringMatching(/team names are/) });
+    expect(await cli('users', 'show', 'nobody')).toMatchObject({ code: 1, stderr: expect.stringMatching(/no user nobody/) });
   });
 
   it('refuses bad admin input with a clear message and exit code 2 (1 for a missing user)', async () => {

@@ -66,6 +66,108 @@ export function identityStoreContract(backend: string, makeStore: () => Promise<
       expect(await store.listGrants(name)).toEqual([]);
     });
 
+    it('creates a team once, lists it and deletes it with its members and grants', async () => {
+      const store = await makeStore();
+      const [team, user] = [unique('t'), unique('m')];
+      expect(await store.createTeam({ name: team, createdAt: 7 })).toBe(true);
+      expect(await store.createTeam({ name: team, createdAt: 8 })).toBe(false);
+      expect(await store.getTeam(team)).toEqual({ name: team, createdAt: 7, members: [], grants: [] });
+      expect((await store.listTeams()).map((t) => t.name)).toContain(team);
+      await store.createUser({ name: user, admin: false, createdAt: 1 });
+      expect(await store.addTeamMember(team, user)).toBe('added');
+      expect(await store.setTeamGrant(team, { glob: 'acme/*', level: 'push' })).toBe(true);
+      expect(await store.deleteTeam(team)).toBe(true);
+      expect(await store.deleteTeam(team)).toBe(false);
+      expect(await store.getTeam(team)).toBeUndefined();
+      expect((await store.listTeams()).map((t) => t.name)).not.toContain(team);
+      expect((await store.getAccess(user))?.grants).toEqual([]);
+    });
+
+    it('adds members idempotently, names what is missing, and removes them', async () => {
+      const store = await makeStore();
+      const [team, alice, bob] = [unique('t'), unique('alice'), unique('bob')];
+      await store.createTeam({ name: team, createdAt: 1 });
+      await store.createUser({ name: alice, admin: false, createdAt: 1 });
+      await store.createUser({ name: bob, admin: false, createdAt: 1 });
+      expect(await store.addTeamMember(team, bob)).toBe('added');
+      expect(await store.addTeamMember(team, alice)).toBe('added');
+      expect(await store.addTeamMember(team, alice)).toBe('added');
+      expect((await store.getTeam(team))?.members).toEqual([alice, bob].sort());
+      expect(await store.addTeamMember(unique('none'), alice)).toBe('no-team');
+      expect(await store.addTeamMember(team, unique('nobody'))).toBe('no-user');
+      expect((await store.getTeam(team))?.members).toEqual([alice, bob].sort());
+      expect(await store.removeTeamMember(team, alice)).toBe(true);
+      expect(await store.removeTeamMember(team, alice)).toBe(false);
+      expect(await store.removeTeamMember(unique('none'), alice)).toBe(false);
+      expect((await store.getTeam(team))?.members).toEqual([bob]);
+    });
+
+    it('replaces the level of a team grant on the same glob and removes team grants', async () => {
+      const store = await makeStore();
+      const team = unique('t');
+      expect(await store.setTeamGrant(team, { glob: 'acme/*', level: 'pull' })).toBe(false);
+      await store.createTeam({ name: team, createdAt: 1 });
+      expect(await store.setTeamGrant(team, { glob: 'acme/*', level: 'pull' })).toBe(true);
+      expect(await store.setTeamGrant(team, { glob: 'acme/*', level: 'delete' })).toBe(true);
+      expect(await store.setTeamGrant(team, { glob: 'acme/**', level: 'pull' })).toBe(true);
+      expect((await store.getTeam(team))?.grants).toEqual([
+        { glob: 'acme/*', level: 'delete' },
+        { glob: 'acme/**', level: 'pull' },
+      ]);
+      expect(await store.removeTeamGrant(team, 'acme/*')).toBe(true);
+      expect(await store.removeTeamGrant(team, 'acme/*')).toBe(false);
+      expect(await store.removeTeamGrant(unique('none'), 'acme/*')).toBe(false);
+      expect((await store.getTeam(team))?.grants).toEqual([{ glob: 'acme/**', level: 'pull' }]);
+    });
+
+    it("gives a user their own grants and their teams' grants, each with its source", async () => {
+      const store = await makeStore();
+      const [user, other, red, blue] = [unique('u'), unique('o'), unique('red'), unique('blue')];
+      expect(await store.getAccess(user)).toBeUndefined();
+      await store.createUser({ name: user, admin: false, createdAt: 3 });
+      await store.createUser({ name: other, admin: false, createdAt: 3 });
+      await store.setGrant({ user, glob: 'mine/*', level: 'admin' });
+      for (const team of [red, blue]) await store.createTeam({ name: team, createdAt: 1 });
+      await store.setTeamGrant(red, { glob: 'red/**', level: 'push' });
+      await store.setTeamGrant(blue, { glob: 'blue/*', level: 'pull' });
+      await store.addTeamMember(red, user);
+      await store.addTeamMember(blue, other);
+      expect(await store.getAccess(user)).toEqual({
+        user: { name: user, admin: false, createdAt: 3 },
+        grants: [
+          { glob: 'mine/*', level: 'admin' },
+          { glob: 'red/**', level: 'push', team: red },
+        ],
+      });
+      await store.removeTeamMember(red, user);
+      expect((await store.getAccess(user))?.grants).toEqual([{ glob: 'mine/*', level: 'admin' }]);
+    });
+
+    it('does not carry a membership over to a team recreated under the same name', async () => {
+      const store = await makeStore();
+      const [team, user] = [unique('t'), unique('u')];
+      await store.createUser({ name: user, admin: false, createdAt: 1 });
+      await store.createTeam({ name: team, createdAt: 1 });
+      await store.addTeamMember(team, user);
+      await store.deleteTeam(team);
+      await store.createTeam({ name: team, createdAt: 2 });
+      await store.setTeamGrant(team, { glob: 'x/*', level: 'push' });
+      expect((await store.getTeam(team))?.members).toEqual([]);
+      expect((await store.getAccess(user))?.grants).toEqual([]);
+    });
+
+    it('removes a deleted user from their teams', async () => {
+      const store = await makeStore();
+      const [team, user] = [unique('t'), unique('u')];
+      await store.createUser({ name: user, admin: false, createdAt: 1 });
+      await store.createTeam({ name: team, createdAt: 1 });
+      await store.addTeamMember(team, user);
+      await store.deleteUser(user);
+      expect((await store.getTeam(team))?.members).toEqual([]);
+      await store.createUser({ name: user, admin: false, createdAt: 2 });
+      expect((await store.getAccess(user))?.grants).toEqual([]);
+    });
+
     it('marks globs public and private', async () => {
       const store = await makeStore();
       const glob = `${unique('p')}/**`;

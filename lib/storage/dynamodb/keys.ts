@@ -11,15 +11,19 @@
  * | referrer                    | REPO#<name>        | REFERRER#<subject>#<digest>      | descriptor (JSON)                             |
  * | repository (catalog)        | REPOSITORIES       | <name>                           |                                               |
  * | upload session              | UPLOAD#<uploadId>  | UPLOAD                           | name, offset, version, createdAt, storage (JSON), ttl |
- * | user                        | IDENTITY           | USER#<name>                      | doc (JSON)                                    |
+ * | user                        | IDENTITY           | USER#<name>                      | doc (JSON), teams (SS)²                       |
  * | access token (hash only)    | IDENTITY           | TOKEN#<id>                       | doc (JSON)                                    |
  * | grant                       | IDENTITY           | GRANT#<user>#<glob>              | doc (JSON)                                    |
+ * | team                        | IDENTITY           | TEAM#<name>                      | name, createdAt, members (SS), grants (M)³    |
  * | public glob                 | IDENTITY           | PUBLIC#<glob>                    | doc (JSON)                                    |
  * | failed logins in a window   | FAILURES#<key>     | WINDOW                           | count, until, ttl                             |
  *
  * ¹ manifest fields: digest, mediaType, size, subject?, artifactType?, annotations (JSON)?, and the bytes either
  *   inline (`content`, binary) or, above {@link INLINE_MANIFEST_LIMIT}, in the ManifestBodyStore by digest
  *   (`bodyStored`; items written before it existed say `contentKey`, read the same way: manifest-item.ts).
+ * ² the teams the user belongs to: an index of the team items' `members`, which decide.
+ * ³ `grants` maps glob → level. Members and grants share the team item's 400 KB: ~5,000 members with 64-byte
+ *   names beside 100 grants. Token issuance reads whole team items, so a smaller team is a cheaper login.
  *
  * | access pattern                               | request                                                           |
  * | -------------------------------------------- | ----------------------------------------------------------------- |
@@ -33,6 +37,9 @@
  * | catalog (n, last)                            | Query REPOSITORIES, sk > <last>, Limit n+1                        |
  * | referrers of a subject                       | Query REPO#<name>, begins_with REFERRER#<subject>#                |
  * | upload session                               | GetItem / conditional PutItem UPLOAD#<uploadId> / UPLOAD          |
+ * | a user's effective grants (token issuance)   | GetItem USER#<name> ∥ Query GRANT#<name>#, then BatchGetItem the  |
+ * |                                              | TEAM#<team> items the user item lists (skipped when none)         |
+ * | teams list                                   | Query IDENTITY, begins_with TEAM#                                 |
  *
  * A repository's items share one partition (DynamoDB splits a hot item collection by sort key; no local index
  * stops it). Names are lowercase ASCII, tags ASCII, digests `alg:hex`: byte order is the spec's lexical order,
@@ -106,6 +113,8 @@ export const IdentitySk = {
   /** All grants, or one user's: `#` cannot occur in a user name, so prefixes never overlap. */
   grantPrefix: (user?: string) => (user === undefined ? 'GRANT#' : `GRANT#${user}#`),
   publicGlob: (glob: string) => `PUBLIC#${glob}`,
+  team: (name: string) => `TEAM#${name}`,
+  teamPrefix: 'TEAM#',
   userPrefix: 'USER#',
   tokenPrefix: 'TOKEN#',
   publicPrefix: 'PUBLIC#',

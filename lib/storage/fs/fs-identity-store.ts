@@ -1,7 +1,7 @@
 import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { emptyIdentityDocument, FailureCounter, identityEdits, type IdentityDocument } from '../../auth/identity-document.ts';
-import type { AccessToken, Grant, IdentityStore, User } from '../../auth/identity.ts';
+import { emptyIdentityDocument, FailureCounter, identityEdits, userAccess, type IdentityDocument } from '../../auth/identity-document.ts';
+import type { AccessToken, Grant, IdentityStore, Team, TeamGrant, User, UserAccess } from '../../auth/identity.ts';
 import { readFileIfExists, writeFileAtomic } from './atomic-file.ts';
 import { KeyedMutex } from './keyed-mutex.ts';
 import type { FsKeys } from './keys.ts';
@@ -24,6 +24,9 @@ export class FsIdentityStore implements IdentityStore {
 
   async getUser(name: string): Promise<User | undefined> {
     return (await this.#read()).users[name];
+  }
+  async getAccess(name: string): Promise<UserAccess | undefined> {
+    return userAccess(await this.#read(), name);
   }
   async createUser(user: User): Promise<boolean> {
     return this.#edit((doc) => identityEdits.createUser(doc, user));
@@ -63,6 +66,30 @@ export class FsIdentityStore implements IdentityStore {
   }
   async listGrants(user?: string): Promise<Grant[]> {
     return (await this.#read()).grants.filter((grant) => user === undefined || grant.user === user);
+  }
+  async createTeam(team: { name: string; createdAt: number }): Promise<boolean> {
+    return this.#edit((doc) => identityEdits.createTeam(doc, team));
+  }
+  async deleteTeam(name: string): Promise<boolean> {
+    return this.#edit((doc) => identityEdits.deleteTeam(doc, name));
+  }
+  async getTeam(name: string): Promise<Team | undefined> {
+    return (await this.#read()).teams[name];
+  }
+  async listTeams(): Promise<Team[]> {
+    return Object.values((await this.#read()).teams);
+  }
+  async addTeamMember(team: string, user: string): Promise<'added' | 'no-team' | 'no-user'> {
+    return this.#edit((doc) => identityEdits.addTeamMember(doc, team, user));
+  }
+  async removeTeamMember(team: string, user: string): Promise<boolean> {
+    return this.#edit((doc) => identityEdits.removeTeamMember(doc, team, user));
+  }
+  async setTeamGrant(team: string, grant: TeamGrant): Promise<boolean> {
+    return this.#edit((doc) => identityEdits.setTeamGrant(doc, team, grant));
+  }
+  async removeTeamGrant(team: string, glob: string): Promise<boolean> {
+    return this.#edit((doc) => identityEdits.removeTeamGrant(doc, team, glob));
   }
   async setPublic(glob: string, isPublic: boolean): Promise<void> {
     await this.#edit((doc) => identityEdits.setPublic(doc, glob, isPublic));

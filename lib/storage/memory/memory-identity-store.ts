@@ -1,5 +1,5 @@
-import { emptyIdentityDocument, FailureCounter, identityEdits, type IdentityDocument } from '../../auth/identity-document.ts';
-import type { AccessToken, Grant, IdentityStore, User } from '../../auth/identity.ts';
+import { emptyIdentityDocument, FailureCounter, identityEdits, userAccess, type IdentityDocument } from '../../auth/identity-document.ts';
+import type { AccessToken, Grant, IdentityStore, Team, TeamGrant, User, UserAccess } from '../../auth/identity.ts';
 
 /** Identities in memory: the fake for auth unit tests. */
 export class MemoryIdentityStore implements IdentityStore {
@@ -8,6 +8,9 @@ export class MemoryIdentityStore implements IdentityStore {
 
   async getUser(name: string): Promise<User | undefined> {
     return this.#doc.users[name];
+  }
+  async getAccess(name: string): Promise<UserAccess | undefined> {
+    return structuredClone(userAccess(this.#doc, name));
   }
   async createUser(user: User): Promise<boolean> {
     return identityEdits.createUser(this.#doc, user);
@@ -42,6 +45,30 @@ export class MemoryIdentityStore implements IdentityStore {
   }
   async listGrants(user?: string): Promise<Grant[]> {
     return this.#doc.grants.filter((grant) => user === undefined || grant.user === user);
+  }
+  async createTeam(team: { name: string; createdAt: number }): Promise<boolean> {
+    return identityEdits.createTeam(this.#doc, team);
+  }
+  async deleteTeam(name: string): Promise<boolean> {
+    return identityEdits.deleteTeam(this.#doc, name);
+  }
+  async getTeam(name: string): Promise<Team | undefined> {
+    return structuredClone(this.#doc.teams[name]);
+  }
+  async listTeams(): Promise<Team[]> {
+    return structuredClone(Object.values(this.#doc.teams));
+  }
+  async addTeamMember(team: string, user: string): Promise<'added' | 'no-team' | 'no-user'> {
+    return identityEdits.addTeamMember(this.#doc, team, user);
+  }
+  async removeTeamMember(team: string, user: string): Promise<boolean> {
+    return identityEdits.removeTeamMember(this.#doc, team, user);
+  }
+  async setTeamGrant(team: string, grant: TeamGrant): Promise<boolean> {
+    return identityEdits.setTeamGrant(this.#doc, team, grant);
+  }
+  async removeTeamGrant(team: string, glob: string): Promise<boolean> {
+    return identityEdits.removeTeamGrant(this.#doc, team, glob);
   }
   async setPublic(glob: string, isPublic: boolean): Promise<void> {
     identityEdits.setPublic(this.#doc, glob, isPublic);
