@@ -185,4 +185,56 @@ describe('ocireg proxy header rewriting and token refresh', () => {
       [`${3 * MiB}-${4 * MiB - 1}`, 'Bearer token-2'],
     ]);
   });
+
+  it('answers the upstream\'s 401 when the replayed token is refused too, after one replay (the client lacks the rights)', async () => {
+    // Prepare: an upload started with token-1; from then on the upstream accepts no token
+    acceptedToken = 'token-1';
+    tokensIssued = 0;
+    proxy = await startPushProxy({ upstream: upstreamUrl, host: '127.0.0.1', port: 0 });
+    await send(`${proxy.url}/v2/team/app/blobs/uploads/`, 'POST');
+    const token = JSON.parse((await send(`${proxy.url}/token?service=ocireg&scope=repository:team/app:pull,push`, 'GET', { headers: { authorization: 'Basic YWxpY2U6cHc=' } })).body.toString()).token as string;
+    const auth = { authorization: `Bearer ${token}` };
+    const started = await send(`${proxy.url}/v2/team/app/blobs/uploads/`, 'POST', { headers: auth });
+    acceptedToken = 'nobody';
+    seen.length = 0;
+
+    // Act
+    const patched = await send(started.headers.location!, 'PATCH', { headers: auth, body: randomBytes(1024), streamed: true });
+
+    // Assess
+    expect(patched.status).toBe(401);
+    expect(patched.headers['www-authenticate']).toContain(`realm="${proxy.url}/token"`);
+    expect(seen.map((s) => [s.method, s.url.split('?')[0], s.authorization])).toEqual([
+      ['PATCH', '/v2/team/app/blobs/uploads/u1', 'Bearer token-1'],
+      ['GET', '/token', 'Basic YWxpY2U6cHc='],
+      ['PATCH', '/v2/team/app/blobs/uploads/u1', 'Bearer token-2'],
+    ]);
+  });
+});
+
+describe('ocireg proxy in front of an upstream it cannot reach', () => {
+  it('answers 502 with an OCI error that names the failure', async () => {
+    // Prepare: a port that was free a moment ago
+    const closed = createServer();
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+    const port = (closed.address() as AddressInfo).port;
+    await new Promise<void>((resolve) => closed.close(() => resolve()));
+    const proxy = await startPushProxy({ upstream: `http://127.0.0.1:${port}`, host: '127.0.0.1', port: 0 });
+
+    try {
+      // Act
+      const answer = await send(`${proxy.url}/v2/`, 'GET');
+      const head = await send(`${proxy.url}/v2/team/app/manifests/latest`, 'HEAD');
+
+      // Assess
+      expect(answer.status).toBe(502);
+      expect(answer.headers['content-type']).toMatch(/^application\/json/);
+      const errors = JSON.parse(answer.body.toString()).errors;
+      expect(errors).toEqual([{ code: 'UNKNOWN', message: expect.stringMatching(new RegExp(`^ocireg proxy: GET http://127.0.0.1:${port}/v2/: .*ECONNREFUSED`)), detail: null }]);
+      expect(head.status).toBe(502);
+      expect(head.body.byteLength).toBe(0);
+    } finally {
+      await proxy.close();
+    }
+  });
 });
