@@ -146,6 +146,20 @@ describe('ocireg proxy header rewriting and token refresh', () => {
   });
   afterAll(() => upstream.close());
 
+  /**
+   * A fresh proxy, and an upload started through it with token-1, which the client fetched through the proxy with
+   * Basic credentials, as docker does after the rewritten challenge.
+   */
+  async function uploadStartedWithToken(): Promise<{ proxyUrl: string; auth: Record<string, string>; started: Answer }> {
+    acceptedToken = 'token-1';
+    tokensIssued = 0;
+    proxy = await startPushProxy({ upstream: upstreamUrl, host: '127.0.0.1', port: 0 });
+    await send(`${proxy.url}/v2/team/app/blobs/uploads/`, 'POST');
+    const token = JSON.parse((await send(`${proxy.url}/token?service=ocireg&scope=repository:team/app:pull,push`, 'GET', { headers: { authorization: 'Basic YWxpY2U6cHc=' } })).body.toString()).token as string;
+    const auth = { authorization: `Bearer ${token}` };
+    return { proxyUrl: proxy.url, auth, started: await send(`${proxy.url}/v2/team/app/blobs/uploads/`, 'POST', { headers: auth }) };
+  }
+
   it('points the token realm and upload Locations at the proxy, leaves redirects to other hosts alone', async () => {
     proxy = await startPushProxy({ upstream: upstreamUrl, host: '127.0.0.1', port: 0 });
     const challenge = await send(`${proxy.url}/v2/team/app/blobs/uploads/`, 'POST');
@@ -158,14 +172,8 @@ describe('ocireg proxy header rewriting and token refresh', () => {
 
   it('replays the client\'s token request when a token expires in the middle of a long upload', async () => {
     // Prepare: the client gets its token through the proxy, as docker does after the rewritten challenge
-    acceptedToken = 'token-1';
-    tokensIssued = 0;
-    proxy = await startPushProxy({ upstream: upstreamUrl, host: '127.0.0.1', port: 0 });
-    await send(`${proxy.url}/v2/team/app/blobs/uploads/`, 'POST');
-    const token = JSON.parse((await send(`${proxy.url}/token?service=ocireg&scope=repository:team/app:pull,push`, 'GET', { headers: { authorization: 'Basic YWxpY2U6cHc=' } })).body.toString()).token as string;
-    const auth = { authorization: `Bearer ${token}` };
-    const started = await send(`${proxy.url}/v2/team/app/blobs/uploads/`, 'POST', { headers: auth });
-    expect(started.headers.location).toBe(`${proxy.url}/v2/team/app/blobs/uploads/u1?state=0`);
+    const { proxyUrl, auth, started } = await uploadStartedWithToken();
+    expect(started.headers.location).toBe(`${proxyUrl}/v2/team/app/blobs/uploads/u1?state=0`);
     seen.length = 0;
 
     // Act
@@ -174,7 +182,7 @@ describe('ocireg proxy header rewriting and token refresh', () => {
     // Assess: chunks 3 and 4 went with a new token, fetched with the client's own Basic credentials
     expect(patched.status).toBe(202);
     expect(patched.headers.range).toBe(`0-${4 * MiB - 1}`);
-    expect(patched.headers.location).toBe(`${proxy.url}/v2/team/app/blobs/uploads/u1?state=${4 * MiB}`);
+    expect(patched.headers.location).toBe(`${proxyUrl}/v2/team/app/blobs/uploads/u1?state=${4 * MiB}`);
     const tokenReplay = seen.find((s) => s.url.startsWith('/token'));
     expect(tokenReplay?.authorization).toBe('Basic YWxpY2U6cHc=');
     expect(seen.filter((s) => s.method === 'PATCH' && s.bytes > 0).map((s) => [s.range, s.authorization])).toEqual([
@@ -188,13 +196,7 @@ describe('ocireg proxy header rewriting and token refresh', () => {
 
   it('answers the upstream\'s 401 when the replayed token is refused too, after one replay (the client lacks the rights)', async () => {
     // Prepare: an upload started with token-1; from then on the upstream accepts no token
-    acceptedToken = 'token-1';
-    tokensIssued = 0;
-    proxy = await startPushProxy({ upstream: upstreamUrl, host: '127.0.0.1', port: 0 });
-    await send(`${proxy.url}/v2/team/app/blobs/uploads/`, 'POST');
-    const token = JSON.parse((await send(`${proxy.url}/token?service=ocireg&scope=repository:team/app:pull,push`, 'GET', { headers: { authorization: 'Basic YWxpY2U6cHc=' } })).body.toString()).token as string;
-    const auth = { authorization: `Bearer ${token}` };
-    const started = await send(`${proxy.url}/v2/team/app/blobs/uploads/`, 'POST', { headers: auth });
+    const { proxyUrl, auth, started } = await uploadStartedWithToken();
     acceptedToken = 'nobody';
     seen.length = 0;
 
@@ -203,7 +205,7 @@ describe('ocireg proxy header rewriting and token refresh', () => {
 
     // Assess
     expect(patched.status).toBe(401);
-    expect(patched.headers['www-authenticate']).toContain(`realm="${proxy.url}/token"`);
+    expect(patched.headers['www-authenticate']).toContain(`realm="${proxyUrl}/token"`);
     expect(seen.map((s) => [s.method, s.url.split('?')[0], s.authorization])).toEqual([
       ['PATCH', '/v2/team/app/blobs/uploads/u1', 'Bearer token-1'],
       ['GET', '/token', 'Basic YWxpY2U6cHc='],
