@@ -15,7 +15,8 @@ export interface AwsJsonCall {
   input: Record<string, unknown>;
 }
 
-export type FrontAnswer = { error: string; status?: number; message?: string } | { body: Record<string, unknown> } | undefined;
+/** An error by name, a canned body (with its status: 200 unless given, e.g. 400 for an error with extra fields), or pass. */
+export type FrontAnswer = { error: string; status?: number; message?: string } | { body: Record<string, unknown>; status?: number } | undefined;
 
 export interface AwsJsonFront {
   endpoint: string;
@@ -41,7 +42,7 @@ export async function startAwsJsonFront(service: RequestListener, answer: (call:
       if (decided === undefined) return service(replay(req, raw), res);
       if ('error' in decided) return writeAwsJsonError(res, decided.status ?? 400, decided.error, decided.message ?? `${decided.error} (from the test front)`);
       const body = JSON.stringify(decided.body);
-      res.writeHead(200, { 'content-type': 'application/x-amz-json-1.1', 'content-length': String(Buffer.byteLength(body)) });
+      res.writeHead(decided.status ?? 200, { 'content-type': 'application/x-amz-json-1.1', 'content-length': String(Buffer.byteLength(body)) });
       res.end(body);
     })();
   });
