@@ -1,12 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import { Logger } from '@aws-lambda-powertools/logger';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createAwsRegistryApp } from '../../lambdas/registry-api.ts';
 import { LOCAL_CREDENTIALS, LOCAL_REGION, startAwsLocal, type AwsLocal } from '../../lib/dev/aws-local.ts';
 import type { HttpHandler } from '../../lib/http/types.ts';
 import { digestOf } from '../../lib/registry/digest.ts';
 import { isOciError } from '../../lib/registry/errors.ts';
+import { createDynamoDbClient } from '../../lib/storage/aws-clients.ts';
 import { createLocalResources, resourceNames } from '../../lib/storage/aws-resources.ts';
 import { DynamoDbMetadataStore } from '../../lib/storage/dynamodb/dynamodb-metadata-store.ts';
 import { THROTTLED_ATTEMPTS } from '../../lib/storage/dynamodb/throttling.ts';
@@ -38,7 +39,7 @@ beforeAll(async () => {
   aws = await startAwsLocal();
   await createLocalResources(aws.dynamo, aws.s3, names);
   front = await startAwsJsonFront(forwardTo(aws.endpoints.dynamo), (call) => answer(call));
-  dynamo = new DynamoDBClient({ endpoint: front.endpoint, region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS });
+  dynamo = createDynamoDbClient({ endpoint: front.endpoint, region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS });
   SDK_ATTEMPTS = await dynamo.config.maxAttempts();
 }, 120_000);
 afterAll(async () => {
