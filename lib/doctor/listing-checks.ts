@@ -10,7 +10,6 @@ import { digestOf } from '../registry/digest.ts';
 
 const OCI_MANIFEST = MediaType.ociManifest;
 const OCI_INDEX = MediaType.ociIndex;
-const EMPTY_TYPE = 'application/vnd.oci.empty.v1+json';
 const ARTIFACT_TYPE = 'application/vnd.ocireg.doctor.v1';
 const MORE_TAGS = ['doctor-2', 'doctor-3'];
 
@@ -21,7 +20,7 @@ export const referrersCheck: Check = {
   async run(session) {
     const image = session.manifests.get('image')!;
     const empty = session.blobs.get('empty')!;
-    const emptyDescriptor = { mediaType: EMPTY_TYPE, digest: empty.digest, size: empty.bytes.length };
+    const emptyDescriptor = { mediaType: MediaType.ociEmpty, digest: empty.digest, size: empty.bytes.length };
     const referrer = {
       schemaVersion: 2,
       mediaType: OCI_MANIFEST,

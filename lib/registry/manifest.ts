@@ -20,6 +20,8 @@ export const MediaType = {
   dockerManifest: 'application/vnd.docker.distribution.manifest.v2+json',
   dockerManifestList: 'application/vnd.docker.distribution.manifest.list.v2+json',
   ociConfig: 'application/vnd.oci.image.config.v1+json',
+  /** The empty descriptor's type (`{}`), an artifact's config. */
+  ociEmpty: 'application/vnd.oci.empty.v1+json',
   ociLayer: 'application/vnd.oci.image.layer.v1.tar',
   ociLayerGzip: 'application/vnd.oci.image.layer.v1.tar+gzip',
   ociLayerZstd: 'application/vnd.oci.image.layer.v1.tar+zstd',
