@@ -122,3 +122,37 @@ export const tokenPostCheck: Check = {
     return tried.ok ? pass(sent, `200, ${tried.observed}`) : fail(sent, `200, ${tried.observed}`, 'the token endpoint answered a POST with a token the registry refuses');
   },
 };
+
+/**
+ * `docker login` asks for a refresh token (`offline_token=true`), stores it as `identitytoken`, and from then on
+ * only POSTs it (`grant_type=refresh_token`): a registry that issues refresh tokens must take them back by POST.
+ */
+export const tokenRefreshCheck: Check = {
+  id: 'token-refresh',
+  title: "docker login's refresh token: GET offline_token=true, then POST grant_type=refresh_token",
+  needs: ['token-get'],
+  async run(session) {
+    const challenge = session.challenge;
+    const credentials = session.credentials;
+    if (!challenge || !credentials || !('password' in credentials)) return notChallenged('GET /token?offline_token=true');
+    const login = new URL(challenge.params.realm!);
+    if (challenge.params.service) login.searchParams.set('service', challenge.params.service);
+    login.searchParams.set('offline_token', 'true');
+    login.searchParams.set('client_id', 'docker');
+    login.searchParams.set('account', credentials.username);
+    const basic = `Basic ${Buffer.from(`${credentials.username}:${credentials.password}`).toString('base64')}`;
+    const sent = `GET ${showUrl(login)} as ${credentials.username} (docker login), then POST grant_type=refresh_token, scope=${scopeOf(session)}`;
+    const first = await session.raw('GET', login, { headers: { authorization: basic } });
+    if (first.status !== 200) return fail(sent, `GET ${first.status}: ${showBody(first.body)}`, 'docker login fails: check --creds');
+    const refreshToken = (JSON.parse(first.body.toString('utf8')) as { refresh_token?: unknown }).refresh_token;
+    if (typeof refreshToken !== 'string') return pass(sent, 'GET 200 without refresh_token: docker keeps sending the password (Basic) to the token endpoint');
+    const form = new URLSearchParams({ grant_type: 'refresh_token', refresh_token: refreshToken, client_id: 'docker', scope: scopeOf(session) });
+    if (challenge.params.service) form.set('service', challenge.params.service);
+    const response = await session.raw('POST', new URL(challenge.params.realm!), { headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: Buffer.from(form.toString()) });
+    if (response.status !== 200) {
+      return fail(sent, `GET 200 with a refresh_token; POST ${response.status}: ${showBody(response.body)}`, 'after docker login, every docker pull and push POSTs the refresh token: they all fail. Check the function logs for the POST /token');
+    }
+    const tried = await tryToken(session, response.body);
+    return tried.ok ? pass(sent, `GET 200 with a refresh_token; POST 200, ${tried.observed}`) : fail(sent, `POST 200, ${tried.observed}`, 'the token issued for a refresh token is refused by the registry');
+  },
+};

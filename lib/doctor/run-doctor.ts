@@ -1,5 +1,5 @@
 import type { Check, CheckOutcome, CheckRow } from './check.ts';
-import { baseCheck, tokenGetCheck, tokenPostCheck } from './auth-checks.ts';
+import { baseCheck, tokenGetCheck, tokenPostCheck, tokenRefreshCheck } from './auth-checks.ts';
 import { blobGetRangeCheck, blobHeadCheck64k, blobHeadLargeCheck, blobReadLargeCheck } from './blob-read-checks.ts';
 import { cleanupCheck } from './cleanup-check.ts';
 import { DoctorSession, type DoctorTarget } from './doctor-session.ts';
@@ -13,6 +13,7 @@ export const CHECKS: readonly Check[] = [
   baseCheck,
   tokenGetCheck,
   tokenPostCheck,
+  tokenRefreshCheck,
   monolithicPushCheck,
   chunkMaxLengthCheck,
   streamedPatchCheck,

@@ -31,7 +31,7 @@ describe('ocireg doctor against dev:aws', () => {
     const { code, report, row } = await doctor(dev.url);
     // Assess
     expect(code, notPassed(report).join('\n')).toBe(0);
-    expect(report.rows.filter((r) => r.status === 'skip').map((r) => r.id).sort()).toEqual(['token-get', 'token-post']);
+    expect(report.rows.filter((r) => r.status === 'skip').map((r) => r.id).sort()).toEqual(['token-get', 'token-post', 'token-refresh']);
     expect(row('chunk-max-length').observed).toMatch(/OCI-Chunk-Max-Length: 4194304/);
     expect(row('push-large-chunked').sent).toMatch(/5 PATCHes .*\(4 \+ 1 \+ 4 \+ 1 \+ 2 MiB\)/);
     expect(row('blob-get-range').observed).toMatch(/^307 → http:\/\/localhost:\d+\/.*\(presigned\); ranged GET 206/);

@@ -38,7 +38,7 @@ describe('ocireg doctor against ocireg serve', () => {
     expect(code, notPassed(report).join('\n')).toBe(0);
     expect(report.registry).toBe(registry.url);
     expect(report.repository).toMatch(/^ocireg-doctor\/[0-9a-f]{12}$/);
-    expect(report.rows.filter((r) => r.status === 'skip').map((r) => r.id).sort()).toEqual(['over-chunk-limit', 'over-gateway-limit', 'token-get', 'token-post']);
+    expect(report.rows.filter((r) => r.status === 'skip').map((r) => r.id).sort()).toEqual(['over-chunk-limit', 'over-gateway-limit', 'token-get', 'token-post', 'token-refresh']);
     expect(row('push-large-chunked').sent).toMatch(/5 PATCHes/);
     expect(row('blob-get-range').observed).toMatch(/^200; ranged GET 206/);
     const tags = await fetch(`${registry.url}/v2/${report.repository}/tags/list`);
@@ -66,6 +66,7 @@ describe('ocireg doctor against ocireg serve', () => {
     expect(row('token-get')).toMatchObject({ status: 'pass' });
     expect(row('token-get').observed).toMatch(/GET \/v2\/ with it: 200/);
     expect(row('token-post')).toMatchObject({ status: 'pass' });
+    expect(row('token-refresh').observed).toMatch(/^GET 200 with a refresh_token; POST 200, .*GET \/v2\/ with it: 200/);
   });
 
   it('fails without credentials on a registry that wants them, and says to pass --creds', async () => {
@@ -104,7 +105,7 @@ describe('ocireg doctor against ocireg serve', () => {
     expect(result.code).toBe(1);
     expect(result.stdout).toMatch(/^PASS {2}push-monolithic: .*\n {6}sent: {5}POST /m);
     expect(result.stdout).toMatch(/^FAIL {2}blob-head: .*\n {6}sent: .*\n {6}observed: .*Content-Length 0 instead of 65536.*\n {6}to do: .*blobHeadRedirect: true/m);
-    expect(result.stdout).toMatch(/: \d+ passed, 3 failed, 4 skipped\nfailed: manifest-head, blob-head, blob-head-large\n$/);
+    expect(result.stdout).toMatch(/: \d+ passed, 3 failed, 5 skipped\nfailed: manifest-head, blob-head, blob-head-large\n$/);
   });
 
   it('fails behind a front that remaps WWW-Authenticate, and says what the header is for', async () => {
