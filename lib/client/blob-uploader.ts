@@ -1,5 +1,6 @@
 import type { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { uploadOffset } from '../http/ranges.ts';
 import { headerValue, type HttpResult } from './http-transport.ts';
 import type { RegistryClient } from './registry-client.ts';
 import { backoffDelay, DEFAULT_RETRY, isTransient, RegistryError, withRetry, type RetryPolicy } from './retry.ts';
@@ -75,11 +76,9 @@ export function chunkSizeFor(response: HttpResult | undefined, wanted: number | 
 
 /** The next offset from an upload's `Range: 0-<end>` (absent or `0-0` means nothing is stored yet). */
 export function offsetFromRange(range: string | undefined): number {
-  if (!range) return 0;
-  const match = /^(?:bytes=)?0-(\d+)$/.exec(range.trim());
-  if (!match) throw new RegistryError(`unexpected upload Range "${range}"`, 0);
-  const end = Number(match[1]);
-  return end === 0 ? 0 : end + 1;
+  const offset = uploadOffset(range);
+  if (offset === undefined) throw new RegistryError(`unexpected upload Range "${range}"`, 0);
+  return offset;
 }
 
 export async function uploadBlob(client: RegistryClient, repository: string, blob: BlobContent, options: UploadOptions = {}): Promise<UploadResult> {
