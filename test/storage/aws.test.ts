@@ -452,6 +452,16 @@ describe('DynamoDbMetadataStore specifics', () => {
     dynamo.destroy();
   });
 
+  it('refuses a manifest too large for an item with 413 when it has no body store, and writes nothing', async () => {
+    const name = repo('no-bodies');
+    const store = new DynamoDbMetadataStore({ dynamo: aws.dynamo, table: names.table });
+    const large = storedManifest({ padding: randomBytes(400_000).toString('base64') });
+    const error = await store.putManifest(name, large, ['t']).catch((e: unknown) => e);
+    expect(isOciError(error, 'PAYLOAD_TOO_LARGE')).toBe(true);
+    expect(await rawItem(tagKey(name, 't'))).toBeUndefined();
+    expect(await rawItem(manifestItemKey(name, large.digest))).toBeUndefined();
+  });
+
   it('keeps the first blob record when many writers race, by a conditional put', async () => {
     const store = metadataStore();
     const digest = digestOf(randomBytes(8));

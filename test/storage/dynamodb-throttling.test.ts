@@ -11,6 +11,7 @@ import { createDynamoDbClient } from '../../lib/storage/aws-clients.ts';
 import { createLocalResources, resourceNames } from '../../lib/storage/aws-resources.ts';
 import { DynamoDbMetadataStore } from '../../lib/storage/dynamodb/dynamodb-metadata-store.ts';
 import { THROTTLED_ATTEMPTS } from '../../lib/storage/dynamodb/throttling.ts';
+import { S3ManifestBodyStore } from '../../lib/storage/s3/s3-manifest-body-store.ts';
 import { call } from '../support/app-client.ts';
 import { startAwsJsonFront, type AwsJsonCall, type AwsJsonFront, type FrontAnswer } from '../support/aws-json-front.ts';
 import { imageManifest, randomBlob } from '../support/builders.ts';
@@ -115,6 +116,25 @@ describe('DynamoDbMetadataStore under throttling', () => {
     expect(count('TransactWriteItems')).toBe(STORE_ATTEMPTS);
     answer = () => undefined;
     expect(await store().listTags(name, {})).toBeUndefined();
+  });
+
+  it('leaves only the body of a large manifest whose transaction failed, and a retried push completes it', async () => {
+    // Prepare: the body goes to S3 before the transaction names it (timeline in manifest-item.ts)
+    const bodies = new S3ManifestBodyStore({ s3: aws.s3, bucket: names.bucket });
+    const withBodies = new DynamoDbMetadataStore({ dynamo, table: names.table, bodies });
+    const name = repo('large');
+    const large = storedManifest({ padding: randomBytes(400_000).toString('base64') });
+    throttleAlways('TransactWriteItems', transactionOf);
+    // Act: the push fails after the body was stored
+    const error = await withBodies.putManifest(name, large, ['t']).catch((e: unknown) => e);
+    // Assess
+    expect(isOciError(error, 'TOOMANYREQUESTS')).toBe(true);
+    answer = () => undefined;
+    expect(await withBodies.resolveTag(name, 't')).toBeUndefined();
+    expect(Buffer.from((await bodies.get(large.digest))!).equals(Buffer.from(large.content))).toBe(true);
+    // Act + Assess: the client's retry rewrites the same body and writes the items
+    await withBodies.putManifest(name, large, ['t']);
+    expect(Buffer.from((await withBodies.resolveTag(name, 't'))!.content).equals(Buffer.from(large.content))).toBe(true);
   });
 
   it('asks again for the keys a BatchGetItem left unprocessed, and answers from the second read', async () => {
