@@ -1,4 +1,4 @@
-import { OciError } from '../registry/errors.ts';
+import { OciError, type UploadPosition } from '../registry/errors.ts';
 import type { ByteRange } from '../registry/types.ts';
 
 /**
@@ -8,18 +8,32 @@ import type { ByteRange } from '../registry/types.ts';
 
 /** A chunk's `Content-Range`: the spec's `<start>-<end>`; the RFC 9110 `bytes <start>-<end>/<total>` form is accepted too. */
 export function parseContentRange(header: string): ByteRange {
+  const range = readContentRange(header);
+  if (!range) throw new OciError('RANGE_INVALID', 'malformed Content-Range', { contentRange: header });
+  return range;
+}
+
+/** {@link parseContentRange}, undefined for a malformed header. */
+export function readContentRange(header: string): ByteRange | undefined {
   const match = /^\s*(?:bytes[ =])?(\d+)-(\d+)(?:\/(?:\d+|\*))?\s*$/.exec(header);
-  if (!match) throw new OciError('RANGE_INVALID', 'malformed Content-Range', { contentRange: header });
+  if (!match) return undefined;
   const range = { start: Number(match[1]), end: Number(match[2]) };
-  if (!Number.isSafeInteger(range.start) || !Number.isSafeInteger(range.end) || range.end < range.start) {
-    throw new OciError('RANGE_INVALID', 'malformed Content-Range', { contentRange: header });
-  }
+  if (!Number.isSafeInteger(range.start) || !Number.isSafeInteger(range.end) || range.end < range.start) return undefined;
   return range;
 }
 
 /** The `Range` an upload reports: bytes `0-<last received>`; `0-0` before any byte, as distribution answers. */
 export function uploadRange(offset: number): string {
   return `0-${Math.max(offset - 1, 0)}`;
+}
+
+/** Where an upload stands, as POST, PATCH, GET and a 416 on the upload report it. */
+export function uploadPositionHeaders(position: UploadPosition): Record<string, string> {
+  return {
+    location: `/v2/${position.name}/blobs/uploads/${position.uploadId}`,
+    range: uploadRange(position.offset),
+    'docker-upload-uuid': position.uploadId,
+  };
 }
 
 /**

@@ -2,6 +2,7 @@ import type { AuthService, TokenRequest } from '../auth/auth-service.ts';
 import { parseScopes } from '../auth/scope.ts';
 import { limitBytes, readAll } from '../registry/bytes.ts';
 import { OciError } from '../registry/errors.ts';
+import { jsonResponse, type HttpMethod } from './resource.ts';
 import type { HttpRequest, HttpResponse } from './types.ts';
 
 const MAX_FORM_BYTES = 64 * 1024;
@@ -12,27 +13,21 @@ const MAX_FORM_BYTES = 64 * 1024;
  * @see https://distribution.github.io/distribution/spec/auth/token/
  * @see https://distribution.github.io/distribution/spec/auth/oauth/
  */
-export async function handleTokenRequest(auth: AuthService, request: HttpRequest): Promise<HttpResponse> {
-  let tokenRequest: TokenRequest;
-  if (request.method === 'GET') {
-    tokenRequest = {
+export const tokenEndpoint: Readonly<Partial<Record<HttpMethod, TokenHandler>>> = {
+  GET: async (auth, request) =>
+    issue(auth, request, {
       scopes: parseScopes(request.query.getAll('scope')),
       offline: request.query.get('offline_token') === 'true',
       ...basicCredentials(request.headers.get('authorization')),
-    };
-  } else if (request.method === 'POST') {
-    tokenRequest = await formRequest(request);
-  } else {
-    throw new OciError('UNSUPPORTED', `${request.method} is not supported on the token endpoint`);
-  }
+    }),
+  POST: async (auth, request) => issue(auth, request, await formRequest(request)),
+};
+
+type TokenHandler = (auth: AuthService, request: HttpRequest) => Promise<HttpResponse>;
+
+async function issue(auth: AuthService, request: HttpRequest, tokenRequest: TokenRequest): Promise<HttpResponse> {
   if (request.sourceIp !== undefined) tokenRequest.sourceIp = request.sourceIp;
-  const response = await auth.issueToken(tokenRequest);
-  const body = new TextEncoder().encode(JSON.stringify(response));
-  return {
-    status: 200,
-    headers: { 'content-type': 'application/json', 'content-length': String(body.byteLength), 'cache-control': 'no-store' },
-    body,
-  };
+  return jsonResponse(200, await auth.issueToken(tokenRequest), { 'cache-control': 'no-store' });
 }
 
 async function formRequest(request: HttpRequest): Promise<TokenRequest> {

@@ -75,10 +75,30 @@ export const sizeInvalid = (reason: string, detail?: unknown) =>
 export const unsupported = (reason: string, detail?: unknown) =>
   new OciError('UNSUPPORTED', `the operation is unsupported: ${reason}`, detail);
 
-/** Out-of-order chunk: the client should ask GET on the upload for the offset to resume from. */
-export const rangeInvalid = (expectedStart: number, got: string) =>
-  new OciError('RANGE_INVALID', `chunk out of order: expected a Content-Range starting at ${expectedStart}`, {
-    expectedStart,
+/** Where an upload stands: the next chunk must start at `offset`. */
+export interface UploadPosition {
+  name: string;
+  uploadId: string;
+  offset: number;
+}
+
+/**
+ * A chunk that does not continue the upload (RANGE_INVALID). It carries the upload's position so that the answer
+ * can tell the client where to resume (the HTTP layer sets `Range` and `Location` on the 416).
+ */
+export class UploadRangeError extends OciError {
+  readonly position: UploadPosition;
+
+  constructor(message: string, position: UploadPosition, detail?: unknown, options?: ErrorOptions) {
+    super('RANGE_INVALID', message, detail, options);
+    this.position = position;
+  }
+}
+
+/** Out-of-order chunk: the client should resume from `position.offset`. */
+export const rangeInvalid = (position: UploadPosition, got: string) =>
+  new UploadRangeError(`chunk out of order: expected a Content-Range starting at ${position.offset}`, position, {
+    expectedStart: position.offset,
     contentRange: got,
   });
 

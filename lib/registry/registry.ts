@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { limitBytes } from './bytes.ts';
+import { limitBytes, readAll } from './bytes.ts';
 import { digestOf, isDigest, parseDigest } from './digest.ts';
 import {
   blobUnknown,
@@ -9,9 +9,10 @@ import {
   manifestBlobUnknown,
   manifestUnknown,
   nameUnknown,
-  OciError,
   payloadTooLarge,
   rangeInvalid,
+  UploadRangeError,
+  type UploadPosition,
 } from './errors.ts';
 import { MAX_MANIFEST_BYTES, parseManifest } from './manifest.ts';
 import { assertName, assertTag, isValidName, isValidTag } from './names.ts';
@@ -37,9 +38,9 @@ export interface RegistryOptions {
 
 /** Where a chunk claims to go: the parsed Content-Range and Content-Length of a PATCH or final PUT. */
 export interface ChunkInfo {
-  /** Parsed `Content-Range` (inclusive); absent for a streamed PATCH. */
+  /** Parsed `Content-Range` (inclusive); absent for a streamed PATCH, and when `rawRange` could not be parsed. */
   range?: ByteRange;
-  /** Raw `Content-Range`, for error details. */
+  /** Raw `Content-Range`, for error details; set without `range` when malformed (416, with the upload's position). */
   rawRange?: string;
   /** `Content-Length`, when the client sent one. */
   length?: number;
@@ -58,21 +59,21 @@ const DEFAULT_UPLOAD_TTL_MS = 24 * 60 * 60 * 1000;
  * @see https://github.com/opencontainers/distribution-spec/blob/v1.1.1/spec.md
  */
 export class Registry {
-  readonly blobs: BlobStore;
-  readonly metadata: MetadataStore;
+  readonly #blobs: BlobStore;
+  readonly #metadata: MetadataStore;
   readonly #uploadTtlMs: number;
   readonly #now: () => number;
 
   constructor(options: RegistryOptions) {
-    this.blobs = options.blobs;
-    this.metadata = options.metadata;
+    this.#blobs = options.blobs;
+    this.#metadata = options.metadata;
     this.#uploadTtlMs = options.uploadTtlMs ?? DEFAULT_UPLOAD_TTL_MS;
     this.#now = options.now ?? Date.now;
   }
 
   /** The largest chunk one request may carry, or undefined when unlimited. */
   get maxChunkLength(): number | undefined {
-    return this.blobs.maxChunkLength;
+    return this.#blobs.maxChunkLength;
   }
 
   // ---- blobs ---------------------------------------------------------------------------------------------------
@@ -81,7 +82,7 @@ export class Registry {
   async statBlob(name: string, digest: string): Promise<BlobRecord> {
     assertName(name);
     parseDigest(digest);
-    const record = await this.metadata.getLinkedBlob(name, digest);
+    const record = await this.#metadata.getLinkedBlob(name, digest);
     if (!record) throw blobUnknown(name, digest);
     return record;
   }
@@ -91,14 +92,14 @@ export class Registry {
    * the size first, so the pull path stats, then reads: still one metadata read).
    */
   async readBlob(record: BlobRecord, range?: ByteRange): Promise<BlobRead> {
-    return this.blobs.read(record.location, range);
+    return this.#blobs.read(record.location, range);
   }
 
   /** Removes the blob from the repository. Its bytes stay until garbage collection: other repositories may link it. */
   async deleteBlob(name: string, digest: string): Promise<void> {
     assertName(name);
     parseDigest(digest);
-    if (!(await this.metadata.unlinkBlob(name, digest))) throw blobUnknown(name, digest);
+    if (!(await this.#metadata.unlinkBlob(name, digest))) throw blobUnknown(name, digest);
   }
 
   // ---- uploads -------------------------------------------------------------------------------------------------
@@ -120,12 +121,12 @@ export class Registry {
     let record: BlobRecord | undefined;
     if (from !== undefined) {
       if (!isValidName(from) || !mayReadFrom(from)) return undefined;
-      record = await this.metadata.getLinkedBlob(from, digest);
+      record = await this.#metadata.getLinkedBlob(from, digest);
     } else {
-      record = await this.metadata.getBlob(digest);
+      record = await this.#metadata.getBlob(digest);
     }
     if (!record) return undefined;
-    await this.metadata.linkBlob(name, record);
+    await this.#metadata.linkBlob(name, record);
     return record;
   }
 
@@ -139,9 +140,9 @@ export class Registry {
       offset: 0,
       version: 0,
       createdAt: this.#now(),
-      storage: await this.blobs.startUpload(uploadId),
+      storage: await this.#blobs.startUpload(uploadId),
     };
-    await this.metadata.createUpload(session);
+    await this.#metadata.createUpload(session);
     return session;
   }
 
@@ -149,13 +150,13 @@ export class Registry {
   async uploadMonolithic(name: string, digest: string, body: ByteSource, length?: number): Promise<BlobRecord> {
     assertName(name);
     const parsed = parseDigest(digest);
-    const storage = await this.blobs.startUpload(randomUUID());
+    const storage = await this.#blobs.startUpload(randomUUID());
     try {
-      const appended = await this.blobs.append(storage, 0, this.#limited(body, length), length);
-      const location = await this.blobs.commit(appended.state, parsed, appended.size);
+      const appended = await this.#blobs.append(storage, 0, this.#limited(body, length), length);
+      const location = await this.#blobs.commit(appended.state, parsed, appended.size);
       return await this.#recordBlob(name, { digest, size: appended.size, location });
     } catch (error) {
-      await this.blobs.abort(storage).catch(() => undefined);
+      await this.#blobs.abort(storage).catch(() => undefined);
       throw error;
     }
   }
@@ -163,7 +164,7 @@ export class Registry {
   /** The session of an upload in progress; BLOB_UPLOAD_UNKNOWN when absent, expired or of another repository. */
   async getUpload(name: string, uploadId: string): Promise<UploadSession> {
     assertName(name);
-    const session = await this.metadata.getUpload(name, uploadId);
+    const session = await this.#metadata.getUpload(name, uploadId);
     if (!session || session.name !== name || this.#now() - session.createdAt > this.#uploadTtlMs) {
       throw blobUploadUnknown(name, uploadId);
     }
@@ -185,18 +186,19 @@ export class Registry {
    */
   async completeUpload(name: string, uploadId: string, digest: string | undefined, body: ByteSource, chunk: ChunkInfo): Promise<BlobRecord> {
     let session = await this.getUpload(name, uploadId);
+    assertReadableRange(session, chunk);
     if (digest === undefined) throw digestInvalid('the digest query parameter is required to complete an upload');
     const parsed = parseDigest(digest);
     if (chunk.length !== 0) session = await this.#append(session, body, chunk);
     let location: string;
     try {
-      location = await this.blobs.commit(session.storage, parsed, session.offset);
+      location = await this.#blobs.commit(session.storage, parsed, session.offset);
     } catch (error) {
       if (isOciError(error, 'DIGEST_INVALID')) await this.#discard(session);
       throw error;
     }
     const record = await this.#recordBlob(name, { digest, size: session.offset, location });
-    await this.metadata.deleteUpload(name, uploadId);
+    await this.#metadata.deleteUpload(name, uploadId);
     return record;
   }
 
@@ -206,31 +208,44 @@ export class Registry {
   }
 
   async #append(session: UploadSession, body: ByteSource, chunk: ChunkInfo): Promise<UploadSession> {
+    assertReadableRange(session, chunk);
     if (chunk.range) {
       const expected = chunk.range.end - chunk.range.start + 1;
       if (chunk.range.start !== session.offset || chunk.range.end < chunk.range.start) {
-        throw rangeInvalid(session.offset, chunk.rawRange ?? `${chunk.range.start}-${chunk.range.end}`);
+        throw rangeInvalid(positionOf(session), chunk.rawRange ?? `${chunk.range.start}-${chunk.range.end}`);
       }
       if (chunk.length !== undefined && chunk.length !== expected) {
-        throw new OciError('RANGE_INVALID', `Content-Range ${chunk.rawRange} covers ${expected} bytes but Content-Length is ${chunk.length}`, {
-          contentRange: chunk.rawRange,
-          contentLength: chunk.length,
-        });
+        const message = `Content-Range ${chunk.rawRange} covers ${expected} bytes but Content-Length is ${chunk.length}`;
+        throw new UploadRangeError(message, positionOf(session), { contentRange: chunk.rawRange, contentLength: chunk.length });
       }
     }
-    const appended = await this.blobs.append(session.storage, session.offset, this.#limited(body, chunk.length), chunk.length);
+    const appended = await this.#blobs.append(session.storage, session.offset, this.#limited(body, chunk.length), chunk.length);
     if (chunk.range && appended.size !== chunk.range.end + 1) {
       // The body was shorter than its Content-Range: keep the session as it was, the client resends from the offset.
-      throw rangeInvalid(session.offset, `${chunk.rawRange} but ${appended.size - session.offset} bytes received`);
+      throw rangeInvalid(positionOf(session), `${chunk.rawRange} but ${appended.size - session.offset} bytes received`);
     }
     const next: UploadSession = { ...session, offset: appended.size, storage: appended.state, version: session.version + 1 };
-    await this.metadata.updateUpload(next);
+    try {
+      await this.#metadata.updateUpload(next);
+    } catch (error) {
+      throw await this.#withPosition(error, session);
+    }
     return next;
+  }
+
+  /**
+   * A lost compare-and-set (another PATCH of this upload won) is a 416 like an out-of-order chunk: it reports the
+   * position the winner left, read again, so the client resumes from there.
+   */
+  async #withPosition(error: unknown, session: UploadSession): Promise<unknown> {
+    if (!isOciError(error, 'RANGE_INVALID') || error instanceof UploadRangeError) return error;
+    const current = await this.getUpload(session.name, session.uploadId).catch(() => undefined);
+    return current ? new UploadRangeError(error.message, positionOf(current), error.detail, { cause: error }) : error;
   }
 
   /** Enforces the blob store's per-request limit, up front when the length is declared, else while streaming. */
   #limited(body: ByteSource, length: number | undefined): ByteSource {
-    const max = this.blobs.maxChunkLength;
+    const max = this.#blobs.maxChunkLength;
     if (max === undefined) return body;
     const tooLarge = (size: number): never => {
       throw payloadTooLarge(
@@ -245,15 +260,15 @@ export class Registry {
   }
 
   async #discard(session: UploadSession): Promise<void> {
-    await this.blobs.abort(session.storage);
-    await this.metadata.deleteUpload(session.name, session.uploadId);
+    await this.#blobs.abort(session.storage);
+    await this.#metadata.deleteUpload(session.name, session.uploadId);
   }
 
   /** Records a verified blob globally (first record wins: a duplicate upload's bytes are dropped) and links it. */
   async #recordBlob(name: string, uploaded: BlobRecord): Promise<BlobRecord> {
-    const record = await this.metadata.putBlob(uploaded);
-    if (record.location !== uploaded.location) await this.blobs.delete(uploaded.location);
-    await this.metadata.linkBlob(name, record);
+    const record = await this.#metadata.putBlob(uploaded);
+    if (record.location !== uploaded.location) await this.#blobs.delete(uploaded.location);
+    await this.#metadata.linkBlob(name, record);
     return record;
   }
 
@@ -262,7 +277,7 @@ export class Registry {
   /** A manifest by tag or digest; MANIFEST_UNKNOWN when absent. */
   async getManifest(name: string, reference: string): Promise<StoredManifest> {
     assertName(name);
-    const manifest = await byReference(reference, (digest) => this.metadata.getManifest(name, digest), (tag) => this.metadata.resolveTag(name, tag));
+    const manifest = await byReference(reference, (digest) => this.#metadata.getManifest(name, digest), (tag) => this.#metadata.resolveTag(name, tag));
     if (!manifest) throw manifestUnknown(name, reference);
     return manifest;
   }
@@ -272,11 +287,9 @@ export class Registry {
    * and child manifest to be in the repository, and verifies a digest reference against the content.
    * @see https://github.com/opencontainers/distribution-spec/blob/v1.1.1/spec.md#pushing-manifests
    */
-  async putManifest(name: string, reference: string, content: Uint8Array, contentType: string | undefined): Promise<ManifestPutResult> {
+  async putManifest(name: string, reference: string, body: ByteSource, contentType: string | undefined, length?: number): Promise<ManifestPutResult> {
     assertName(name);
-    if (content.byteLength > MAX_MANIFEST_BYTES) {
-      throw payloadTooLarge(`manifest of ${content.byteLength} bytes exceeds the limit of ${MAX_MANIFEST_BYTES} bytes`);
-    }
+    const content = await readManifestBody(body, length);
     let digest: string;
     const tags: string[] = [];
     if (isDigest(reference)) {
@@ -289,20 +302,20 @@ export class Registry {
       tags.push(reference);
     }
     const parsed = parseManifest(content, contentType);
-    const [missing] = await this.metadata.missingReferences(name, { blobs: parsed.blobs, manifests: parsed.manifests });
+    const [missing] = await this.#metadata.missingReferences(name, { blobs: parsed.blobs, manifests: parsed.manifests });
     if (missing !== undefined) throw manifestBlobUnknown(missing);
     const stored: StoredManifest = { digest, mediaType: parsed.mediaType, content };
     if (parsed.subject !== undefined) stored.subject = parsed.subject;
     if (parsed.artifactType !== undefined) stored.artifactType = parsed.artifactType;
     if (parsed.annotations !== undefined) stored.annotations = parsed.annotations;
-    await this.metadata.putManifest(name, stored, tags);
+    await this.#metadata.putManifest(name, stored, tags);
     return parsed.subject !== undefined ? { digest, subject: parsed.subject } : { digest };
   }
 
   /** By digest: deletes the manifest and its tags. By tag: deletes the tag only. */
   async deleteManifest(name: string, reference: string): Promise<void> {
     assertName(name);
-    const deleted = await byReference(reference, (digest) => this.metadata.deleteManifest(name, digest), (tag) => this.metadata.deleteTag(name, tag));
+    const deleted = await byReference(reference, (digest) => this.#metadata.deleteManifest(name, digest), (tag) => this.#metadata.deleteTag(name, tag));
     if (!deleted) throw manifestUnknown(name, reference);
   }
 
@@ -310,13 +323,13 @@ export class Registry {
 
   async listTags(name: string, page: PageRequest): Promise<Page<string>> {
     assertName(name);
-    const tags = await this.metadata.listTags(name, page);
+    const tags = await this.#metadata.listTags(name, page);
     if (!tags) throw nameUnknown(name);
     return tags;
   }
 
   async listRepositories(page: PageRequest): Promise<Page<string>> {
-    return this.metadata.listRepositories(page);
+    return this.#metadata.listRepositories(page);
   }
 
   /**
@@ -327,7 +340,7 @@ export class Registry {
   async listReferrers(name: string, digest: string, artifactType?: string): Promise<Descriptor[]> {
     assertName(name);
     parseDigest(digest);
-    const referrers = await this.metadata.listReferrers(name, digest);
+    const referrers = await this.#metadata.listReferrers(name, digest);
     return artifactType === undefined ? referrers : referrers.filter((descriptor) => descriptor.artifactType === artifactType);
   }
 }
@@ -342,4 +355,27 @@ function byReference<T>(reference: string, byDigest: (digest: string) => Promise
     return byDigest(reference);
   }
   return isValidTag(reference) ? byTag(reference) : Promise.resolve(undefined);
+}
+
+/**
+ * Reads a manifest body, refusing one over {@link MAX_MANIFEST_BYTES}: up front when its length is declared, else
+ * as soon as the stream passes the limit (never buffering more).
+ */
+async function readManifestBody(body: ByteSource, length: number | undefined): Promise<Uint8Array> {
+  const tooLarge = (size: number): never => {
+    throw payloadTooLarge(`manifest of ${size} bytes exceeds the limit of ${MAX_MANIFEST_BYTES} bytes`, { size, max: MAX_MANIFEST_BYTES });
+  };
+  if (length !== undefined && length > MAX_MANIFEST_BYTES) tooLarge(length);
+  return readAll(limitBytes(body, MAX_MANIFEST_BYTES, tooLarge));
+}
+
+function positionOf(session: UploadSession): UploadPosition {
+  return { name: session.name, uploadId: session.uploadId, offset: session.offset };
+}
+
+/** A Content-Range the HTTP layer could not parse is refused with where the upload stands, like an out-of-order one. */
+function assertReadableRange(session: UploadSession, chunk: ChunkInfo): void {
+  if (chunk.rawRange !== undefined && chunk.range === undefined) {
+    throw new UploadRangeError('malformed Content-Range', positionOf(session), { contentRange: chunk.rawRange });
+  }
 }

@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { pipeline } from 'node:stream/promises';
 import { Readable } from 'node:stream';
+import { renderOciError } from '../http/error-response.ts';
 import type { HttpHandler, HttpRequest, HttpResponse } from '../http/types.ts';
 import { isRecyclableBody, RECYCLED_CHUNKS } from '../registry/recyclable-body.ts';
 
@@ -84,8 +85,9 @@ export function nodeListener(handler: HttpHandler, scheme: string) {
       .catch(() => {
         // The app renders its own errors; reaching here means a bug in an adapter. Never crash the process.
         if (!res.headersSent) {
-          res.writeHead(500, { 'content-type': 'application/json', connection: 'close' });
-          res.end('{"errors":[{"code":"UNKNOWN","message":"internal server error","detail":null}]}');
+          const { status, headers, body } = renderOciError('UNKNOWN', 'internal server error', undefined, { headers: { connection: 'close' } });
+          res.writeHead(status, headers);
+          res.end(body);
         } else {
           res.destroy();
         }

@@ -137,6 +137,13 @@ describe('manifests', () => {
     expect(put.json().errors[0].code).toBe('PAYLOAD_TOO_LARGE');
   });
 
+  it('refuses a streamed manifest (no Content-Length) once it passes 4 MiB, with the limit in the detail', async () => {
+    const { call } = memoryRegistry();
+    const put = await call('PUT', '/v2/team/app/manifests/huge', { body: Buffer.alloc(4 * 1024 * 1024 + 1, 0x20), chunked: true, headers: { 'content-type': MediaType.ociManifest } });
+    expect(put.status).toBe(413);
+    expect(put.json().errors[0]).toMatchObject({ code: 'PAYLOAD_TOO_LARGE', detail: { max: 4 * 1024 * 1024 } });
+  });
+
   it('answers 404 MANIFEST_UNKNOWN for an unknown tag or digest', async () => {
     const { call } = memoryRegistry();
     for (const reference of ['nope', `sha256:${'a'.repeat(64)}`]) {

@@ -1,5 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { memoryRegistry } from '../support/app-client.ts';
+import { createRegistryApp } from '../../lib/http/app.ts';
+import { Registry } from '../../lib/registry/registry.ts';
+import type { UploadSession } from '../../lib/registry/types.ts';
+import { MemoryBlobStore } from '../../lib/storage/memory/memory-blob-store.ts';
+import { MemoryMetadataStore } from '../../lib/storage/memory/memory-metadata-store.ts';
+import { call, memoryRegistry } from '../support/app-client.ts';
 import { randomBlob } from '../support/builders.ts';
 
 describe('blob uploads', () => {
@@ -85,6 +90,46 @@ describe('blob uploads', () => {
     // The upload is still good: resume from the reported offset.
     await call('PATCH', location, { body: blob.bytes.subarray(1000), headers: { 'content-range': '1000-1999' } });
     expect((await call('PUT', `${location}?digest=${blob.digest}`)).status).toBe(201);
+  });
+
+  it('rejects a malformed Content-Range with 416 and the upload position, and keeps the upload', async () => {
+    const { call } = memoryRegistry();
+    const blob = randomBlob(1500);
+    const location = (await call('POST', '/v2/team/app/blobs/uploads/')).headers.location!;
+    await call('PATCH', location, { body: blob.bytes.subarray(0, 1000), headers: { 'content-range': '0-999' } });
+    const response = await call('PATCH', location, { body: blob.bytes.subarray(1000), headers: { 'content-range': 'bytes=1000-' } });
+    expect(response.status).toBe(416);
+    expect(response.json().errors[0]).toMatchObject({ code: 'RANGE_INVALID', detail: { contentRange: 'bytes=1000-' } });
+    expect(response.headers.range).toBe('0-999');
+    expect(response.headers.location).toBe(location);
+    expect(response.headers['docker-upload-uuid']).toBe(location.split('/').at(-1));
+    expect(Number(response.headers['content-length'])).toBe(response.body.byteLength);
+    await call('PATCH', location, { body: blob.bytes.subarray(1000), headers: { 'content-range': '1000-1499' } });
+    expect((await call('PUT', `${location}?digest=${blob.digest}`)).status).toBe(201);
+  });
+
+  it('answers the loser of two concurrent PATCHes with 416 and the position the winner left', async () => {
+    // Prepare: while the loser's PATCH records its chunk, another writer records 700 bytes first (its compare-and-set wins).
+    let raceOnce = true;
+    class RacingMetadataStore extends MemoryMetadataStore {
+      override async updateUpload(next: UploadSession): Promise<void> {
+        if (raceOnce) {
+          raceOnce = false;
+          await super.updateUpload({ ...next, offset: 700 });
+        }
+        return super.updateUpload(next);
+      }
+    }
+    const app = createRegistryApp({ registry: new Registry({ blobs: new MemoryBlobStore(), metadata: new RacingMetadataStore() }) });
+    const location = (await call(app, 'POST', '/v2/team/app/blobs/uploads/')).headers.location!;
+    // Act
+    const loser = await call(app, 'PATCH', location, { body: randomBlob(300).bytes, headers: { 'content-range': '0-299' } });
+    // Assess
+    expect(loser.status).toBe(416);
+    expect(loser.json().errors[0].code).toBe('RANGE_INVALID');
+    expect(loser.headers.range).toBe('0-699');
+    expect(loser.headers.location).toBe(location);
+    expect((await call(app, 'GET', location)).headers.range).toBe('0-699');
   });
 
   it('rejects a Content-Range whose length disagrees with Content-Length', async () => {

@@ -1,0 +1,55 @@
+import { OciError } from '../registry/errors.ts';
+import type { BlobRecord } from '../registry/types.ts';
+import { parseByteRange } from './ranges.ts';
+import { NO_BODY, type HandlerContext, type MethodTable } from './resource.ts';
+import type { HttpResponse } from './types.ts';
+
+/**
+ * `/v2/<name>/blobs/<digest>`. The blob store decides how bytes travel: a stream (fs, memory) or a 307 to a
+ * presigned URL (S3); this module only writes the answer.
+ * @see https://github.com/opencontainers/distribution-spec/blob/v1.1.1/spec.md#pulling-blobs
+ */
+export const blobs: MethodTable<'blob'> = { HEAD: head, GET: get, DELETE: remove };
+
+/** Answered from metadata alone: no storage call, and a presigned GET URL could not serve a HEAD anyway. */
+async function head({ registry, route }: HandlerContext<'blob'>): Promise<HttpResponse> {
+  const record = await registry.statBlob(route.name, route.digest);
+  return { status: 200, headers: blobHeaders(record) };
+}
+
+/** The whole blob, or one `Range` of it (206); a range past the end is 416. */
+async function get({ registry, route, request }: HandlerContext<'blob'>): Promise<HttpResponse> {
+  const header = request.headers.get('range');
+  const record = await registry.statBlob(route.name, route.digest);
+  const range = header ? parseByteRange(header, record.size) : undefined;
+  if (range === 'unsatisfiable') {
+    throw new OciError('RANGE_INVALID', 'requested range not satisfiable', { range: header, size: record.size });
+  }
+  const read = await registry.readBlob(record, range);
+  if (read.kind === 'redirect') {
+    return { status: 307, headers: { location: read.url, 'docker-content-digest': record.digest, ...NO_BODY } };
+  }
+  if (!range) return { status: 200, headers: blobHeaders(record), body: read.body };
+  const headers = {
+    ...blobHeaders(record),
+    'content-length': String(range.end - range.start + 1),
+    'content-range': `bytes ${range.start}-${range.end}/${record.size}`,
+  };
+  return { status: 206, headers, body: read.body };
+}
+
+/** Unlinks the blob from the repository; its bytes stay until garbage collection. */
+async function remove({ registry, route }: HandlerContext<'blob'>): Promise<HttpResponse> {
+  await registry.deleteBlob(route.name, route.digest);
+  return { status: 202, headers: { ...NO_BODY } };
+}
+
+function blobHeaders(record: BlobRecord): Record<string, string> {
+  return {
+    'content-type': 'application/octet-stream',
+    'content-length': String(record.size),
+    'docker-content-digest': record.digest,
+    'accept-ranges': 'bytes',
+    etag: `"${record.digest}"`,
+  };
+}

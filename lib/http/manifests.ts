@@ -1,0 +1,39 @@
+import { declaredLength } from './request-body.ts';
+import { NO_BODY, type HandlerContext, type MethodTable } from './resource.ts';
+import type { HttpResponse } from './types.ts';
+
+/**
+ * `/v2/<name>/manifests/<reference>`, by tag or digest. The size limit and every validation live in the core.
+ * @see https://github.com/opencontainers/distribution-spec/blob/v1.1.1/spec.md#pulling-manifests
+ */
+export const manifests: MethodTable<'manifest'> = { GET: get, HEAD: get, PUT: put, DELETE: remove };
+
+async function get({ registry, route }: HandlerContext<'manifest'>): Promise<HttpResponse> {
+  const manifest = await registry.getManifest(route.name, route.reference);
+  const headers = {
+    'content-type': manifest.mediaType,
+    'content-length': String(manifest.content.byteLength),
+    'docker-content-digest': manifest.digest,
+    etag: `"${manifest.digest}"`,
+  };
+  return { status: 200, headers, body: manifest.content };
+}
+
+async function put({ registry, route, request }: HandlerContext<'manifest'>): Promise<HttpResponse> {
+  const { name, reference } = route;
+  const contentType = request.headers.get('content-type') ?? undefined;
+  const result = await registry.putManifest(name, reference, request.body, contentType, declaredLength(request));
+  const headers: Record<string, string> = {
+    location: `/v2/${name}/manifests/${result.digest}`,
+    'docker-content-digest': result.digest,
+    ...NO_BODY,
+  };
+  if (result.subject !== undefined) headers['oci-subject'] = result.subject;
+  return { status: 201, headers };
+}
+
+/** By digest: the manifest and its tags; by tag: the tag only (202 either way). */
+async function remove({ registry, route }: HandlerContext<'manifest'>): Promise<HttpResponse> {
+  await registry.deleteManifest(route.name, route.reference);
+  return { status: 202, headers: { ...NO_BODY } };
+}
