@@ -551,6 +551,8 @@ async function pushImageTo(baseUrl: string, name: string, tag: string): Promise<
 function slowPatch(location: string, chunk: Buffer, offset: number): { sent(bytes: number): Promise<void>; done: Promise<'completed' | 'connection lost'> } {
   const waiters: Array<{ bytes: number; resolve: () => void }> = [];
   let written = 0;
+  // Writing stops once a waiter is satisfied: on a loaded machine the rest would otherwise arrive before the kill.
+  let held = false;
   const request = httpRequest(location, {
     method: 'PATCH',
     headers: { 'content-type': 'application/octet-stream', 'content-range': `${offset}-${offset + chunk.byteLength - 1}`, 'content-length': String(chunk.byteLength) },
@@ -567,17 +569,19 @@ function slowPatch(location: string, chunk: Buffer, offset: number): { sent(byte
       clearInterval(timer);
       return;
     }
+    if (held) return;
     const piece = chunk.subarray(written, written + 256 * 1024);
     request.write(piece);
     written += piece.byteLength;
     for (const waiter of waiters.filter((candidate) => candidate.bytes <= written)) {
       waiters.splice(waiters.indexOf(waiter), 1);
+      held = true;
       waiter.resolve();
     }
   }, 20);
   void done.then(() => clearInterval(timer));
   return {
-    sent: (bytes) => new Promise<void>((resolve) => (bytes <= written ? resolve() : waiters.push({ bytes, resolve }))),
+    sent: (bytes) => new Promise<void>((resolve) => (bytes <= written ? ((held = true), resolve()) : waiters.push({ bytes, resolve }))),
     done,
   };
 }
