@@ -19,10 +19,11 @@ const PACKAGE_OF: Record<string, string> = {
   jq: 'jq',
   openssl: 'openssl',
   tar: 'tar',
+  java: 'openjdk-17-jre-headless',
 };
 
 /** The line `.ci/run` runs on a machine that lacks a client. */
-export const APT_LINE = 'apt-get install -y skopeo docker.io containerd umoci jq openssl';
+export const APT_LINE = 'apt-get install -y skopeo docker.io containerd umoci jq openssl openjdk-17-jre-headless';
 
 async function onPath(name: string): Promise<string | undefined> {
   for (const dir of (process.env.PATH ?? '').split(delimiter)) {
