@@ -95,8 +95,8 @@ export class DynamoDbTable {
   }
 
   /**
-   * The keys among `keys` that have an item (as {@link idOf}), by BatchGetItem (100 keys a request, requests in parallel; keys
-   * projected only). Keys DynamoDB leaves unprocessed (throttling) are asked again, then 429.
+   * The keys among `keys` that have an item (as {@link idOf}), by BatchGetItem: 100 keys a request, requests in
+   * parallel, keys projected only. Keys DynamoDB leaves unprocessed (throttling) are asked again, then 429.
    */
   async existing(keys: ItemKey[]): Promise<Set<string>> {
     const unique = [...new Map(keys.map((itemKey) => [idOf(itemKey), itemKey])).values()];
