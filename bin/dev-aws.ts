@@ -29,6 +29,8 @@ export interface DevAwsOptions {
   presignExpiresIn?: number;
   /** Docker token auth, with a signing key made for this run and identities in DynamoDB Local. @default false */
   auth?: boolean;
+  /** Blob HEADs answered by a 307 to a presigned s3rver HEAD URL (the construct's `blobHeadRedirect`). @default false */
+  blobHeadRedirect?: boolean;
   /** Gateway integration timeout, ms. @default 30000 */
   integrationTimeoutMs?: number;
   /** Function log level (Powertools). @default 'INFO' */
@@ -64,6 +66,7 @@ export async function startDevAws(options: DevAwsOptions = {}): Promise<DevAws> 
         bucket: names.bucket,
         ...(options.maxChunkLength !== undefined ? { maxChunkLength: options.maxChunkLength } : {}),
         ...(options.presignExpiresIn !== undefined ? { presignExpiresIn: options.presignExpiresIn } : {}),
+        ...(options.blobHeadRedirect ? { blobHeadRedirect: true } : {}),
       },
       {
         clients: { dynamo: local.dynamo, s3: local.s3, presignS3 },
@@ -105,6 +108,7 @@ async function main(args: string[]): Promise<void> {
       port: { type: 'string', default: '5000' },
       'max-chunk-length': { type: 'string' },
       auth: { type: 'boolean', default: false },
+      'blob-head-redirect': { type: 'boolean', default: false },
     },
     strict: true,
   });
@@ -118,6 +122,7 @@ async function main(args: string[]): Promise<void> {
   const dev = await startDevAws({
     port,
     auth: values.auth,
+    blobHeadRedirect: values['blob-head-redirect'],
     ...(maxChunkLength !== undefined ? { maxChunkLength } : {}),
     accessLog: (line) => process.stdout.write(`${JSON.stringify({ msg: 'gateway', ...line })}\n`),
   });

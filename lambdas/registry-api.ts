@@ -34,6 +34,7 @@ import { ColdStart } from './cold-start.ts';
  * | `MAX_CHUNK_LENGTH`         | largest request body one upload request may carry, bytes (default 4 MiB) |
  * | `S3_PUBLIC_ENDPOINT`       | presign blob URLs for this S3 endpoint instead of the SDK's (emulation)  |
  * | `SIGNING_KEY_SECRET_ARN`   | token signing key secret; when set, Docker token auth is on              |
+ * | `BLOB_HEAD_REDIRECT`       | `true`: blob HEADs are 307s to presigned S3 HEAD URLs (default `false`)  |
  */
 export interface RegistryApiConfig {
   table: string;
@@ -42,6 +43,8 @@ export interface RegistryApiConfig {
   maxChunkLength?: number;
   s3PublicEndpoint?: string;
   signingKeySecret?: string;
+  /** Blob HEADs redirect to presigned S3 HEAD URLs. @default false */
+  blobHeadRedirect?: boolean;
 }
 
 /** Reads {@link RegistryApiConfig} from the environment; throws naming the variable that is missing or wrong. */
@@ -65,6 +68,11 @@ export function configFromEnv(env: Record<string, string | undefined> = process.
   if (maxChunkLength !== undefined) config.maxChunkLength = maxChunkLength;
   if (env.S3_PUBLIC_ENDPOINT) config.s3PublicEndpoint = env.S3_PUBLIC_ENDPOINT;
   if (env.SIGNING_KEY_SECRET_ARN) config.signingKeySecret = env.SIGNING_KEY_SECRET_ARN;
+  const headRedirect = env.BLOB_HEAD_REDIRECT;
+  if (headRedirect !== undefined && headRedirect !== '') {
+    if (headRedirect !== 'true' && headRedirect !== 'false') throw new Error(`environment variable BLOB_HEAD_REDIRECT must be "true" or "false", got "${headRedirect}"`);
+    config.blobHeadRedirect = headRedirect === 'true';
+  }
   return config;
 }
 
@@ -103,6 +111,7 @@ export async function createAwsRegistryApp(config: RegistryApiConfig, options: A
     presignClient: presignS3,
     ...(config.presignExpiresIn !== undefined ? { presignExpiresIn: config.presignExpiresIn } : {}),
     ...(config.maxChunkLength !== undefined ? { maxChunkLength: config.maxChunkLength } : {}),
+    ...(config.blobHeadRedirect !== undefined ? { headRedirect: config.blobHeadRedirect } : {}),
   });
   const metadata = new DynamoDbMetadataStore({ dynamo, table: config.table, bodies: new S3ManifestBodyStore({ s3, bucket: config.bucket }) });
   const registry = new Registry({ blobs, metadata });

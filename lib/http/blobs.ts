@@ -11,9 +11,15 @@ import type { HttpResponse } from './types.ts';
  */
 export const blobs: MethodTable<'blob'> = { HEAD: head, GET: get, DELETE: remove };
 
-/** Answered from metadata alone: no storage call, and a presigned GET URL could not serve a HEAD anyway. */
+/**
+ * Answered from metadata alone (no storage call), unless the store sends HEADs to S3: then a 307 to a presigned
+ * HEAD URL, as distribution's S3 redirect does, so the size comes from S3 (a gateway that drops a HEAD's
+ * Content-Length cannot touch S3's).
+ */
 async function head({ registry, route }: HandlerContext<'blob'>): Promise<HttpResponse> {
   const record = await registry.statBlob(route.name, route.digest);
+  const redirect = await registry.blobHeadRedirect(record);
+  if (redirect !== undefined) return { status: 307, headers: { location: redirect, 'docker-content-digest': record.digest, ...NO_BODY } };
   return { status: 200, headers: blobHeaders(record) };
 }
 

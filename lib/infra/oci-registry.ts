@@ -40,6 +40,15 @@ export interface OciRegistryProps {
    */
   readonly presignExpiry?: Duration;
   /**
+   * Answer blob HEADs with a 307 to a presigned S3 HEAD URL instead of from the table, as CNCF Distribution's S3
+   * redirect does: the size then comes from S3 itself. For a gateway that turns a Lambda HEAD response's
+   * `Content-Length` into 0 (undocumented for HTTP APIs; docker and containerd take blob sizes from HEAD and fail
+   * with "Target.Size must be greater than zero"): `ocireg doctor`'s `blob-head` row says when to turn it on. Costs
+   * one more round trip per blob HEAD; Go clients (docker, containerd, skopeo, crane) follow a 307 on HEAD.
+   * @default false
+   */
+  readonly blobHeadRedirect?: boolean;
+  /**
    * Memory of the function; CPU share grows with it (hashing uploads is CPU-bound).
    * @default 1024
    */
@@ -179,6 +188,7 @@ export class OciRegistry extends Construct {
       POWERTOOLS_SERVICE_NAME: SERVICE_NAME,
       POWERTOOLS_LOG_LEVEL: 'INFO',
     };
+    if (props.blobHeadRedirect) environment.BLOB_HEAD_REDIRECT = 'true';
     if (props.auth ?? true) {
       this.signingKey = new Secret(this, 'SigningKey', {
         description: 'ocireg token signing key (ES256, PKCS#8 PEM); the first function start replaces this placeholder',

@@ -46,6 +46,13 @@ export interface BlobStore {
   /** Reads a committed blob, whole or a range already checked against its size. */
   read(location: string, range?: ByteRange): Promise<BlobRead>;
 
+  /**
+   * Where a blob HEAD is sent instead of being answered from metadata (a presigned S3 HEAD URL, so the size comes
+   * from S3 itself), or undefined: answer it here. Absent or undefined means unsupported, as for distribution's
+   * `RedirectURL`. No storage call is needed to decide.
+   */
+  headRedirect?(location: string): Promise<string | undefined>;
+
   /** Deletes a committed blob's bytes. Idempotent. Only garbage collection calls it. */
   delete(location: string): Promise<void>;
 }

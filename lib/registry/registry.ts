@@ -95,6 +95,11 @@ export class Registry {
     return this.#blobs.read(record.location, range);
   }
 
+  /** Where a HEAD of a blob found by {@link statBlob} is redirected, or undefined to answer it from the record. */
+  async blobHeadRedirect(record: BlobRecord): Promise<string | undefined> {
+    return this.blobs.headRedirect?.(record.location);
+  }
+
   /** Removes the blob from the repository. Its bytes stay until garbage collection: other repositories may link it. */
   async deleteBlob(name: string, digest: string): Promise<void> {
     assertName(name);

@@ -193,6 +193,13 @@ describe('OciRegistry options', () => {
     expect(() => new RegistryStack(app, 'Bad', { registry: { maxChunkLength: 5 * 1024 * 1024 } })).toThrow(/maxChunkLength must be an integer from 1 to \d+/);
   });
 
+  it('with blobHeadRedirect tells the function to redirect blob HEADs to S3 (off by default: no variable)', () => {
+    const variables = (template: Template) => Object.values(template.findResources('AWS::Lambda::Function'))[0]!.Properties.Environment.Variables;
+
+    expect(variables(synthesize({ registry: { blobHeadRedirect: true } }).template).BLOB_HEAD_REDIRECT).toBe('true');
+    expect(variables(synthesize().template).BLOB_HEAD_REDIRECT).toBeUndefined();
+  });
+
   it('without auth creates no secret and grants no Secrets Manager action', () => {
     const { template } = synthesize({ registry: { auth: false } });
 

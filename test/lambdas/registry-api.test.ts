@@ -346,6 +346,7 @@ describe('registry-api configuration', () => {
       MAX_CHUNK_LENGTH: '1048576',
       S3_PUBLIC_ENDPOINT: 'http://localhost:4568',
       SIGNING_KEY_SECRET_ARN: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:key',
+      BLOB_HEAD_REDIRECT: 'true',
     });
 
     expect(config).toEqual({
@@ -355,7 +356,10 @@ describe('registry-api configuration', () => {
       maxChunkLength: 1048576,
       s3PublicEndpoint: 'http://localhost:4568',
       signingKeySecret: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:key',
+      blobHeadRedirect: true,
     });
+    expect(configFromEnv({ TABLE_NAME: 't', BUCKET_NAME: 'b' }).blobHeadRedirect).toBeUndefined();
+    expect(() => configFromEnv({ TABLE_NAME: 't', BUCKET_NAME: 'b', BLOB_HEAD_REDIRECT: 'yes' })).toThrow(/BLOB_HEAD_REDIRECT must be "true" or "false", got "yes"/);
   });
 
   it('names the variable that is missing or malformed', () => {

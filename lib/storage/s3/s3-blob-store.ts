@@ -44,6 +44,12 @@ export interface S3BlobStoreOptions {
   maxChunkLength?: number;
   /** Signs GET URLs for another endpoint than `s3` talks to (a public hostname, a CDN). @default s3 */
   presignClient?: S3Client;
+  /**
+   * Answer blob HEADs with a presigned S3 HEAD URL (the core sends a 307) rather than from metadata: the size
+   * then comes from S3, for gateways that alter a HEAD's Content-Length (lib/infra `blobHeadRedirect`).
+   * @default false
+   */
+  headRedirect?: boolean;
 }
 
 /** Appends buffered before they are merged into one buffer object (keeps the state small under tiny chunks). */
@@ -104,6 +110,7 @@ export class S3BlobStore implements BlobStore {
   readonly #presignClient: S3Client;
   readonly #bucket: string;
   readonly #presignExpiresIn: number;
+  readonly #headRedirect: boolean;
 
   constructor(options: S3BlobStoreOptions) {
     const maxChunkLength = options.maxChunkLength ?? DEFAULT_MAX_CHUNK_LENGTH;
@@ -115,6 +122,7 @@ export class S3BlobStore implements BlobStore {
     this.#presignClient = options.presignClient ?? options.s3;
     this.#bucket = options.bucket;
     this.#presignExpiresIn = options.presignExpiresIn ?? DEFAULT_PRESIGN_EXPIRES_IN;
+    this.#headRedirect = options.headRedirect ?? false;
   }
 
   async startUpload(uploadId: string): Promise<Json> {
@@ -218,6 +226,13 @@ export class S3BlobStore implements BlobStore {
     if (!isBlobKey(location)) throw new OciError('UNKNOWN', 'blob location is not an S3 blob key', { location });
     const url = await getSignedUrl(this.#presignClient, new GetObjectCommand({ Bucket: this.#bucket, Key: location }), { expiresIn: this.#presignExpiresIn });
     return { kind: 'redirect', url };
+  }
+
+  /** With `headRedirect`, a presigned HEAD URL (the signature covers the method); else undefined. No S3 call. */
+  async headRedirect(location: string): Promise<string | undefined> {
+    if (!this.#headRedirect) return undefined;
+    if (!isBlobKey(location)) throw new OciError('UNKNOWN', 'blob location is not an S3 blob key', { location });
+    return getSignedUrl(this.#presignClient, new HeadObjectCommand({ Bucket: this.#bucket, Key: location }), { expiresIn: this.#presignExpiresIn });
   }
 
   async delete(location: string): Promise<void> {
