@@ -97,7 +97,7 @@ export class Registry {
 
   /** Where a HEAD of a blob found by {@link statBlob} is redirected, or undefined to answer it from the record. */
   async blobHeadRedirect(record: BlobRecord): Promise<string | undefined> {
-    return this.blobs.headRedirect?.(record.location);
+    return this.#blobs.headRedirect?.(record.location);
   }
 
   /** Removes the blob from the repository. Its bytes stay until garbage collection: other repositories may link it. */
