@@ -388,7 +388,7 @@ describe('DynamoDbMetadataStore specifics', () => {
     dynamo.destroy();
   });
 
-  it('keeps a manifest over ~350 KB in S3 behind a pointer, inline below', async () => {
+  it('keeps a manifest over ~350 KB in the body store (S3 here), inline below', async () => {
     // Prepare
     const name = repo('large');
     const large = storedManifest({ padding: randomBytes(450_000).toString('base64') });
