@@ -13,6 +13,7 @@ const COMMANDS: Record<string, () => Promise<CommandModule>> = {
   tokens: async () => (await import('../lib/cli/admin-commands.ts')).tokens,
   grants: async () => (await import('../lib/cli/admin-commands.ts')).grants,
   teams: async () => (await import('../lib/cli/team-commands.ts')).teams,
+  trust: async () => (await import('../lib/cli/trust-commands.ts')).trust,
   repos: async () => (await import('../lib/cli/admin-commands.ts')).repos,
   push: () => import('../lib/cli/push-command.ts'),
   proxy: () => import('../lib/cli/proxy-command.ts'),

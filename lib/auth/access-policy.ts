@@ -2,9 +2,11 @@ import { ACTIONS_OF_LEVEL, type EffectiveGrant, type TokenScope, type User } fro
 import { matchesGlob } from './repository-glob.ts';
 import type { Action } from './scope.ts';
 
-/** Who is asking: a user (possibly through a narrowed token) or nobody. */
+/** Who is asking: a user (possibly through a narrowed token), a CI job holding an OIDC ID token, or nobody. */
 export interface Principal {
   user?: User;
+  /** The registry token's `sub` when it is not the user's name (`oidc:<trust>:<sub>`). */
+  subject?: string;
   /** The user's own grants and their teams'. */
   grants: EffectiveGrant[];
   /** The access token's narrowing, if it has one. */

@@ -2,6 +2,9 @@ import { OciError } from '../registry/errors.ts';
 import { repositoryActions, type Principal } from './access-policy.ts';
 import { parseTokenSecret, secretMatches } from './access-token-secret.ts';
 import type { AccessToken, IdentityStore } from './identity.ts';
+import { IssuerKeys } from './issuer-keys.ts';
+import { verifyIdToken } from './oidc-login.ts';
+import { OIDC_USERNAME, trustsOfSubject } from './trust.ts';
 import type { Scope } from './scope.ts';
 import type { AccessClaim, TokenSigner, VerifiedToken } from './token-signer.ts';
 
@@ -16,6 +19,8 @@ export interface AuthServiceOptions {
   maxFailures?: number;
   /** How long failures count and the lock-out lasts. Default 900 s. */
   failureWindowSeconds?: number;
+  /** OIDC issuers' keys (discovery, JWKS cache). Default: fetched over the network as trusts need them. */
+  issuerKeys?: IssuerKeys;
   now?: () => number;
 }
 
@@ -56,11 +61,13 @@ export class AuthService {
   readonly #identities: IdentityStore;
   readonly #signer: TokenSigner;
   readonly #options: typeof DEFAULTS;
+  readonly #issuerKeys: IssuerKeys;
   readonly #now: () => number;
 
   constructor(options: AuthServiceOptions) {
     this.#identities = options.identities;
     this.#signer = options.signer;
+    this.#issuerKeys = options.issuerKeys ?? new IssuerKeys(options.now ? { now: options.now } : {});
     this.#now = options.now ?? Date.now;
     this.#options = {
       tokenTtlSeconds: options.tokenTtlSeconds ?? DEFAULTS.tokenTtlSeconds,
@@ -78,12 +85,15 @@ export class AuthService {
   /** Issues a token holding the subset of the requested scopes the caller has. Asking for more is not an error. */
   async issueToken(request: TokenRequest): Promise<TokenResponse> {
     const now = this.#now();
-    const { principal, token } = await this.#principal(request, now);
+    const { principal, token, expiresAt } = await this.#principal(request, now);
     const publicGlobs = await this.#identities.listPublic();
     const access: AccessClaim[] = request.scopes.map((scope) => ({ ...scope, actions: grantedActions(principal, scope, publicGlobs) }));
-    const ttl = this.#options.tokenTtlSeconds;
-    const jwt = await this.#signer.signAccess(principal.user?.name ?? '', access, ttl, now);
+    // An ID token's registry token ends with it (clients treat expires_in below 60 as 60).
+    const ttl = expiresAt === undefined ? this.#options.tokenTtlSeconds : Math.max(60, Math.min(this.#options.tokenTtlSeconds, Math.floor((expiresAt - now) / 1000)));
+    const jwt = await this.#signer.signAccess(principal.subject ?? principal.user?.name ?? '', access, ttl, now);
     const response: TokenResponse = { token: jwt, access_token: jwt, expires_in: ttl, issued_at: new Date(now).toISOString() };
+    // Only access tokens get refresh tokens. An ID token gets none: a refresh token would outlive it (docker keeps
+    // one for months) and nothing stored could revoke it; docker login keeps the ID token instead, which expires.
     if (token && request.offline && request.refreshToken === undefined) {
       const untilExpiry = token.expiresAt === undefined ? Infinity : Math.floor((token.expiresAt - now) / 1000);
       response.refresh_token = await this.#signer.signRefresh(token.user, token.id, Math.min(this.#options.refreshTtlSeconds, untilExpiry), now);
@@ -120,13 +130,24 @@ export class AuthService {
 
   /** Whether the token's subject may pull a repository now (for the catalog, read fresh from the store). */
   async pullFilter(token: VerifiedToken): Promise<(name: string) => boolean> {
-    const access = token.subject === '' ? undefined : await this.#identities.getAccess(token.subject);
-    const principal: Principal = access ? { user: access.user, grants: access.grants } : { grants: [] };
+    const principal = await this.#subjectPrincipal(token.subject);
     const publicGlobs = await this.#identities.listPublic();
     return (name) => repositoryActions(principal, name, publicGlobs).has('pull');
   }
 
-  async #principal(request: TokenRequest, now: number): Promise<{ principal: Principal; token?: AccessToken }> {
+  /** Whom a registry token's subject names, with the grants they hold now: nobody, a user, or OIDC trusts. */
+  async #subjectPrincipal(subject: string): Promise<Principal> {
+    if (subject === '') return { grants: [] };
+    const trustNames = trustsOfSubject(subject);
+    if (trustNames) {
+      const trusts = (await this.#identities.listTrusts()).filter((trust) => trustNames.includes(trust.name));
+      return { subject, grants: trusts.flatMap((trust) => trust.grants) };
+    }
+    const access = await this.#identities.getAccess(subject);
+    return access ? { user: access.user, grants: access.grants } : { grants: [] };
+  }
+
+  async #principal(request: TokenRequest, now: number): Promise<{ principal: Principal; token?: AccessToken; expiresAt?: number }> {
     if (request.refreshToken !== undefined) {
       let tokenId: string;
       try {
@@ -138,6 +159,12 @@ export class AuthService {
     }
     if (request.username === undefined && request.password === undefined) return { principal: { grants: [] } };
 
+    // ID tokens are not counted as failed logins: guessing a signature is hopeless, and counting would let one
+    // misconfigured pipeline lock its runner's address out. Key fetches they cause are rate-limited (IssuerKeys).
+    if (request.username === OIDC_USERNAME) {
+      const verified = await verifyIdToken(request.password ?? '', await this.#identities.listTrusts(), this.#issuerKeys, now);
+      return { principal: { subject: verified.subject, grants: verified.grants }, expiresAt: verified.expiresAt };
+    }
     const keys = [`user:${request.username ?? ''}`, ...(request.sourceIp ? [`ip:${request.sourceIp}`] : [])];
     for (const key of keys) {
       if ((await this.#identities.countFailures(key, now)) >= this.#options.maxFailures) {

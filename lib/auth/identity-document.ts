@@ -1,4 +1,5 @@
 import type { AccessToken, EffectiveGrant, Grant, Team, TeamGrant, User, UserAccess } from './identity.ts';
+import type { Trust } from './trust.ts';
 
 /**
  * All identities as one document: what the memory and filesystem identity stores hold. Small by nature
@@ -9,11 +10,12 @@ export interface IdentityDocument {
   tokens: Record<string, AccessToken>;
   grants: Grant[];
   teams: Record<string, Team>;
+  trusts: Record<string, Trust>;
   publicGlobs: string[];
 }
 
 export function emptyIdentityDocument(): IdentityDocument {
-  return { users: {}, tokens: {}, grants: [], teams: {}, publicGlobs: [] };
+  return { users: {}, tokens: {}, grants: [], teams: {}, trusts: {}, publicGlobs: [] };
 }
 
 /** The edits both document stores apply, each returning what the port method returns. */
@@ -78,6 +80,16 @@ export const identityEdits = {
     const team = doc.teams[teamName];
     if (!team?.grants.some((g) => g.glob === glob)) return false;
     team.grants = team.grants.filter((g) => g.glob !== glob);
+    return true;
+  },
+  createTrust(doc: IdentityDocument, trust: Trust): boolean {
+    if (doc.trusts[trust.name]) return false;
+    doc.trusts[trust.name] = trust;
+    return true;
+  },
+  deleteTrust(doc: IdentityDocument, name: string): boolean {
+    if (!doc.trusts[name]) return false;
+    delete doc.trusts[name];
     return true;
   },
   setPublic(doc: IdentityDocument, glob: string, isPublic: boolean): void {

@@ -1,4 +1,5 @@
 import type { Action } from './scope.ts';
+import type { Trust } from './trust.ts';
 
 /**
  * Identities and what they may do: users, their access tokens, teams, grants on repository globs (to a user or a
@@ -121,6 +122,11 @@ export interface IdentityStore {
   setTeamGrant(team: string, grant: TeamGrant): Promise<boolean>;
   /** false when the team has no grant on that glob (or does not exist). */
   removeTeamGrant(team: string, glob: string): Promise<boolean>;
+
+  /** Adds an OIDC trust; false when the name is taken. */
+  createTrust(trust: Trust): Promise<boolean>;
+  deleteTrust(name: string): Promise<boolean>;
+  listTrusts(): Promise<Trust[]>;
 
   /** Marks a glob public (anonymous pull) or removes the mark. */
   setPublic(glob: string, isPublic: boolean): Promise<void>;

@@ -1,5 +1,6 @@
 import { newTokenSecret } from '../auth/access-token-secret.ts';
 import { ACCESS_LEVELS, type TokenScope } from '../auth/identity.ts';
+import { OIDC_USERNAME } from '../auth/trust.ts';
 import { isValidName } from '../registry/names.ts';
 import { glob, identityName, level, parse, positional, print, say, withStore } from './admin-arguments.ts';
 import { UsageError, type Command } from './command.ts';
@@ -40,6 +41,7 @@ ${STORE_USAGE}`,
       switch (verb) {
         case 'add': {
           const name = identityName(positional(positionals, 0, 'user name'));
+          if (name === OIDC_USERNAME) throw new UsageError(`"${OIDC_USERNAME}" is reserved: CI jobs log in as ${OIDC_USERNAME} with an ID token (ocireg trust add)`);
           if (!(await store.createUser({ name, admin: values.admin === true, createdAt: Date.now() }))) {
             say(`user ${name} exists already`);
             return 1;

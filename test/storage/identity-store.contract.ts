@@ -168,6 +168,28 @@ export function identityStoreContract(backend: string, makeStore: () => Promise<
       expect((await store.getAccess(user))?.grants).toEqual([]);
     });
 
+    it('creates an OIDC trust once, lists it whole and deletes it', async () => {
+      const store = await makeStore();
+      const name = unique('ci');
+      const trust = {
+        name,
+        issuer: 'https://token.actions.githubusercontent.com',
+        audience: 'https://registry.example',
+        claims: [
+          { claim: 'repository', glob: 'acme/*' },
+          { claim: 'ref', glob: 'refs/heads/main' },
+        ],
+        grants: [{ glob: 'acme/**', level: 'push' as const }],
+        createdAt: 9,
+      };
+      expect(await store.createTrust(trust)).toBe(true);
+      expect(await store.createTrust({ ...trust, audience: 'other' })).toBe(false);
+      expect((await store.listTrusts()).filter((t) => t.name === name)).toEqual([trust]);
+      expect(await store.deleteTrust(name)).toBe(true);
+      expect(await store.deleteTrust(name)).toBe(false);
+      expect((await store.listTrusts()).map((t) => t.name)).not.toContain(name);
+    });
+
     it('marks globs public and private', async () => {
       const store = await makeStore();
       const glob = `${unique('p')}/**`;

@@ -13,6 +13,7 @@ import {
   type DynamoDBClient,
 } from '@aws-sdk/client-dynamodb';
 import type { AccessLevel, AccessToken, EffectiveGrant, Grant, IdentityStore, Team, TeamGrant, User, UserAccess } from '../../auth/identity.ts';
+import type { Trust } from '../../auth/trust.ts';
 import { METADATA_TABLE } from '../aws-resources.ts';
 import { failureWindowKey, IDENTITY_PK, IdentitySk } from './keys.ts';
 
@@ -203,6 +204,15 @@ export class DynamoDbIdentityStore implements IdentityStore {
         ExpressionAttributeNames: { '#grants': 'grants', '#glob': glob },
       }),
     );
+  }
+  async createTrust(trust: Trust): Promise<boolean> {
+    return this.#putNew(this.#item(IdentitySk.trust(trust.name), trust));
+  }
+  async deleteTrust(name: string): Promise<boolean> {
+    return this.#delete(IdentitySk.trust(name));
+  }
+  async listTrusts(): Promise<Trust[]> {
+    return this.#queryDocs<Trust>(IdentitySk.trustPrefix);
   }
   async setPublic(glob: string, isPublic: boolean): Promise<void> {
     if (isPublic) await this.#dynamo.send(new PutItemCommand({ TableName: this.#table, Item: this.#item(IdentitySk.publicGlob(glob), { glob }) }));

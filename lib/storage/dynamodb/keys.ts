@@ -16,6 +16,7 @@
  * | grant                       | IDENTITY           | GRANT#<user>#<glob>              | doc (JSON)                                    |
  * | team                        | IDENTITY           | TEAM#<name>                      | name, createdAt, members (SS), grants (M)³    |
  * | public glob                 | IDENTITY           | PUBLIC#<glob>                    | doc (JSON)                                    |
+ * | OIDC trust                  | IDENTITY           | TRUST#<name>                     | doc (JSON)                                    |
  * | failed logins in a window   | FAILURES#<key>     | WINDOW                           | count, until, ttl                             |
  *
  * ¹ manifest fields: digest, mediaType, size, subject?, artifactType?, annotations (JSON)?, and the bytes either
@@ -40,6 +41,7 @@
  * | a user's effective grants (token issuance)   | GetItem USER#<name> ∥ Query GRANT#<name>#, then BatchGetItem the  |
  * |                                              | TEAM#<team> items the user item lists (skipped when none)         |
  * | teams list                                   | Query IDENTITY, begins_with TEAM#                                 |
+ * | trusts (an OIDC login, trust list)           | Query IDENTITY, begins_with TRUST#                                |
  *
  * A repository's items share one partition (DynamoDB splits a hot item collection by sort key; no local index
  * stops it). Names are lowercase ASCII, tags ASCII, digests `alg:hex`: byte order is the spec's lexical order,
@@ -115,6 +117,8 @@ export const IdentitySk = {
   publicGlob: (glob: string) => `PUBLIC#${glob}`,
   team: (name: string) => `TEAM#${name}`,
   teamPrefix: 'TEAM#',
+  trust: (name: string) => `TRUST#${name}`,
+  trustPrefix: 'TRUST#',
   userPrefix: 'USER#',
   tokenPrefix: 'TOKEN#',
   publicPrefix: 'PUBLIC#',

@@ -1,6 +1,7 @@
 import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { emptyIdentityDocument, FailureCounter, identityEdits, userAccess, type IdentityDocument } from '../../auth/identity-document.ts';
+import type { Trust } from '../../auth/trust.ts';
 import type { AccessToken, Grant, IdentityStore, Team, TeamGrant, User, UserAccess } from '../../auth/identity.ts';
 import { readFileIfExists, writeFileAtomic } from './atomic-file.ts';
 import { KeyedMutex } from './keyed-mutex.ts';
@@ -90,6 +91,15 @@ export class FsIdentityStore implements IdentityStore {
   }
   async removeTeamGrant(team: string, glob: string): Promise<boolean> {
     return this.#edit((doc) => identityEdits.removeTeamGrant(doc, team, glob));
+  }
+  async createTrust(trust: Trust): Promise<boolean> {
+    return this.#edit((doc) => identityEdits.createTrust(doc, trust));
+  }
+  async deleteTrust(name: string): Promise<boolean> {
+    return this.#edit((doc) => identityEdits.deleteTrust(doc, name));
+  }
+  async listTrusts(): Promise<Trust[]> {
+    return Object.values((await this.#read()).trusts);
   }
   async setPublic(glob: string, isPublic: boolean): Promise<void> {
     await this.#edit((doc) => identityEdits.setPublic(doc, glob, isPublic));

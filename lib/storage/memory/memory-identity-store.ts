@@ -1,4 +1,5 @@
 import { emptyIdentityDocument, FailureCounter, identityEdits, userAccess, type IdentityDocument } from '../../auth/identity-document.ts';
+import type { Trust } from '../../auth/trust.ts';
 import type { AccessToken, Grant, IdentityStore, Team, TeamGrant, User, UserAccess } from '../../auth/identity.ts';
 
 /** Identities in memory: the fake for auth unit tests. */
@@ -69,6 +70,15 @@ export class MemoryIdentityStore implements IdentityStore {
   }
   async removeTeamGrant(team: string, glob: string): Promise<boolean> {
     return identityEdits.removeTeamGrant(this.#doc, team, glob);
+  }
+  async createTrust(trust: Trust): Promise<boolean> {
+    return identityEdits.createTrust(this.#doc, structuredClone(trust));
+  }
+  async deleteTrust(name: string): Promise<boolean> {
+    return identityEdits.deleteTrust(this.#doc, name);
+  }
+  async listTrusts(): Promise<Trust[]> {
+    return structuredClone(Object.values(this.#doc.trusts));
   }
   async setPublic(glob: string, isPublic: boolean): Promise<void> {
     identityEdits.setPublic(this.#doc, glob, isPublic);
