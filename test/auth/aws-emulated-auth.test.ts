@@ -1,6 +1,8 @@
+import { decodeJwt } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDevAws, type DevAws } from '../../bin/dev-aws.ts';
 import { LOCAL_CREDENTIALS, LOCAL_REGION } from '../../lib/dev/aws-local.ts';
+import { githubActionsClaims, startOidcIssuer } from '../support/oidc-issuer.ts';
 import { OCIREG_CLI } from '../support/registry-server.ts';
 import { runOk } from '../support/tools.ts';
 import { authorizationMatrix, httpRequest, type MatrixTarget } from './authorization-matrix.ts';
@@ -73,6 +75,32 @@ describe('authorization matrix on the emulated AWS deployment', () => {
     expect((await admin('teams', 'list')).stdout).toMatch(/^platform\tgil\tinfra\/\*=push$/m);
     await admin('users', 'remove', 'gil');
     expect((await admin('teams', 'list')).stdout).toMatch(/^platform\t-\tinfra\/\*=push$/m);
+  });
+
+  it('accepts a CI ID token of a trust made with --table, in the Lambda handler, within the trust\'s grants', async () => {
+    const issuer = await startOidcIssuer();
+    try {
+      await admin('trust', 'add', 'gh', '--issuer', issuer.url, '--audience', 'ocireg-aws', '--claim', 'repository=acme/*', '--grant', 'acme/**=push');
+      expect((await admin('trust', 'list')).stdout).toMatch(/^gh\t/m);
+      const idToken = await issuer.sign(githubActionsClaims('acme/app', 'refs/heads/main', 'ocireg-aws'));
+      const basic = { authorization: `Basic ${Buffer.from(`oidc:${idToken}`).toString('base64')}` };
+      const response = await httpRequest(dev.url)('GET', '/token?service=ocireg&scope=repository:acme/app:pull,push&scope=repository:other/app:pull,push', { headers: basic });
+      expect(response.status, response.body.toString()).toBe(200);
+      const { token } = JSON.parse(response.body.toString());
+      expect(decodeJwt(token).access).toEqual([
+        { type: 'repository', name: 'acme/app', actions: ['pull', 'push'] },
+        { type: 'repository', name: 'other/app', actions: [] },
+      ]);
+      const upload = await httpRequest(dev.url)('POST', '/v2/acme/app/blobs/uploads/', { headers: { authorization: `Bearer ${token}` } });
+      expect(upload.status).toBe(202);
+      const wrongAudience = await issuer.sign(githubActionsClaims('acme/app', 'refs/heads/main', 'elsewhere'));
+      const refused = await httpRequest(dev.url)('GET', '/token?service=ocireg', { headers: { authorization: `Basic ${Buffer.from(`oidc:${wrongAudience}`).toString('base64')}` } });
+      expect(refused.status).toBe(401);
+      expect(JSON.parse(refused.body.toString()).errors[0].message).toMatch(/gh: audience "elsewhere" is not the trust's/);
+      await admin('trust', 'rm', 'gh');
+    } finally {
+      await issuer.stop();
+    }
   });
 
   authorizationMatrix(async () => target());
