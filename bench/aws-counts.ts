@@ -1,8 +1,9 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { startDevAws } from '../bin/dev-aws.ts';
 import { newTokenSecret } from '../lib/auth/access-token-secret.ts';
+import { digestOf } from '../lib/registry/digest.ts';
 import { DynamoDbIdentityStore } from '../lib/storage/dynamodb/dynamodb-identity-store.ts';
 
 /**
@@ -92,9 +93,6 @@ export function difference(after: CallCounts, before: CallCounts): CallCounts {
 const MIB = 1024 * 1024;
 const NAME = 'bench/app';
 
-function sha256(bytes: Uint8Array): string {
-  return `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
-}
 
 /** Runs every request type once (uploads in the shapes clients use) and returns the calls each one made. */
 export async function countAwsCalls(): Promise<CountedRequest[]> {
@@ -118,7 +116,7 @@ export async function countAwsCalls(): Promise<CountedRequest[]> {
     const small = randomBytes(1 * MIB);
     let upload = location(await send('upload start (POST)', 'POST', `/v2/${NAME}/blobs/uploads/`));
     upload = location(await send('upload PATCH, 1 MiB (whole small blob)', 'PATCH', upload, { body: small, headers: { 'content-type': 'application/octet-stream' } }));
-    await send('upload complete (PUT ?digest=, empty), small blob', 'PUT', withQuery(upload, `digest=${sha256(small)}`));
+    await send('upload complete (PUT ?digest=, empty), small blob', 'PUT', withQuery(upload, `digest=${digestOf(small)}`));
 
     // a 12 MiB layer in 4 MiB chunks (what `ocireg push` and `ocireg proxy` send on AWS)
     const large = randomBytes(12 * MIB);
@@ -132,7 +130,7 @@ export async function countAwsCalls(): Promise<CountedRequest[]> {
         }),
       );
     }
-    await send('upload complete (PUT ?digest=, empty), 12 MiB blob', 'PUT', withQuery(upload, `digest=${sha256(large)}`));
+    await send('upload complete (PUT ?digest=, empty), 12 MiB blob', 'PUT', withQuery(upload, `digest=${digestOf(large)}`));
 
     // containerd / buildkit: POST, then one PUT carrying the whole blob
     const layers: Uint8Array[] = [small, large];
@@ -142,26 +140,26 @@ export async function countAwsCalls(): Promise<CountedRequest[]> {
       // Counted once; the other two only complete the image's five layers.
       const uncounted = i > 0;
       const start = location(await send('upload start (POST), monolithic PUT', 'POST', `/v2/${NAME}/blobs/uploads/`, { uncounted }));
-      await send('monolithic PUT ?digest= with a 256 KiB body', 'PUT', withQuery(start, `digest=${sha256(layer)}`), {
+      await send('monolithic PUT ?digest= with a 256 KiB body', 'PUT', withQuery(start, `digest=${digestOf(layer)}`), {
         body: layer,
         headers: { 'content-type': 'application/octet-stream' },
         uncounted,
       });
     }
     // oras: POST ?digest= with the body (single-request upload)
-    const config = Buffer.from(JSON.stringify({ architecture: 'arm64', os: 'linux', rootfs: { type: 'layers', diff_ids: layers.map(sha256) } }));
-    await send('single-request upload (POST ?digest= with body)', 'POST', `/v2/${NAME}/blobs/uploads/?digest=${sha256(config)}`, {
+    const config = Buffer.from(JSON.stringify({ architecture: 'arm64', os: 'linux', rootfs: { type: 'layers', diff_ids: layers.map((layer) => digestOf(layer)) } }));
+    await send('single-request upload (POST ?digest= with body)', 'POST', `/v2/${NAME}/blobs/uploads/?digest=${digestOf(config)}`, {
       body: config,
       headers: { 'content-type': 'application/octet-stream' },
     });
-    await send('cross-repository mount (POST ?mount=&from=)', 'POST', `/v2/bench/other/blobs/uploads/?mount=${sha256(small)}&from=${NAME}`);
+    await send('cross-repository mount (POST ?mount=&from=)', 'POST', `/v2/bench/other/blobs/uploads/?mount=${digestOf(small)}&from=${NAME}`);
 
     const manifest = Buffer.from(
       JSON.stringify({
         schemaVersion: 2,
         mediaType: 'application/vnd.oci.image.manifest.v1+json',
-        config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: sha256(config), size: config.length },
-        layers: layers.map((layer) => ({ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: sha256(layer), size: layer.length })),
+        config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: digestOf(config), size: config.length },
+        layers: layers.map((layer) => ({ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: digestOf(layer), size: layer.length })),
       }),
     );
     const manifestType = { 'content-type': 'application/vnd.oci.image.manifest.v1+json' };
@@ -171,11 +169,11 @@ export async function countAwsCalls(): Promise<CountedRequest[]> {
     const accept = { accept: 'application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json' };
     await send('manifest HEAD by tag', 'HEAD', `/v2/${NAME}/manifests/v1`, { headers: accept });
     await send('manifest GET by tag', 'GET', `/v2/${NAME}/manifests/v1`, { headers: accept });
-    await send('manifest GET by digest', 'GET', `/v2/${NAME}/manifests/${sha256(manifest)}`, { headers: accept });
-    await send('blob HEAD', 'HEAD', `/v2/${NAME}/blobs/${sha256(large)}`);
-    await send('blob GET (307 to a presigned S3 URL)', 'GET', `/v2/${NAME}/blobs/${sha256(large)}`);
+    await send('manifest GET by digest', 'GET', `/v2/${NAME}/manifests/${digestOf(manifest)}`, { headers: accept });
+    await send('blob HEAD', 'HEAD', `/v2/${NAME}/blobs/${digestOf(large)}`);
+    await send('blob GET (307 to a presigned S3 URL)', 'GET', `/v2/${NAME}/blobs/${digestOf(large)}`);
     await send('tags list', 'GET', `/v2/${NAME}/tags/list`);
-    await send('referrers list', 'GET', `/v2/${NAME}/referrers/${sha256(manifest)}`);
+    await send('referrers list', 'GET', `/v2/${NAME}/referrers/${digestOf(manifest)}`);
   } finally {
     await dev.stop();
   }

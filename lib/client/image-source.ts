@@ -5,6 +5,7 @@ import { mkdtemp, open, rm, stat, type FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
+import { digestOf } from '../registry/digest.ts';
 import { MediaType } from '../registry/manifest.ts';
 import type { Descriptor } from '../registry/types.ts';
 import type { BlobContent } from './blob-uploader.ts';
@@ -251,7 +252,7 @@ async function layoutSource(description: string, files: Files, reference: string
 
   const resolve = async (descriptor: Descriptor): Promise<ManifestNode> => {
     const bytes = await readRegion(await locate(descriptor));
-    const actual = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+    const actual = digestOf(bytes);
     if (descriptor.digest.startsWith('sha256:') && actual !== descriptor.digest) throw new Error(`${files.what}: manifest ${descriptor.digest} is corrupt (its content hashes to ${actual})`);
     const json = parseJson(bytes, `manifest ${descriptor.digest}`);
     const mediaType = (typeof json.mediaType === 'string' ? json.mediaType : undefined) ?? descriptor.mediaType;
@@ -325,7 +326,7 @@ async function dockerArchiveSource(description: string, files: Files, reference:
     };
     const configRegion = await find(entry!.Config, 'the config');
     const configBytes = await readRegion(configRegion);
-    const configDigest = `sha256:${createHash('sha256').update(configBytes).digest('hex')}`;
+    const configDigest = digestOf(configBytes);
     regions.set(configDigest, configRegion);
 
     const layers: Array<{ digest: string; size: number; compression: Compression }> = [];
@@ -345,7 +346,7 @@ async function dockerArchiveSource(description: string, files: Files, reference:
     const mediaType = oci ? MediaType.ociManifest : MediaType.dockerManifest;
     const bytes = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType, config, layers: layerDescriptors }, null, 3));
     const root: ManifestNode = {
-      descriptor: { mediaType, digest: `sha256:${createHash('sha256').update(bytes).digest('hex')}`, size: bytes.byteLength },
+      descriptor: { mediaType, digest: digestOf(bytes), size: bytes.byteLength },
       bytes,
       config,
       layers: layerDescriptors,
