@@ -1,9 +1,9 @@
-import { createHash } from 'node:crypto';
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDevAws, type DevAws } from '../../bin/dev-aws.ts';
 import { startEmulatedApiGateway, type GatewayLogLine } from '../../lib/server/emulated-api-gateway.ts';
 import { imageManifest, randomBlob } from '../support/builders.ts';
+import { sha256 } from '../support/digests.ts';
 
 const MAX_CHUNK_LENGTH = 1024 * 1024;
 
@@ -73,9 +73,9 @@ describe('dev:aws (emulated API Gateway + Lambda handler + DynamoDB Local + s3rv
   it('stores bodies the gateway passed as text byte for byte (a manifest PUT as application/json), and refuses text bytes it could not pass', async () => {
     const config = randomBlob(64);
     const layer = Buffer.from('plain text layer: naïve café 🐳\n');
-    const layerDigest = `sha256:${createHash('sha256').update(layer).digest('hex')}`;
+    const layerDigest = sha256(layer);
     const notUtf8 = Buffer.from([0x63, 0x61, 0x66, 0xe9, 0x0a]);
-    const notUtf8Digest = `sha256:${createHash('sha256').update(notUtf8).digest('hex')}`;
+    const notUtf8Digest = sha256(notUtf8);
     const manifest = imageManifest(config, [{ ...config, digest: layerDigest, size: layer.byteLength, bytes: layer }], { annotations: { note: 'déjà vu' } });
 
     const configPut = await fetch(at(`/v2/dev/text/blobs/uploads/?digest=${config.digest}`), { method: 'POST', body: bytes(config.bytes), headers: { 'content-type': 'application/octet-stream' } });
