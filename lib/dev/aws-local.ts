@@ -34,6 +34,8 @@ export interface AwsLocal {
   dynamoPid: number;
   /** A new S3 client for the emulator, e.g. with `hostname: 'localhost'` to presign for another host than 127.0.0.1. */
   s3Client(options?: { hostname?: string }): S3Client;
+  /** The file s3rver keeps an object's bytes in (to damage it in a test: what S3 returns must then fail validation). */
+  s3ObjectFile(bucket: string, key: string): string;
   /** Stops both emulators (java by PID) and deletes s3rver's files. Idempotent. */
   stop(): Promise<void>;
 }
@@ -91,6 +93,7 @@ export async function startAwsLocal(options: AwsLocalOptions = {}): Promise<AwsL
       endpoints,
       dynamoPid: java.pid!,
       s3Client,
+      s3ObjectFile: (bucket, key) => running.store.getResourcePath(bucket, key, 'object'),
       stop: () =>
         (stopped ??= (async () => {
           dynamo.destroy();

@@ -1,8 +1,21 @@
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
-import { readFile, rm, stat } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import { readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { S3ServiceException, type S3Client } from '@aws-sdk/client-s3';
+import { s3Checksum } from './s3-checksums.ts';
+import {
+  checkCompletedPartChecksum,
+  checkCompleteHeaders,
+  checkCreateMultipart,
+  checkPartChecksum,
+  checkRequestBody,
+  parseCompletedParts,
+  type ChecksumType,
+  type MultipartChecksum,
+  type S3ChecksumValue,
+} from './strict-s3-checksums.ts';
 
 /**
  * Real S3's rules that s3rver does not enforce, so tests against s3rver fail where production would.
@@ -18,7 +31,13 @@ import { S3ServiceException, type S3Client } from '@aws-sdk/client-s3';
  *   - presigned URLs (SigV4 query auth), whose signatures s3rver never checks: `SignatureDoesNotMatch`, and
  *     `AccessDenied` once expired.
  *   - DeleteObject never removes a "directory" a concurrent PutObject is writing into (s3rver's filesystem store
- *     does, and that put then hangs).
+ *     does, and that put then hangs);
+ *   - integrity (lib/dev/strict-s3-checksums.ts): `aws-chunked` bodies decoded and their trailing checksum
+ *     verified, SigV4 payload hashes, Content-MD5 and `x-amz-checksum-*` verified (`BadDigest`,
+ *     `XAmzContentSHA256Mismatch`), a multipart upload's checksum algorithm kept consistent from
+ *     CreateMultipartUpload through UploadPart to CompleteMultipartUpload (`InvalidRequest`, `InvalidPart`);
+ *     each object keeps the checksum S3 would store (the one sent, else CRC64NVME) and returns it to GET/HEAD
+ *     with `x-amz-checksum-mode: ENABLED`, so the SDK's response validation runs as on AWS.
  * - {@link verifyPresignedUrl}: the same SigV4 check as a function, to assert on a URL without fetching it.
  */
 
@@ -187,6 +206,7 @@ interface KoaContext {
   status: number;
   body: unknown;
   type: string;
+  set(name: string, value: string): void;
 }
 
 /** The parts of an s3rver instance this module touches (s3rver ships no types). */
@@ -198,14 +218,21 @@ export interface S3rverLike {
   };
 }
 
-/** Puts S3's multipart and presigned-URL rules in front of s3rver's own routes. Call before `run()`. */
+/** Sidecar of an object: the checksum S3 stored with it (returned by GET/HEAD with `x-amz-checksum-mode: ENABLED`). */
+const OBJECT_CHECKSUM = 'checksum.json';
+
+interface StoredChecksum extends S3ChecksumValue {
+  type: ChecksumType;
+}
+
+/** Puts S3's multipart, integrity and presigned-URL rules in front of s3rver's own routes. Call before `run()`. */
 export function strictS3rver(s3rver: S3rverLike, credentials: SigningCredentials): void {
   // s3rver removes a key's directory once it looks empty, under the feet of a concurrent PutObject of a sibling
   // key (ENOENT, and the put never answers). S3 has no directories: delete the object's files only.
   const { store } = s3rver;
   store.deleteObject = async (bucket, key) => {
     await Promise.all(
-      ['object', 'object.md5', 'metadata.json'].map((resource) =>
+      ['object', 'object.md5', 'metadata.json', OBJECT_CHECKSUM].map((resource) =>
         rm(store.getResourcePath(bucket, key, resource), { force: true }),
       ),
     );
@@ -224,6 +251,41 @@ export function strictS3rver(s3rver: S3rverLike, credentials: SigningCredentials
       }
     }
 
+    // Every body is checked as S3 checks it (aws-chunked decoded, payload hash and checksums verified) and s3rver
+    // gets the bytes S3 would store.
+    let checksum: S3ChecksumValue | undefined;
+    let body: Buffer | undefined;
+    if (ctx.method === 'PUT' || ctx.method === 'POST') {
+      const checked = checkRequestBody(ctx.headers, await readAll(ctx.req));
+      if ('code' in checked) return fail(ctx, checked.status, checked.code, checked.message);
+      ({ body, checksum } = checked);
+      replaceBody(ctx, body);
+    }
+
+    if (ctx.method === 'POST' && 'uploads' in ctx.query) {
+      const declared = checkCreateMultipart(ctx.headers);
+      if ('code' in declared) return fail(ctx, declared.status, declared.code, declared.message);
+      return next();
+    }
+
+    if (ctx.method === 'PUT' && key !== '' && !('partNumber' in ctx.query) && !('tagging' in ctx.query) && !('acl' in ctx.query)) {
+      await next();
+      if (ctx.status === 200) await recordObjectChecksum(s3rver, bucket, key, ctx.headers, checksum);
+      return;
+    }
+
+    if ((ctx.method === 'GET' || ctx.method === 'HEAD') && key !== '' && uploadDir === undefined) {
+      await next();
+      if (ctx.status === 200 && checksumModeEnabled(ctx) && ctx.headers.range === undefined) {
+        const stored = await readJson<StoredChecksum>(store.getResourcePath(bucket, key, OBJECT_CHECKSUM));
+        if (stored) {
+          ctx.set(`x-amz-checksum-${stored.algorithm}`, stored.value);
+          ctx.set('x-amz-checksum-type', stored.type);
+        }
+      }
+      return;
+    }
+
     if (uploadDir === undefined) return next();
     const exists = await stat(join(uploadDir, 'key')).then(() => true, () => false);
 
@@ -233,7 +295,17 @@ export function strictS3rver(s3rver: S3rverLike, credentials: SigningCredentials
         return fail(ctx, 400, 'InvalidArgument', `Part number must be an integer between 1 and ${MAX_PART_NUMBER}, inclusive`);
       }
       if (!exists) return noSuchUpload(ctx);
-      return next();
+      const part = checkPartChecksum(await multipartChecksumOf(uploadDir), checksum, body!);
+      if ('code' in part) return fail(ctx, part.status, part.code, part.message);
+      const sidecar = join(uploadDir, `${partNumber}.checksum.json`);
+      // A part uploaded again replaces the earlier one, its checksum too.
+      await rm(sidecar, { force: true });
+      await next();
+      if (ctx.status === 200 && part.recorded) {
+        await writeFile(sidecar, JSON.stringify(part.recorded));
+        ctx.set(`x-amz-checksum-${part.recorded.algorithm}`, part.recorded.value);
+      }
+      return;
     }
 
     if (ctx.method === 'DELETE') {
@@ -245,14 +317,10 @@ export function strictS3rver(s3rver: S3rverLike, credentials: SigningCredentials
     }
 
     if (ctx.method === 'POST') {
-      const chunks: Buffer[] = [];
-      for await (const chunk of ctx.req) chunks.push(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
-      const xml = Buffer.concat(chunks);
       if (!exists) return noSuchUpload(ctx);
-      const parts = [...xml.toString('utf8').matchAll(/<Part>([\s\S]*?)<\/Part>/g)].map(([, inner = '']) => ({
-        number: Number(/<PartNumber>(\d+)<\/PartNumber>/.exec(inner)?.[1]),
-        etag: (/<ETag>([\s\S]*?)<\/ETag>/.exec(inner)?.[1] ?? '').replace(/&quot;|"/g, ''),
-      }));
+      const upload = await multipartChecksumOf(uploadDir);
+      const parts = parseCompletedParts(body!.toString('utf8'));
+      const partPaths: string[] = [];
       for (const [index, part] of parts.entries()) {
         if (index > 0 && part.number <= parts[index - 1]!.number) return fail(ctx, 400, 'InvalidPartOrder', 'The list of parts was not in ascending order.');
         const partPath = join(uploadDir, String(part.number));
@@ -263,14 +331,87 @@ export function strictS3rver(s3rver: S3rverLike, credentials: SigningCredentials
         if (index < parts.length - 1 && size < MIN_PART_SIZE) {
           return fail(ctx, 400, 'EntityTooSmall', `Your proposed upload is smaller than the minimum allowed size (part ${part.number} has ${size} bytes, minimum ${MIN_PART_SIZE}).`);
         }
+        const mismatch = checkCompletedPartChecksum(upload, part, await readJson<S3ChecksumValue>(`${partPath}.checksum.json`));
+        if (mismatch) return fail(ctx, mismatch.status, mismatch.code, mismatch.message);
+        partPaths.push(partPath);
       }
-      // s3rver parses the body itself: hand it the bytes already read.
-      const replay = Readable.from([xml]) as Readable & { headers: unknown };
-      replay.headers = ctx.req.headers;
-      ctx.req = replay;
+      const whole = checkCompleteHeaders(upload, ctx.headers, () => Buffer.concat(partPaths.map((path) => readFileSync(path))));
+      if (whole) return fail(ctx, whole.status, whole.code, whole.message);
+      await next();
+      // S3 gives a multipart object created without an algorithm its default full-object CRC64NVME.
+      if (ctx.status === 200 && upload.algorithm === undefined) await recordObjectChecksum(s3rver, bucket, key, {}, undefined);
+      return;
     }
     return next();
   });
+}
+
+/** What CreateMultipartUpload declared: s3rver keeps the request's headers in the upload's `metadata` file. */
+async function multipartChecksumOf(uploadDir: string): Promise<MultipartChecksum> {
+  const headers = (await readJson<Record<string, string>>(join(uploadDir, 'metadata'))) ?? {};
+  const declared = checkCreateMultipart(headers);
+  return 'code' in declared ? {} : declared;
+}
+
+/**
+ * Keeps the checksum S3 stores with a new object: the one the request carried (verified), else S3's default
+ * full-object CRC64NVME over the stored bytes; a copy keeps its source's.
+ * @see https://docs.aws.amazon.com/AmazonS3/latest/API/API_Checksum.html
+ */
+async function recordObjectChecksum(s3rver: S3rverLike, bucket: string, key: string, headers: KoaContext['headers'], checksum: S3ChecksumValue | undefined): Promise<void> {
+  const target = s3rver.store.getResourcePath(bucket, key, OBJECT_CHECKSUM);
+  const copySource = headers['x-amz-copy-source'];
+  if (typeof copySource === 'string') {
+    const [sourceBucket = '', ...sourceKey] = decodeURIComponent(copySource.replace(/^\//, '').split('?')[0]!).split('/');
+    const source = await readJson<StoredChecksum>(s3rver.store.getResourcePath(sourceBucket, sourceKey.join('/'), OBJECT_CHECKSUM));
+    if (source) await writeFile(target, JSON.stringify(source));
+    else await rm(target, { force: true });
+    return;
+  }
+  const stored: StoredChecksum = checksum
+    ? { ...checksum, type: 'FULL_OBJECT' }
+    : { algorithm: 'crc64nvme', value: s3Checksum('crc64nvme', await readFile(s3rver.store.getResourcePath(bucket, key, 'object'))), type: 'FULL_OBJECT' };
+  await writeFile(target, JSON.stringify(stored));
+}
+
+function checksumModeEnabled(ctx: KoaContext): boolean {
+  const mode = ctx.headers['x-amz-checksum-mode'] ?? ctx.query['x-amz-checksum-mode'];
+  return typeof mode === 'string' && mode.toUpperCase() === 'ENABLED';
+}
+
+async function readAll(stream: NodeJS.ReadableStream): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream) chunks.push(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
+  return Buffer.concat(chunks);
+}
+
+/**
+ * Hands s3rver the decoded bytes: a fresh stream, and the request headers (one object shared by `ctx.headers`
+ * and the request s3rver reads) rewritten as S3 sees them after decoding.
+ */
+function replaceBody(ctx: KoaContext, body: Buffer): void {
+  const headers = ctx.headers;
+  const encodings = String(headers['content-encoding'] ?? '')
+    .split(',')
+    .map((part) => part.trim())
+    .filter((part) => part !== '' && part.toLowerCase() !== 'aws-chunked');
+  if (encodings.length > 0) headers['content-encoding'] = encodings.join(',');
+  else delete headers['content-encoding'];
+  delete headers['transfer-encoding'];
+  delete headers['x-amz-decoded-content-length'];
+  headers['content-length'] = String(body.length);
+  const replay = Readable.from([body]) as Readable & { headers: unknown };
+  replay.headers = ctx.req.headers;
+  ctx.req = replay;
+}
+
+async function readJson<T>(path: string): Promise<T | undefined> {
+  try {
+    return JSON.parse(await readFile(path, 'utf8')) as T;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw error;
+  }
 }
 
 function noSuchUpload(ctx: KoaContext): void {
