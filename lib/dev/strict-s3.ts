@@ -270,7 +270,13 @@ export function strictS3rver(s3rver: S3rverLike, credentials: SigningCredentials
 
     if (ctx.method === 'PUT' && key !== '' && !('partNumber' in ctx.query) && !('tagging' in ctx.query) && !('acl' in ctx.query)) {
       await next();
-      if (ctx.status === 200) await recordObjectChecksum(s3rver, bucket, key, ctx.headers, checksum);
+      if (ctx.status !== 200) return;
+      if (typeof ctx.headers['x-amz-copy-source'] === 'string') {
+        await copyObjectChecksum(s3rver, bucket, key, ctx.headers['x-amz-copy-source']);
+        return;
+      }
+      await untilWritten(store.getResourcePath(bucket, key, 'object'), body!.length);
+      await recordObjectChecksum(s3rver, bucket, key, checksum ?? { algorithm: 'crc64nvme', value: s3Checksum('crc64nvme', body!) });
       return;
     }
 
@@ -301,6 +307,7 @@ export function strictS3rver(s3rver: S3rverLike, credentials: SigningCredentials
       // A part uploaded again replaces the earlier one, its checksum too.
       await rm(sidecar, { force: true });
       await next();
+      if (ctx.status === 200) await untilWritten(join(uploadDir, String(partNumber)), body!.length);
       if (ctx.status === 200 && part.recorded) {
         await writeFile(sidecar, JSON.stringify(part.recorded));
         ctx.set(`x-amz-checksum-${part.recorded.algorithm}`, part.recorded.value);
@@ -335,11 +342,19 @@ export function strictS3rver(s3rver: S3rverLike, credentials: SigningCredentials
         if (mismatch) return fail(ctx, mismatch.status, mismatch.code, mismatch.message);
         partPaths.push(partPath);
       }
-      const whole = checkCompleteHeaders(upload, ctx.headers, () => Buffer.concat(partPaths.map((path) => readFileSync(path))));
+      const object = () => Buffer.concat(partPaths.map((path) => readFileSync(path)));
+      const whole = checkCompleteHeaders(upload, ctx.headers, object);
       if (whole) return fail(ctx, whole.status, whole.code, whole.message);
+      const bytes = upload.algorithm === undefined ? object() : undefined;
       await next();
+      if (ctx.status !== 200) return;
       // S3 gives a multipart object created without an algorithm its default full-object CRC64NVME.
-      if (ctx.status === 200 && upload.algorithm === undefined) await recordObjectChecksum(s3rver, bucket, key, {}, undefined);
+      if (bytes) {
+        await untilWritten(store.getResourcePath(bucket, key, 'object'), bytes.length);
+        await recordObjectChecksum(s3rver, bucket, key, { algorithm: 'crc64nvme', value: s3Checksum('crc64nvme', bytes) });
+      } else {
+        await rm(store.getResourcePath(bucket, key, OBJECT_CHECKSUM), { force: true });
+      }
       return;
     }
     return next();
@@ -355,23 +370,36 @@ async function multipartChecksumOf(uploadDir: string): Promise<MultipartChecksum
 
 /**
  * Keeps the checksum S3 stores with a new object: the one the request carried (verified), else S3's default
- * full-object CRC64NVME over the stored bytes; a copy keeps its source's.
+ * full-object CRC64NVME of the bytes received.
  * @see https://docs.aws.amazon.com/AmazonS3/latest/API/API_Checksum.html
  */
-async function recordObjectChecksum(s3rver: S3rverLike, bucket: string, key: string, headers: KoaContext['headers'], checksum: S3ChecksumValue | undefined): Promise<void> {
+async function recordObjectChecksum(s3rver: S3rverLike, bucket: string, key: string, checksum: S3ChecksumValue): Promise<void> {
+  const stored: StoredChecksum = { ...checksum, type: 'FULL_OBJECT' };
+  await writeFile(s3rver.store.getResourcePath(bucket, key, OBJECT_CHECKSUM), JSON.stringify(stored));
+}
+
+/** A copy keeps its source's checksum. */
+async function copyObjectChecksum(s3rver: S3rverLike, bucket: string, key: string, copySource: string): Promise<void> {
   const target = s3rver.store.getResourcePath(bucket, key, OBJECT_CHECKSUM);
-  const copySource = headers['x-amz-copy-source'];
-  if (typeof copySource === 'string') {
-    const [sourceBucket = '', ...sourceKey] = decodeURIComponent(copySource.replace(/^\//, '').split('?')[0]!).split('/');
-    const source = await readJson<StoredChecksum>(s3rver.store.getResourcePath(sourceBucket, sourceKey.join('/'), OBJECT_CHECKSUM));
-    if (source) await writeFile(target, JSON.stringify(source));
-    else await rm(target, { force: true });
-    return;
+  const [sourceBucket = '', ...sourceKey] = decodeURIComponent(copySource.replace(/^\//, '').split('?')[0]!).split('/');
+  const source = await readJson<StoredChecksum>(s3rver.store.getResourcePath(sourceBucket, sourceKey.join('/'), OBJECT_CHECKSUM));
+  if (source) await writeFile(target, JSON.stringify(source));
+  else await rm(target, { force: true });
+}
+
+/**
+ * Waits until s3rver's file holds all `size` bytes. s3rver answers a PUT when its hashing stream has seen the
+ * body, before the file stream it pipes into has flushed, so a GET right after could read a short file; S3
+ * answers once the object is stored (read-after-write consistency).
+ */
+async function untilWritten(path: string, size: number): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const current = await stat(path).then((s) => s.size, () => -1);
+    if (current === size) return;
+    if (Date.now() > deadline) throw new Error(`s3rver wrote ${current} of ${size} bytes to ${path} within 10 s`);
+    await new Promise((resolve) => setTimeout(resolve, 2));
   }
-  const stored: StoredChecksum = checksum
-    ? { ...checksum, type: 'FULL_OBJECT' }
-    : { algorithm: 'crc64nvme', value: s3Checksum('crc64nvme', await readFile(s3rver.store.getResourcePath(bucket, key, 'object'))), type: 'FULL_OBJECT' };
-  await writeFile(target, JSON.stringify(stored));
 }
 
 function checksumModeEnabled(ctx: KoaContext): boolean {
