@@ -8,6 +8,7 @@ import { S3CallCounter } from '../../lib/dev/strict-s3.ts';
 import { parseScopes } from '../../lib/auth/scope.ts';
 import { createLocalResources, resourceNames } from '../../lib/storage/aws-resources.ts';
 import { DynamoDbIdentityStore } from '../../lib/storage/dynamodb/dynamodb-identity-store.ts';
+import { startOidcIssuer } from '../support/oidc-issuer.ts';
 
 /**
  * What one token request costs on DynamoDB, counted on the wire (DynamoDB Local): teams add one BatchGetItem for a
@@ -63,5 +64,19 @@ describe('token request cost on DynamoDB', () => {
     const { calls: counted, access } = await countedTokenRequest('member', password);
     expect(access[0].actions).toEqual(['pull', 'push']);
     expect(counted).toEqual({ BatchGetItem: 1, GetItem: 5, PutItem: 1, Query: 2 });
+  });
+
+  it('is 2 Query for a CI job with an OIDC ID token (trusts and public globs), plus one key fetch per instance', async () => {
+    const issuer = await startOidcIssuer();
+    try {
+      await store.createTrust({ name: 'ci', issuer: issuer.url, audience: 'reg', claims: [{ claim: 'repository', glob: 'acme/*' }], grants: [{ glob: 'acme/*', level: 'push' }], createdAt: 1 });
+      const first = await countedTokenRequest('oidc', await issuer.sign({ aud: 'reg', sub: 'job', repository: 'acme/app' }));
+      expect(first.access[0].actions).toEqual(['pull', 'push']);
+      expect(first.calls).toEqual({ Query: 2 });
+      await countedTokenRequest('oidc', await issuer.sign({ aud: 'reg', sub: 'job', repository: 'acme/app' }));
+      expect(issuer.requests('/jwks')).toBe(1);
+    } finally {
+      await issuer.stop();
+    }
   });
 });

@@ -28,6 +28,8 @@ export interface SignOptions {
   unpublished?: boolean;
   /** Overrides the header's kid. */
   kid?: string;
+  /** Overrides `iss` (default: this issuer's URL). */
+  iss?: string;
 }
 
 export interface OidcIssuer {
@@ -91,7 +93,7 @@ export async function startOidcIssuer(): Promise<OidcIssuer> {
       const nbf = now + (options.notBefore ?? 0);
       return new SignJWT({ ...claims })
         .setProtectedHeader({ alg: key.alg, typ: 'JWT', kid: options.kid ?? key.kid })
-        .setIssuer(url)
+        .setIssuer(options.iss ?? url)
         .setIssuedAt(Math.min(now, nbf))
         .setNotBefore(nbf)
         .setExpirationTime(now + (options.expiresIn ?? 300))
