@@ -51,6 +51,10 @@ export const run: Command = async (args) => {
   } catch (error) {
     throw new UsageError((error as Error).message);
   }
+  // `ocireg doctor … | head` closes stdout early: keep going, so that the doctor still deletes what it pushed.
+  process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code !== 'EPIPE') throw error;
+  });
   if (!values.json) process.stdout.write(`ocireg doctor ${base.origin}${credentials ? ` as ${credentials.username}` : ' without credentials'}\n\n`);
   const report = await runDoctor({ base, credentials }, values.json ? undefined : (row) => process.stdout.write(formatRow(row)));
   process.stdout.write(values.json ? toJson(report) : formatSummary(report));
