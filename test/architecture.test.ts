@@ -6,8 +6,9 @@ import { importGraph, type ImportGraph } from './support/import-graph.ts';
 
 /**
  * Dependencies point inward (STYLE.md §2): `lambdas/`, `lib/server/` → `lib/http/` → `lib/registry/` ←
- * `lib/storage/*`, and the CDK code in `lib/infra/` is imported only by `bin/app.ts` and tests. Checked on the
- * import graph, transitively: a core file that imports a helper that imports the AWS SDK breaks the rule too.
+ * `lib/storage/*`, a storage backend imports no other backend, and the CDK code in `lib/infra/` is imported only by
+ * `bin/app.ts` and tests. Checked on the import graph, transitively: a core file that imports a helper that imports
+ * the AWS SDK breaks the rule too.
  */
 
 const REPO = join(import.meta.dirname, '..');
@@ -20,7 +21,12 @@ interface LayerRule {
   packages: RegExp;
   /** Local directories none of the layer's files may reach. */
   dirs: string[];
+  /** Only the layer's own imports count, not what they import in turn (shared modules may know several layers). */
+  direct?: boolean;
 }
+
+/** The storage backends, each a directory of lib/storage. */
+const BACKENDS = ['memory', 'fs', 's3', 'dynamodb', 'secrets'];
 
 const RULES: LayerRule[] = [
   {
@@ -33,6 +39,20 @@ const RULES: LayerRule[] = [
     packages: /^(@aws-sdk\/|aws-cdk-lib)/,
     dirs: ['lib/storage/', 'lib/server/', 'lib/infra/', 'lib/dev/', 'lambdas/', 'bin/'],
   },
+  // Storage implements the core's ports and is wired by the doors; it never calls them.
+  {
+    layer: 'lib/storage/',
+    packages: /^(@middy\/|aws-cdk-lib|constructs$)/,
+    dirs: ['lib/http/', 'lib/server/', 'lib/infra/', 'lib/cli/', 'lib/client/', 'lib/proxy/', 'lib/doctor/', 'lambdas/', 'bin/'],
+  },
+  // One backend does not import another's keys or clients (a DynamoDB store that wrote S3 keys did). Direct imports
+  // only: lib/storage/aws-resources.ts defines the table and the bucket together, for CDK and dev:aws.
+  ...BACKENDS.map((backend) => ({
+    layer: `lib/storage/${backend}/`,
+    packages: /^$/,
+    dirs: BACKENDS.filter((other) => other !== backend).map((other) => `lib/storage/${other}/`),
+    direct: true,
+  })),
 ];
 
 /** Who may import lib/infra: the CDK app and tests. */
@@ -43,7 +63,8 @@ function violations(graph: ImportGraph): string[] {
   const found: string[] = [];
   for (const rule of RULES) {
     for (const file of graph.files.filter((candidate) => candidate.startsWith(rule.layer))) {
-      for (const { edge, chain } of graph.reachableImports(file)) {
+      const imports = rule.direct ? graph.importsOf(file).map((edge) => ({ edge, chain: [file] })) : graph.reachableImports(file);
+      for (const { edge, chain } of imports) {
         // A file of the layer answers for its own imports; what lies beyond a forbidden import is not reported again.
         const reportedElsewhere = (edge.from !== file && edge.from.startsWith(rule.layer)) || rule.dirs.some((dir) => edge.from.startsWith(dir));
         if (reportedElsewhere) continue;
@@ -77,6 +98,10 @@ describe('dependencies point inward', () => {
     expect(violations(graph).filter((line) => line.startsWith('lib/http/'))).toEqual([]);
   });
 
+  it('lib/storage reaches no door (HTTP app, servers, Lambda, CLI, CDK) and no backend reaches another', () => {
+    expect(violations(graph).filter((line) => line.startsWith('lib/storage/'))).toEqual([]);
+  });
+
   it('lib/infra is imported only by bin/app.ts and tests', () => {
     expect(violations(graph).filter((line) => line.endsWith('(only bin/app.ts and tests may)'))).toEqual([]);
   });
@@ -91,6 +116,8 @@ describe('dependencies point inward', () => {
       'lib/http/app.ts': "import { check } from '../auth/check.ts';\n",
       'lib/auth/check.ts': "export { FsBlobStore } from '../storage/fs/fs-blob-store.ts';\n",
       'lib/storage/fs/fs-blob-store.ts': 'export class FsBlobStore {}\n',
+      'lib/storage/dynamodb/store.ts': "import { manifestKey } from '../s3/keys.ts';\nimport { renderOciError } from '../../http/error-response.ts';\n",
+      'lib/storage/s3/keys.ts': 'export const manifestKey = 1;\n',
       'lib/infra/stack.ts': "import { Stack } from 'aws-cdk-lib';\n",
       'lambdas/handler.ts': "import { RegistryStack } from '../lib/infra/stack.ts';\n",
       'bin/app.ts': "import { RegistryStack } from '../lib/infra/stack.ts';\n",
@@ -111,6 +138,8 @@ describe('dependencies point inward', () => {
         'lib/http/app.ts -> lib/auth/check.ts imports lib/storage/fs/fs-blob-store.ts (lib/http/ must not)',
         'lib/registry/core.ts imports @aws-sdk/client-s3 (lib/registry/ must not)',
         'lib/registry/helper.ts imports node:http (lib/registry/ must not)',
+        'lib/storage/dynamodb/store.ts imports lib/http/error-response.ts (lib/storage/ must not)',
+        'lib/storage/dynamodb/store.ts imports lib/storage/s3/keys.ts (lib/storage/dynamodb/ must not)',
       ]);
     } finally {
       await rm(root, { recursive: true, force: true });
