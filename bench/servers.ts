@@ -91,6 +91,11 @@ export function distributionConfig(dataDir: string, port: number): string {
 }
 
 async function launch(contender: Contender, command: string, args: string[], port: number, logFile: string): Promise<RunningRegistry> {
+  return { contender, ...(await startServerProcess(command, args, port, logFile)) };
+}
+
+/** Starts a registry-like server (one that answers `GET /v2/` with 200 when ready) on `port`, its output in `logFile`. */
+export async function startServerProcess(command: string, args: string[], port: number, logFile: string): Promise<Omit<RunningRegistry, 'contender'>> {
   const log = openSync(logFile, 'a');
   const child = spawn(command, args, { cwd: ROOT, stdio: ['ignore', log, log] });
   closeSync(log);
@@ -112,7 +117,7 @@ async function launch(contender: Contender, command: string, args: string[], por
     await stop();
     throw error;
   }
-  return { contender, pid: child.pid!, host, url, stop };
+  return { pid: child.pid!, host, url, stop };
 }
 
 async function waitReady(url: string, child: ChildProcess, logFile: string): Promise<void> {
