@@ -452,6 +452,15 @@ describe('DynamoDbMetadataStore specifics', () => {
     dynamo.destroy();
   });
 
+  it('stores no manifest body whose bytes do not hash to its digest: S3 checks the sha256 it is sent (BadDigest)', async () => {
+    const bodies = manifestBodyStore();
+    const manifest = storedManifest({ padding: randomBytes(1000).toString('base64') });
+    const other = storedManifest();
+    const error = await bodies.put(manifest.digest, other.content, manifest.mediaType).catch((e: unknown) => e);
+    expect((error as Error).name).toBe('BadDigest');
+    expect(await bodies.get(manifest.digest)).toBeUndefined();
+  });
+
   it('refuses a manifest too large for an item with 413 when it has no body store, and writes nothing', async () => {
     const name = repo('no-bodies');
     const store = new DynamoDbMetadataStore({ dynamo: aws.dynamo, table: names.table });
