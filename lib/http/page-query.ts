@@ -1,38 +1,35 @@
 import { OciError } from '../registry/errors.ts';
+import { pageLimit } from '../registry/pagination.ts';
 import type { Page, PageRequest } from '../registry/types.ts';
 import type { HttpRequest } from './types.ts';
 
 /**
- * `n` and `last` on listings, and the `Link` to the next page.
+ * `n` and `last` on listings, and the `Link` to the next page. The bounds (default and maximum page size) are the
+ * core's; here only the syntax: `n` is a decimal integer of any size (a huge one is clamped, not refused).
  * @see https://github.com/opencontainers/distribution-spec/blob/v1.1.1/spec.md#listing-tags
  */
 
-/** The page a listing asks for; a malformed `n` is PAGINATION_NUMBER_INVALID (400). */
+/** The page a listing asks for; an `n` that is not a non-negative integer is PAGINATION_NUMBER_INVALID (400). */
 export function pageRequest(request: HttpRequest): PageRequest {
   const page: PageRequest = {};
   const n = request.query.get('n');
   if (n !== null) {
-    const limit = Number(n);
-    if (n === '' || !Number.isSafeInteger(limit) || limit < 0) {
-      throw new OciError('PAGINATION_NUMBER_INVALID', 'invalid number of results requested', { n });
-    }
-    page.limit = limit;
+    if (!/^\d+$/.test(n)) throw new OciError('PAGINATION_NUMBER_INVALID', 'invalid number of results requested', { n });
+    page.limit = Number(n);
   }
   const last = request.query.get('last');
   if (last !== null && last !== '') page.last = last;
   return page;
 }
 
-/** RFC 8288 Link to the page after `last` (none when `last` is undefined), angle brackets included (clients parse them). */
-export function nextPageLink(path: string, page: PageRequest, last: string | undefined): Record<string, string> {
-  if (last === undefined) return {};
-  const query = new URLSearchParams();
-  if (page.limit !== undefined) query.set('n', String(page.limit));
-  query.set('last', last);
-  return { link: `<${path}?${query}>; rel="next"` };
-}
-
-/** Where the next page starts: the last item, when more follow. */
-export function lastOfPage(result: Page<string>): string | undefined {
-  return result.hasMore ? result.items.at(-1) : undefined;
+/**
+ * RFC 8288 `Link` to the page after `result` (none when it was the last), angle brackets included (clients parse
+ * them). `n` is the page size served, so a clamped request pages on at the maximum.
+ */
+export function nextPageLink(path: string, page: PageRequest, result: Page<unknown>, last: string | undefined, query: Record<string, string> = {}): Record<string, string> {
+  if (!result.hasMore || last === undefined) return {};
+  const params = new URLSearchParams(query);
+  params.set('n', String(pageLimit(page)));
+  params.set('last', last);
+  return { link: `<${path}?${params}>; rel="next"` };
 }

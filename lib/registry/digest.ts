@@ -32,6 +32,16 @@ export function parseDigest(value: string): ParsedDigest {
   return { algorithm, hex, digest: value };
 }
 
+/** Whether {@link parseDigest} accepts `value`. */
+export function isValidDigest(value: string): boolean {
+  try {
+    parseDigest(value);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 export function isDigest(reference: string): boolean {
   return reference.includes(':');
 }

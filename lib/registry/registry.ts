@@ -8,12 +8,12 @@ import {
   isOciError,
   manifestBlobUnknown,
   manifestUnknown,
-  nameUnknown,
   payloadTooLarge,
   rangeInvalid,
   UploadRangeError,
   type UploadPosition,
 } from './errors.ts';
+import { listReferrers, listRepositories, listTags } from './listings.ts';
 import { MAX_MANIFEST_BYTES, parseManifest } from './manifest.ts';
 import { assertName, assertTag, isValidName, isValidTag } from './names.ts';
 import type { BlobRead, BlobStore, MetadataStore } from './ports.ts';
@@ -326,27 +326,25 @@ export class Registry {
 
   // ---- listings ------------------------------------------------------------------------------------------------
 
-  async listTags(name: string, page: PageRequest): Promise<Page<string>> {
-    assertName(name);
-    const tags = await this.#metadata.listTags(name, page);
-    if (!tags) throw nameUnknown(name);
-    return tags;
+  /** One bounded page of tags (see listings.ts); NAME_UNKNOWN when the repository holds no manifest. */
+  listTags(name: string, page: PageRequest): Promise<Page<string>> {
+    return listTags(this.#metadata, name, page);
   }
 
-  async listRepositories(page: PageRequest): Promise<Page<string>> {
-    return this.#metadata.listRepositories(page);
+  /** One bounded page of repositories; with `visible`, only those it accepts. */
+  listRepositories(page: PageRequest, visible?: (name: string) => boolean): Promise<Page<string>> {
+    return listRepositories(this.#metadata, page, visible);
   }
 
   /**
-   * Manifests whose subject is `digest`, optionally of one artifact type. Never NAME_UNKNOWN or 404 for a
-   * well-formed digest: an unknown subject simply has no referrers.
+   * One bounded page of the manifests whose subject is `digest`, optionally of one artifact type. Never NAME_UNKNOWN
+   * or 404 for a well-formed digest: an unknown subject simply has no referrers.
    * @see https://github.com/opencontainers/distribution-spec/blob/v1.1.1/spec.md#listing-referrers
    */
-  async listReferrers(name: string, digest: string, artifactType?: string): Promise<Descriptor[]> {
+  async listReferrers(name: string, digest: string, page: PageRequest, artifactType?: string): Promise<Page<Descriptor>> {
     assertName(name);
     parseDigest(digest);
-    const referrers = await this.#metadata.listReferrers(name, digest);
-    return artifactType === undefined ? referrers : referrers.filter((descriptor) => descriptor.artifactType === artifactType);
+    return listReferrers(this.#metadata, name, digest, page, artifactType);
   }
 }
 
