@@ -7,7 +7,7 @@ import { ChunkSender } from './chunk-sender.ts';
 import { ClientAnswers } from './client-answers.ts';
 import { exchangeOf, type Exchange } from './exchange.ts';
 import { Forwarder } from './forwarder.ts';
-import { ReshapedUploads } from './reshaped-upload.ts';
+import { ReshapedUploads } from './reshaped-uploads.ts';
 import { TokenReplay } from './token-replay.ts';
 import { UploadTracker } from './upload-tracker.ts';
 import { UpstreamAddress } from './upstream-address.ts';

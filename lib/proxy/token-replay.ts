@@ -20,6 +20,16 @@ const MAX_TOKEN_REQUEST_BYTES = 64 * 1024;
  * expire before the last one. The proxy remembers which token request produced which token, and when a chunk is
  * refused with 401 it sends the same token request again (the client's own credentials, as the client sent them)
  * and carries on with the new token. Remembered requests live in memory only, at most `capacity` of them.
+ *
+ * Parallel uploads that share a token meet its expiry together, and each replays the request on its own:
+ *
+ * ```
+ * upload A: PATCH (token-1) → 401 → replay → token-2 → PATCH (token-2) …
+ * upload B: PATCH (token-1) → 401 → replay → token-3 → PATCH (token-3) …
+ * ```
+ *
+ * Each exchange keeps its own Authorization and every new token maps to the same request, so nothing is shared
+ * but this map, and no upload waits for another's replay: one token request per upload that hit the expiry.
  */
 export class TokenReplay {
   readonly #requests = new Map<string, TokenRequest>();

@@ -240,3 +240,76 @@ describe('ocireg proxy in front of an upstream it cannot reach', () => {
     }
   });
 });
+
+describe('ocireg proxy forwarding', () => {
+  let upstream: Server;
+  let proxy: RunningProxy;
+  let connections = 0;
+  let release: () => void = () => undefined;
+  let upstreamEnded = false;
+
+  /** A fake upstream: `/v2/` challenges, `/token` issues, and one blob whose body ends only when the test says so. */
+  beforeAll(async () => {
+    upstream = createServer((req, res) => {
+      const origin = `http://${req.headers.host}`;
+      if (req.url === '/v2/') return res.writeHead(401, { 'www-authenticate': `Bearer realm="${origin}/token",service="ocireg"` }).end();
+      if (req.url!.startsWith('/token')) return res.writeHead(200, { 'content-type': 'application/json' }).end('{"token":"t"}');
+      res.writeHead(200, { 'content-type': 'application/octet-stream' });
+      res.write('first,');
+      release = () => {
+        upstreamEnded = true;
+        res.end('last');
+      };
+    });
+    upstream.on('connection', () => connections++);
+    await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
+    proxy = await startPushProxy({ upstream: `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`, host: '127.0.0.1', port: 0 });
+  });
+  afterAll(async () => {
+    await proxy.close();
+    await new Promise<void>((resolve) => upstream.close(() => resolve()));
+  });
+
+  it('relays an answer as it arrives, before the upstream has finished it', async () => {
+    // Act
+    const first = await new Promise<{ piece: string; endedThen: boolean; rest: Promise<string> }>((resolve, reject) => {
+      request(`${proxy.url}/v2/team/app/blobs/sha256:slow`, (res) => {
+        res.once('data', (piece: Buffer) => {
+          const rest = (async () => {
+            let text = '';
+            for await (const more of res) text += String(more);
+            return text;
+          })();
+          resolve({ piece: String(piece), endedThen: upstreamEnded, rest });
+        });
+      })
+        .on('error', reject)
+        .end();
+    });
+    release();
+
+    // Assess
+    expect(first).toMatchObject({ piece: 'first,', endedThen: false });
+    expect(await first.rest).toBe('last');
+  });
+
+  it('sends forwarded requests and its own (token requests) over one pool of kept-alive connections', async () => {
+    // Prepare: a proxy of its own, so that every upstream connection counted is one it opened
+    const fresh = await startPushProxy({ upstream: `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`, host: '127.0.0.1', port: 0 });
+    const before = connections;
+
+    try {
+      // Act: a forwarded GET whose challenge the proxy rewrites, the token request to the rewritten realm, and again
+      const challenged = await send(`${fresh.url}/v2/`, 'GET');
+      const token = await send(`${fresh.url}/token?service=ocireg`, 'GET');
+      const again = await send(`${fresh.url}/v2/`, 'GET');
+
+      // Assess
+      expect([challenged.status, token.status, again.status]).toEqual([401, 200, 401]);
+      expect(challenged.headers['www-authenticate']).toBe(`Bearer realm="${fresh.url}/token",service="ocireg"`);
+      expect(connections - before).toBe(1);
+    } finally {
+      await fresh.close();
+    }
+  });
+});
