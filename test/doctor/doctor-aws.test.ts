@@ -4,6 +4,7 @@ import { LOCAL_CREDENTIALS, LOCAL_REGION } from '../../lib/dev/aws-local.ts';
 import { GATEWAY_413_BODY } from '../../lib/doctor/limit-checks.ts';
 import { devAwsCommand, OCIREG_CLI, startRegistryServer, type RegistryServer } from '../support/registry-server.ts';
 import { runOk } from '../support/tools.ts';
+import { startBrokenFront, zeroHeadContentLength } from './broken-front.ts';
 import { doctor, notPassed } from './run-doctor.ts';
 
 /**
@@ -12,7 +13,9 @@ import { doctor, notPassed } from './run-doctor.ts';
  */
 
 const running: Array<DevAws | RegistryServer> = [];
+const fronts: Array<{ close(): Promise<void> }> = [];
 afterAll(async () => {
+  await Promise.all(fronts.map((front) => front.close()));
   await Promise.all(running.map((dev) => dev.stop()));
 });
 
@@ -59,5 +62,25 @@ describe('ocireg doctor against dev:aws', () => {
     expect(code, notPassed(report).join('\n')).toBe(0);
     expect(report.rows.filter((r) => r.status === 'skip')).toEqual([]);
     expect(row('base').observed).toMatch(/^401, WWW-Authenticate: Bearer realm=/);
+  });
+
+  it('passes the blob HEAD rows behind a front that zeroes HEAD Content-Length once blobHeadRedirect is on', async () => {
+    // Prepare: `npm run dev:aws -- --blob-head-redirect` behind the broken front
+    const dev = await startRegistryServer({ command: devAwsCommand(['--blob-head-redirect']) });
+    running.push(dev);
+    const front = await startBrokenFront(dev.url, zeroHeadContentLength);
+    fronts.push(front);
+    // Act
+    const { code, report, row } = await doctor(front.url);
+    // Assess: blob sizes now come from S3 through the 307; manifest HEADs have no such switch and still fail
+    expect(row('blob-head'), notPassed(report).join('\n')).toMatchObject({ status: 'pass' });
+    expect(row('blob-head').observed).toMatch(/^307 → 200 \(via http:\/\/localhost:\d+\/.*\(presigned\)\), content-length: 65536/);
+    expect(row('blob-head-large')).toMatchObject({ status: 'pass' });
+    expect(report.rows.filter((r) => r.status === 'fail').map((r) => r.id)).toEqual(['manifest-head']);
+    expect(code).toBe(1);
+    // and without the front, the switch passes every row
+    const direct = await doctor(dev.url);
+    expect(direct.code, notPassed(direct.report).join('\n')).toBe(0);
+    expect(direct.row('blob-head-large').observed).toMatch(/^307 → 200 .*content-length: 12582912/);
   });
 });
