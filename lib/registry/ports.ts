@@ -40,6 +40,15 @@ export interface BlobStore {
    */
   commit(state: Json, digest: ParsedDigest, size: number): Promise<string>;
 
+  /**
+   * A blob whose bytes all arrive in one request (POST `?digest=` with the body, or the PUT `?digest=` of an upload
+   * that holds nothing yet): verifies `body` against `digest` and stores it as a committed blob under a location
+   * of its own, never shared with an upload (two such requests for one upload cannot overwrite each other). Throws
+   * DIGEST_INVALID, keeping nothing, on mismatch. Optional: without it the core appends, then commits; a store
+   * that can write a blob straight to its final place saves the intermediate copy.
+   */
+  commitWhole?(digest: ParsedDigest, body: ByteSource, declaredLength?: number): Promise<{ location: string; size: number }>;
+
   /** Discards an upload's storage. Idempotent. */
   abort(state: Json): Promise<void>;
 

@@ -155,6 +155,10 @@ export class Registry {
   async uploadMonolithic(name: string, digest: string, body: ByteSource, length?: number): Promise<BlobRecord> {
     assertName(name);
     const parsed = parseDigest(digest);
+    if (this.#blobs.commitWhole) {
+      const whole = await this.#blobs.commitWhole(parsed, this.#limited(body, length), length);
+      return this.#recordBlob(name, { digest, size: whole.size, location: whole.location });
+    }
     const storage = await this.#blobs.startUpload(randomUUID());
     try {
       const appended = await this.#blobs.append(storage, 0, this.#limited(body, length), length);
@@ -194,15 +198,19 @@ export class Registry {
     assertReadableRange(session, chunk);
     if (digest === undefined) throw digestInvalid('the digest query parameter is required to complete an upload');
     const parsed = parseDigest(digest);
-    if (chunk.length !== 0) session = await this.#append(session, body, chunk);
-    let location: string;
+    const whole = this.#wholeBlobIn(session, chunk);
+    if (whole) this.#checkChunk(session, chunk);
+    else if (chunk.length !== 0) session = await this.#append(session, body, chunk);
+    let committed: { location: string; size: number };
     try {
-      location = await this.#blobs.commit(session.storage, parsed, session.offset);
+      committed = whole
+        ? await whole(parsed, this.#limited(body, chunk.length), chunk.length)
+        : { location: await this.#blobs.commit(session.storage, parsed, session.offset), size: session.offset };
     } catch (error) {
       if (isOciError(error, 'DIGEST_INVALID')) await this.#discard(session);
       throw error;
     }
-    const record = await this.#recordBlob(name, { digest, size: session.offset, location });
+    const record = await this.#recordBlob(name, { digest, size: committed.size, location: committed.location });
     await this.#metadata.deleteUpload(name, uploadId);
     return record;
   }
@@ -212,7 +220,18 @@ export class Registry {
     await this.#discard(await this.getUpload(name, uploadId));
   }
 
-  async #append(session: UploadSession, body: ByteSource, chunk: ChunkInfo): Promise<UploadSession> {
+  /**
+   * The store's `commitWhole` when this closing request carries the whole blob (containerd's POST then PUT): the
+   * blob goes straight to the store, with no session update in between. A Content-Range without a Content-Length
+   * takes the append path, which checks the body's size against the range.
+   */
+  #wholeBlobIn(session: UploadSession, chunk: ChunkInfo): BlobStore['commitWhole'] {
+    if (session.offset !== 0 || chunk.length === 0 || (chunk.range !== undefined && chunk.length === undefined)) return undefined;
+    return this.#blobs.commitWhole?.bind(this.#blobs);
+  }
+
+  /** A chunk must start where the upload stands (spec: in order, else 416) and its Content-Length match its range. */
+  #checkChunk(session: UploadSession, chunk: ChunkInfo): void {
     assertReadableRange(session, chunk);
     if (chunk.range) {
       const expected = chunk.range.end - chunk.range.start + 1;
@@ -224,6 +243,10 @@ export class Registry {
         throw new UploadRangeError(message, positionOf(session), { contentRange: chunk.rawRange, contentLength: chunk.length });
       }
     }
+  }
+
+  async #append(session: UploadSession, body: ByteSource, chunk: ChunkInfo): Promise<UploadSession> {
+    this.#checkChunk(session, chunk);
     const appended = await this.#blobs.append(session.storage, session.offset, this.#limited(body, chunk.length), chunk.length);
     if (chunk.range && appended.size !== chunk.range.end + 1) {
       // The body was shorter than its Content-Range: keep the session as it was, the client resends from the offset.

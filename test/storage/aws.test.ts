@@ -14,6 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bytesOf } from '../../lib/registry/bytes.ts';
 import { digestOf, parseDigest } from '../../lib/registry/digest.ts';
 import { isOciError } from '../../lib/registry/errors.ts';
+import { Registry } from '../../lib/registry/registry.ts';
 import type { Json } from '../../lib/registry/types.ts';
 import { createDynamoDbClient } from '../../lib/storage/aws-clients.ts';
 import { createLocalResources, METADATA_TABLE, resourceNames, UPLOAD_SESSION_TTL_SECONDS } from '../../lib/storage/aws-resources.ts';
@@ -550,5 +551,82 @@ describe('DynamoDbMetadataStore specifics', () => {
     const ttl = await aws.dynamo.send(new DescribeTimeToLiveCommand({ TableName: names.table }));
     expect(ttl.TimeToLiveDescription).toMatchObject({ TimeToLiveStatus: 'ENABLED', AttributeName: METADATA_TABLE.timeToLiveAttribute });
     await expect(store.createUpload(session)).rejects.toThrow();
+  });
+});
+
+describe('a blob pushed in one request', () => {
+  const registry = () => new Registry({ blobs: blobStore(), metadata: metadataStore() });
+  const repo = (label: string) => `one-request-${randomBytes(4).toString('hex')}/${label}`;
+  const blobKeys = async () => new Set(await keysUnder('blobs/'));
+
+  it('costs one PutObject straight to a blob key of its own, carrying the digest for S3 to verify', async () => {
+    // Prepare
+    const content = randomBytes(300_000);
+    const sent: Record<string, string>[] = [];
+    const s3 = aws.s3Client();
+    s3.middlewareStack.add(
+      (next) => async (args) => {
+        sent.push({ ...(args.request as { headers: Record<string, string> }).headers });
+        return next(args);
+      },
+      { step: 'finalizeRequest', name: 'capture-put-headers-test', priority: 'low' },
+    );
+    const calls = new S3CallCounter();
+    const store = new S3BlobStore({ s3: calls.attach(s3), bucket: names.bucket });
+    // Act
+    const { location, size } = await store.commitWhole(sha256(content), bytesOf(content));
+    // Assess
+    expect(calls.snapshot()).toEqual({ PutObject: 1 });
+    expect(size).toBe(content.length);
+    expect(location).toMatch(/^blobs\/[0-9a-f-]{36}$/);
+    expect(sent[0]?.['x-amz-checksum-sha256']).toBe(createHash('sha256').update(content).digest('base64'));
+    expectSameBytes(await readBack(store, location), content);
+    s3.destroy();
+  });
+
+  it('refuses a wrong digest before writing anything', async () => {
+    // Prepare
+    const calls = new S3CallCounter();
+    const s3 = calls.attach(aws.s3Client());
+    const store = new S3BlobStore({ s3, bucket: names.bucket });
+    // Act
+    const error = await store.commitWhole(sha256(randomBytes(10)), bytesOf(randomBytes(1000))).catch((e: unknown) => e);
+    // Assess
+    expect(isOciError(error, 'DIGEST_INVALID')).toBe(true);
+    expect(calls.total()).toBe(0);
+    s3.destroy();
+  });
+
+  it('closes a containerd-style upload (POST, then one PUT with the body) without the upload id as its key, and without a session write', async () => {
+    // Prepare
+    const name = repo('containerd');
+    const content = randomBytes(200_000);
+    const session = await registry().startUpload(name);
+    aws.s3Calls.reset();
+    // Act
+    const record = await registry().completeUpload(name, session.uploadId, sha256(content).digest, bytesOf(content), { length: content.length });
+    // Assess
+    expect(aws.s3Calls.snapshot()).toEqual({ PutObject: 1 });
+    expect(record.location).not.toBe(`blobs/${session.uploadId}`);
+    expect(record.size).toBe(content.length);
+    expectSameBytes(await readBack(blobStore(), record.location), content);
+    await expect(registry().getUpload(name, session.uploadId)).rejects.toThrow();
+  });
+
+  it('keeps one record and one object when two pushes of the same digest commit at once', async () => {
+    // Prepare
+    const name = repo('race');
+    const content = randomBytes(100_000);
+    const before = await blobKeys();
+    // Act
+    const [first, second] = await Promise.all([
+      registry().uploadMonolithic(name, sha256(content).digest, bytesOf(content), content.length),
+      registry().uploadMonolithic(name, sha256(content).digest, bytesOf(content), content.length),
+    ]);
+    // Assess: both answered with the record in force; the loser's object is gone
+    const added = [...(await blobKeys())].filter((key) => !before.has(key));
+    expect(second.location).toBe(first.location);
+    expect(added).toEqual([first.location]);
+    expectSameBytes(await readBack(blobStore(), first.location), content);
   });
 });

@@ -3,7 +3,8 @@
  *
  * <bucket>/
  *   blobs/<uploadId>                       committed blob: the object its upload wrote (multipart completed, or one
- *                                          PutObject/CopyObject). Never copied after commit: the metadata store maps
+ *                                          PutObject/CopyObject), or blobs/<new id> for a blob pushed in one request
+ *                                          (S3BlobStore.commitWhole). Never copied after commit: the metadata store maps
  *                                          digest → this key, and a duplicate upload's object is deleted by the core.
  *   uploads/<uploadId>/<offset>-<random>   an append buffered until the upload has ≥ 5 MiB for one multipart part.
  *                                          Written once, never overwritten (the random part keeps concurrent appends
@@ -11,7 +12,7 @@
  *   manifests/<alg>/<hex>                  manifest content too large for a DynamoDB item (content-addressed, shared by
  *                                          every repository that holds the manifest; only garbage collection deletes it)
  *
- * A blob's location, as the metadata store records it, is its key: `blobs/<uploadId>`.
+ * A blob's location, as the metadata store records it, is its key: `blobs/<uploadId>` or `blobs/<new id>`.
  */
 
 /** Upload ids come from the core (UUIDs); anything else would be a bug or a forged state, never a key. */

@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import {
   AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
@@ -87,6 +87,7 @@ interface UploadState {
  *                 GetObject each buffered append ─▶ UploadPart(buffer ‖ body) (part ≥ 5 MiB)
  *  commit   no part yet:  one buffered append ─▶ CopyObject to blobs/<id>;  several ─▶ PutObject of their concatenation
  *           parts:        rest of the buffer ─▶ last UploadPart ─▶ CompleteMultipartUpload at blobs/<id>
+ *  commitWhole (the whole blob in one request) ─▶ PutObject blobs/<new id> with x-amz-checksum-sha256
  * ```
  * The SHA-256 is computed while appending and saved in the state, so commit verifies the digest without reading
  * anything back; on mismatch nothing becomes an object at blobs/ (the multipart upload is aborted).
@@ -206,6 +207,47 @@ export class S3BlobStore implements BlobStore {
     }
     await this.#deleteQuietly([...state.garbage, ...state.buffer.map(([bufferKey]) => bufferKey)]);
     return key;
+  }
+
+  /**
+   * A blob pushed in one request: one PutObject straight to a key of its own, `blobs/<new id>` (before, the bytes
+   * went to a buffer object, were copied to `blobs/<uploadId>` and the buffer deleted: 3 calls, now 1).
+   *
+   * The digest is checked here before anything is written, and once more by S3: for sha256 the PutObject carries
+   * it as `x-amz-checksum-sha256`, and S3 refuses a body that hashes otherwise (BadDigest) without creating the
+   * object, so even bytes damaged between the function and S3 never sit at a blob key. The object is not yet a
+   * blob anyone can read: the core records it (MetadataStore.putBlob) only after this returns.
+   *
+   * A key of its own, not `blobs/<uploadId>`, because two requests may close one upload at once (a client retrying,
+   * or a PATCH racing a PUT); with a shared key the later write could replace bytes already recorded under another
+   * digest. Two one-request pushes of the same digest:
+   * ```
+   *  push A                               push B
+   *  PutObject blobs/<a> (S3 verifies)    PutObject blobs/<b> (S3 verifies)
+   *  putBlob(D → blobs/<a>)  ✓ first
+   *                                       putBlob(D → blobs/<b>)  ✗ exists: the record in force is blobs/<a>
+   *                                       DeleteObject blobs/<b>  (the core drops the duplicate)
+   *  both link D → blobs/<a>; nothing was readable before its record existed
+   * ```
+   * A function that dies between PutObject and putBlob leaves an unrecorded object under blobs/, as a commit by
+   * copy always could; garbage collection finds it by listing blobs/ against the records.
+   */
+  async commitWhole(digest: ParsedDigest, body: ByteSource): Promise<{ location: string; size: number }> {
+    const bytes = await collect(body, this.maxChunkLength);
+    const actual = `${digest.algorithm}:${createHash(digest.algorithm).update(bytes).digest('hex')}`;
+    if (actual !== digest.digest) throw digestInvalid('uploaded content has another digest', { expected: digest.digest, actual });
+    const key = blobKey(randomUUID());
+    await this.#s3.send(
+      new PutObjectCommand({
+        Bucket: this.#bucket,
+        Key: key,
+        Body: bytes,
+        ContentLength: bytes.byteLength,
+        ContentType: 'application/octet-stream',
+        ...(digest.algorithm === 'sha256' ? { ChecksumSHA256: Buffer.from(digest.hex, 'hex').toString('base64') } : {}),
+      }),
+    );
+    return { location: key, size: bytes.byteLength };
   }
 
   async abort(stateJson: Json): Promise<void> {
