@@ -42,7 +42,7 @@ describe('ocireg doctor against dev:aws', () => {
     expect(row('over-chunk-limit').observed).toMatch(/^413 with an OCI error body/);
     expect(row('over-gateway-limit').observed).toContain(`413 with the gateway's own body ${GATEWAY_413_BODY}`);
     expect(row('delete')).toMatchObject({ status: 'pass' });
-  });
+  }, 180_000);
 
   it('passes with token auth, for a user administered with ocireg --table', async () => {
     const dev = await devAws(true);
@@ -62,7 +62,7 @@ describe('ocireg doctor against dev:aws', () => {
     expect(code, notPassed(report).join('\n')).toBe(0);
     expect(report.rows.filter((r) => r.status === 'skip')).toEqual([]);
     expect(row('base').observed).toMatch(/^401, WWW-Authenticate: Bearer realm=/);
-  });
+  }, 180_000);
 
   it('passes the blob HEAD rows behind a front that zeroes HEAD Content-Length once blobHeadRedirect is on', async () => {
     // Prepare: `npm run dev:aws -- --blob-head-redirect` behind the broken front
@@ -82,5 +82,5 @@ describe('ocireg doctor against dev:aws', () => {
     const direct = await doctor(dev.url);
     expect(direct.code, notPassed(direct.report).join('\n')).toBe(0);
     expect(direct.row('blob-head-large').observed).toMatch(/^307 → 200 .*content-length: 12582912/);
-  });
+  }, 180_000);
 });

@@ -43,7 +43,7 @@ describe('ocireg doctor against ocireg serve', () => {
     expect(row('blob-get-range').observed).toMatch(/^200; ranged GET 206/);
     const tags = await fetch(`${registry.url}/v2/${report.repository}/tags/list`);
     expect(tags.status).toBe(404);
-  });
+  }, 120_000);
 
   it('checks the 413 and OCI-Chunk-Max-Length when the server limits bodies', async () => {
     const registry = await server(['--max-chunk-length', String(2 * MiB)]);
@@ -55,7 +55,7 @@ describe('ocireg doctor against ocireg serve', () => {
     expect(row('over-gateway-limit').observed).toMatch(/^413/);
     // 12 MiB in chunks ≤ 2 MiB whose boundaries fall on every 5 MiB
     expect(row('push-large-chunked').sent).toMatch(/7 PATCHes .*\(2 \+ 2 \+ 1 \+ 2 \+ 2 \+ 1 \+ 2 MiB\)/);
-  });
+  }, 120_000);
 
   it('passes with token auth, getting tokens by GET and by POST', async () => {
     const registry = await server(['--auth']);
@@ -67,7 +67,7 @@ describe('ocireg doctor against ocireg serve', () => {
     expect(row('token-get').observed).toMatch(/GET \/v2\/ with it: 200/);
     expect(row('token-post')).toMatchObject({ status: 'pass' });
     expect(row('token-refresh').observed).toMatch(/^GET 200 with a refresh_token; POST 200, .*GET \/v2\/ with it: 200/);
-  });
+  }, 120_000);
 
   it('fails without credentials on a registry that wants them, and says to pass --creds', async () => {
     const registry = await server(['--auth']);
@@ -76,7 +76,7 @@ describe('ocireg doctor against ocireg serve', () => {
     expect(row('token-get')).toMatchObject({ status: 'fail' });
     expect(row('token-get').advice).toMatch(/--creds/);
     expect(row('delete')).toMatchObject({ status: 'pass' });
-  });
+  }, 120_000);
 
   it('fails behind a front that zeroes Content-Length on HEAD, naming the blobHeadRedirect construct prop', async () => {
     // Prepare
@@ -95,7 +95,7 @@ describe('ocireg doctor against ocireg serve', () => {
     // only the HEAD rows fail; the doctor still cleans up behind the front
     expect(report.rows.filter((r) => r.status === 'fail').map((r) => r.id).sort()).toEqual(['blob-head', 'blob-head-large', 'manifest-head']);
     expect(row('delete')).toMatchObject({ status: 'pass' });
-  });
+  }, 120_000);
 
   it('prints one block per row for people, the advice under a failure, and a summary', async () => {
     const registry = await server();
@@ -106,7 +106,7 @@ describe('ocireg doctor against ocireg serve', () => {
     expect(result.stdout).toMatch(/^PASS {2}push-monolithic: .*\n {6}sent: {5}POST /m);
     expect(result.stdout).toMatch(/^FAIL {2}blob-head: .*\n {6}sent: .*\n {6}observed: .*Content-Length 0 instead of 65536.*\n {6}to do: .*blobHeadRedirect: true/m);
     expect(result.stdout).toMatch(/: \d+ passed, 3 failed, 5 skipped\nfailed: manifest-head, blob-head, blob-head-large\n$/);
-  });
+  }, 120_000);
 
   it('fails behind a front that remaps WWW-Authenticate, and says what the header is for', async () => {
     const registry = await server(['--auth']);
@@ -119,7 +119,7 @@ describe('ocireg doctor against ocireg serve', () => {
     expect(row('base').observed).toMatch(/no WWW-Authenticate \(but x-amzn-Remapped-WWW-Authenticate: Bearer/);
     expect(row('base').advice).toMatch(/WWW-Authenticate/);
     expect(row('push-monolithic')).toMatchObject({ status: 'skip', observed: 'not run: base did not pass' });
-  });
+  }, 120_000);
 });
 
 describe('doctor command line and chunk plan', () => {
