@@ -9,8 +9,8 @@ export const usage = `serve      run the registry on this machine with the files
              --data-dir <dir>          where blobs and metadata live (default ./data)
              --tls-cert <file>         serve HTTPS with this PEM certificate (with --tls-key)
              --tls-key <file>          the certificate's PEM private key
-             --auth                    require docker login (token auth; users, tokens and grants
-                                       are managed with the users/tokens/grants/repos commands)
+             --auth                    require docker login (token auth; managed with the users, tokens,
+                                       grants, teams, repos and trust commands)
              --max-chunk-length <n>    refuse request bodies over n bytes (413) and advertise
                                        OCI-Chunk-Max-Length, as the AWS deployment does`;
 
