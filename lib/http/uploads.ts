@@ -1,4 +1,4 @@
-import type { ChunkInfo } from '../registry/registry.ts';
+import type { ChunkInfo } from '../registry/blob-uploads.ts';
 import type { BlobRecord } from '../registry/types.ts';
 import { readContentRange, uploadPositionHeaders } from './ranges.ts';
 import { declaredLength } from './request-body.ts';
@@ -27,9 +27,9 @@ async function start({ registry, route, request, access }: HandlerContext<'uploa
   }
   const digest = request.query.get('digest');
   if (digest !== null && mount === null) {
-    return blobCreated(name, await registry.uploadMonolithic(name, digest, request.body, declaredLength(request)));
+    return blobCreated(name, await registry.uploads.monolithic(name, digest, request.body, declaredLength(request)));
   }
-  const session = await registry.startUpload(name);
+  const session = await registry.uploads.start(name);
   const headers = accepted(session);
   if (registry.maxChunkLength !== undefined) {
     // Proposed in opencontainers/distribution-spec#485; no client reads it yet, our push tool does.
@@ -39,23 +39,23 @@ async function start({ registry, route, request, access }: HandlerContext<'uploa
 }
 
 async function status({ registry, route }: HandlerContext<'upload'>): Promise<HttpResponse> {
-  const session = await registry.getUpload(route.name, route.uploadId);
+  const session = await registry.uploads.get(route.name, route.uploadId);
   return { status: 204, headers: accepted(session) };
 }
 
 async function patch({ registry, route, request }: HandlerContext<'upload'>): Promise<HttpResponse> {
-  const session = await registry.appendUpload(route.name, route.uploadId, request.body, chunkInfo(request));
+  const session = await registry.uploads.append(route.name, route.uploadId, request.body, chunkInfo(request));
   return { status: 202, headers: accepted(session) };
 }
 
 async function complete({ registry, route, request }: HandlerContext<'upload'>): Promise<HttpResponse> {
   const digest = request.query.get('digest') ?? undefined;
-  const record = await registry.completeUpload(route.name, route.uploadId, digest, request.body, chunkInfo(request));
+  const record = await registry.uploads.complete(route.name, route.uploadId, digest, request.body, chunkInfo(request));
   return blobCreated(route.name, record);
 }
 
 async function cancel({ registry, route }: HandlerContext<'upload'>): Promise<HttpResponse> {
-  await registry.cancelUpload(route.name, route.uploadId);
+  await registry.uploads.cancel(route.name, route.uploadId);
   return { status: 204, headers: {} };
 }
 

@@ -1,6 +1,7 @@
+import { limitBytes, readAll } from './bytes.ts';
 import { parseDigest } from './digest.ts';
-import { manifestInvalid, OciError } from './errors.ts';
-import type { Descriptor } from './types.ts';
+import { manifestInvalid, OciError, payloadTooLarge } from './errors.ts';
+import type { ByteSource, Descriptor } from './types.ts';
 
 /**
  * Manifest media types and the checks a manifest must pass before it is stored.
@@ -155,4 +156,16 @@ function normalizeContentType(contentType: string | undefined): string | undefin
 
 function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/**
+ * Reads a manifest body, refusing one over {@link MAX_MANIFEST_BYTES}: up front when its length is declared, else
+ * as soon as the stream passes the limit (never buffering more).
+ */
+export async function readManifestBody(body: ByteSource, length: number | undefined): Promise<Uint8Array> {
+  const tooLarge = (size: number): never => {
+    throw payloadTooLarge(`manifest of ${size} bytes exceeds the limit of ${MAX_MANIFEST_BYTES} bytes`, { size, max: MAX_MANIFEST_BYTES });
+  };
+  if (length !== undefined && length > MAX_MANIFEST_BYTES) tooLarge(length);
+  return readAll(limitBytes(body, MAX_MANIFEST_BYTES, tooLarge));
 }

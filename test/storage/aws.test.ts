@@ -601,16 +601,16 @@ describe('a blob pushed in one request', () => {
     // Prepare
     const name = repo('containerd');
     const content = randomBytes(200_000);
-    const session = await registry().startUpload(name);
+    const session = await registry().uploads.start(name);
     aws.s3Calls.reset();
     // Act
-    const record = await registry().completeUpload(name, session.uploadId, sha256(content).digest, bytesOf(content), { length: content.length });
+    const record = await registry().uploads.complete(name, session.uploadId, sha256(content).digest, bytesOf(content), { length: content.length });
     // Assess
     expect(aws.s3Calls.snapshot()).toEqual({ PutObject: 1 });
     expect(record.location).not.toBe(`blobs/${session.uploadId}`);
     expect(record.size).toBe(content.length);
     expectSameBytes(await readBack(blobStore(), record.location), content);
-    await expect(registry().getUpload(name, session.uploadId)).rejects.toThrow();
+    await expect(registry().uploads.get(name, session.uploadId)).rejects.toThrow();
   });
 
   it('keeps one record and one object when two pushes of the same digest commit at once', async () => {
@@ -620,8 +620,8 @@ describe('a blob pushed in one request', () => {
     const before = await blobKeys();
     // Act
     const [first, second] = await Promise.all([
-      registry().uploadMonolithic(name, sha256(content).digest, bytesOf(content), content.length),
-      registry().uploadMonolithic(name, sha256(content).digest, bytesOf(content), content.length),
+      registry().uploads.monolithic(name, sha256(content).digest, bytesOf(content), content.length),
+      registry().uploads.monolithic(name, sha256(content).digest, bytesOf(content), content.length),
     ]);
     // Assess: both answered with the record in force; the loser's object is gone
     const added = [...(await blobKeys())].filter((key) => !before.has(key));
