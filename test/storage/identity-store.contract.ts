@@ -156,6 +156,24 @@ export function identityStoreContract(backend: string, makeStore: () => Promise<
       expect((await store.getAccess(user))?.grants).toEqual([]);
     });
 
+    it('leaves no member behind when a user or a team is deleted while members are added', async () => {
+      const store = await makeStore();
+      for (let round = 0; round < 5; round++) {
+        const [team, user] = [unique('race-t'), unique('race-u')];
+        await store.createUser({ name: user, admin: false, createdAt: 1 });
+        await store.createTeam({ name: team, createdAt: 1 });
+        const [added] = await Promise.all([store.addTeamMember(team, user), round % 2 === 0 ? store.deleteUser(user) : store.deleteTeam(team)]);
+        expect(['added', 'no-user', 'no-team']).toContain(added);
+        if (round % 2 === 0) {
+          expect((await store.getTeam(team))?.members).toEqual([]);
+        } else {
+          await store.createTeam({ name: team, createdAt: 2 });
+          await store.setTeamGrant(team, { glob: 'x/*', level: 'push' });
+          expect((await store.getAccess(user))?.grants).toEqual([]);
+        }
+      }
+    });
+
     it('removes a deleted user from their teams', async () => {
       const store = await makeStore();
       const [team, user] = [unique('t'), unique('u')];
