@@ -1,11 +1,15 @@
 #!/usr/bin/env node
+import { randomBytes } from 'node:crypto';
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Logger } from '@aws-lambda-powertools/logger';
+import { GetSecretValueCommand } from '@aws-sdk/client-secrets-manager';
+import { ColdStart } from '../lambdas/cold-start.ts';
 import { createAwsRegistryApp, createHandler } from '../lambdas/registry-api.ts';
 import { SERVICE_NAME } from '../lib/auth/service-name.ts';
-import { TokenSigner } from '../lib/auth/token-signer.ts';
+import { startSecretsManagerLocal, type SecretsManagerLocal } from '../lib/dev/secrets-manager-local.ts';
+import { createSecretsManagerClient } from '../lib/storage/aws-clients.ts';
 import { startEmulatedApiGateway, type GatewayLogLine } from '../lib/server/emulated-api-gateway.ts';
 import { createLocalResources, resourceNames, type ResourceNames } from '../lib/storage/aws-resources.ts';
 import { LOCAL_CREDENTIALS, LOCAL_REGION, startAwsLocal, type AwsLocal } from '../lib/dev/aws-local.ts';
@@ -15,6 +19,10 @@ import { LOCAL_CREDENTIALS, LOCAL_REGION, startAwsLocal, type AwsLocal } from '.
  * DynamoDB and S3 (test/support/aws-local.ts), the table and bucket come from the same definitions as the stack
  * (lib/storage/aws-resources.ts), the handler is the production one (lambdas/registry-api.ts) and an emulated
  * HTTP API (lib/server/emulated-api-gateway.ts) turns requests into events with the platform's limits.
+ *
+ * With `--auth`, the signing key takes the deployed path too: a secret holding a random placeholder in a local
+ * Secrets Manager (lib/dev/secrets-manager-local.ts), which the first initialisation replaces with a new key
+ * (lib/storage/secrets/secrets-manager-signing-key.ts), behind the same retrying cold start (lambdas/cold-start.ts).
  *
  * Blob GETs redirect to s3rver under the host name `localhost` while the registry listens on 127.0.0.1: clients
  * do not forward the registry's Authorization to another host, as on AWS (API Gateway host → S3 host).
@@ -27,7 +35,7 @@ export interface DevAwsOptions {
   maxChunkLength?: number;
   /** Presigned GET lifetime, seconds. @default 900 */
   presignExpiresIn?: number;
-  /** Docker token auth, with a signing key made for this run and identities in DynamoDB Local. @default false */
+  /** Docker token auth: identities in DynamoDB Local, the signing key made at start in a local Secrets Manager. @default false */
   auth?: boolean;
   /** Blob HEADs answered by a 307 to a presigned s3rver HEAD URL (the construct's `blobHeadRedirect`). @default false */
   blobHeadRedirect?: boolean;
@@ -46,7 +54,7 @@ export interface DevAws {
   /** DynamoDB Local and s3rver, with their clients (e.g. to inspect the bucket). */
   local: AwsLocal;
   endpoints: { dynamo: string; s3: string };
-  /** With auth: the token signing key (PKCS#8 PEM), e.g. for tests that mint tokens. */
+  /** With auth: the token signing key (PKCS#8 PEM) the start wrote to the secret, e.g. for tests that mint tokens. */
   signingKeyPem?: string;
   /** Stops the gateway, then the emulators. Idempotent. */
   stop(): Promise<void>;
@@ -54,27 +62,33 @@ export interface DevAws {
 
 export async function startDevAws(options: DevAwsOptions = {}): Promise<DevAws> {
   const local = await startAwsLocal();
+  let secrets: SecretsManagerLocal | undefined;
   try {
     const names = resourceNames('ocireg-dev');
     await createLocalResources(local.dynamo, local.s3, names);
     const presignS3 = local.s3Client({ hostname: 'localhost' });
     const logger = new Logger({ serviceName: SERVICE_NAME, logLevel: options.logLevel ?? 'INFO' });
-    const signingKeyPem = options.auth ? await TokenSigner.generatePem() : undefined;
-    const app = createAwsRegistryApp(
-      {
-        table: names.table,
-        bucket: names.bucket,
-        ...(options.maxChunkLength !== undefined ? { maxChunkLength: options.maxChunkLength } : {}),
-        ...(options.presignExpiresIn !== undefined ? { presignExpiresIn: options.presignExpiresIn } : {}),
-        ...(options.blobHeadRedirect ? { blobHeadRedirect: true } : {}),
-      },
-      {
-        clients: { dynamo: local.dynamo, s3: local.s3, presignS3 },
-        logger,
-        ...(signingKeyPem !== undefined ? { signingKey: async () => signingKeyPem } : {}),
-      },
-    );
-    await app;
+    let signingKeySecret: string | undefined;
+    if (options.auth) {
+      secrets = await startSecretsManagerLocal({ region: LOCAL_REGION });
+      // As the stack creates it: random text that is not a key yet.
+      signingKeySecret = secrets.createSecret(`${names.table}-signing-key`, randomBytes(16).toString('hex'));
+    }
+    const secretsClient = secrets ? createSecretsManagerClient({ endpoint: secrets.endpoint, region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS }) : undefined;
+    const config = {
+      table: names.table,
+      bucket: names.bucket,
+      ...(options.maxChunkLength !== undefined ? { maxChunkLength: options.maxChunkLength } : {}),
+      ...(options.presignExpiresIn !== undefined ? { presignExpiresIn: options.presignExpiresIn } : {}),
+      ...(options.blobHeadRedirect ? { blobHeadRedirect: true } : {}),
+      ...(signingKeySecret !== undefined ? { signingKeySecret } : {}),
+    };
+    const clients = { dynamo: local.dynamo, s3: local.s3, presignS3, ...(secretsClient ? { secrets: secretsClient } : {}) };
+    const app = new ColdStart(() => createAwsRegistryApp(config, { clients, logger }));
+    // A start that cannot initialise fails here, not at the first request.
+    await app.get();
+    const signingKeyPem =
+      secretsClient && signingKeySecret !== undefined ? (await secretsClient.send(new GetSecretValueCommand({ SecretId: signingKeySecret }))).SecretString : undefined;
     const gateway = await startEmulatedApiGateway({
       handler: createHandler(app, { logger }),
       port: options.port ?? 0,
@@ -92,10 +106,13 @@ export async function startDevAws(options: DevAwsOptions = {}): Promise<DevAws> 
         (stopped ??= (async () => {
           await gateway.close();
           presignS3.destroy();
+          secretsClient?.destroy();
+          await secrets?.close();
           await local.stop();
         })()),
     };
   } catch (error) {
+    await secrets?.close();
     await local.stop();
     throw error;
   }

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDevAws, type DevAws } from '../../bin/dev-aws.ts';
 import type { GatewayLogLine } from '../../lib/server/emulated-api-gateway.ts';
+import { doctor, notPassed } from '../doctor/run-doctor.ts';
 import { startDockerd, type Dockerd } from '../support/dockerd.ts';
 import { blobPath, buildRandomImage, MiB, randomTarball, sameFileBytes } from '../support/images.ts';
 import { requireTools, runOk } from '../support/tools.ts';
@@ -91,5 +92,13 @@ describe('dev:aws --blob-head-redirect', () => {
     expect(second.stdout).toMatch(/already exists/i);
     expect(redirectedHeads(before).length).toBeGreaterThanOrEqual(1);
     expect((await runOk('docker', ['image', 'inspect', '--format', '{{.Id}}', again], { env: dockerd.env })).stdout.trim()).toBe(id);
+  });
+
+  it('passes ocireg doctor, its blob HEAD rows following the 307 to S3 for the size', async () => {
+    const { code, report, row } = await doctor(dev.url);
+
+    expect(code, notPassed(report).join('\n')).toBe(0);
+    expect(row('blob-head').observed).toMatch(/^307 → 200 \(via http:\/\/localhost:\d+\/.*\), .*Content-Length: \d+/i);
+    expect(row('blob-head-large').observed).toMatch(/^307 → 200 .*Content-Length: 12582912/i);
   });
 });
