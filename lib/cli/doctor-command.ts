@@ -55,8 +55,24 @@ export const run: Command = async (args) => {
   process.stdout.on('error', (error: NodeJS.ErrnoException) => {
     if (error.code !== 'EPIPE') throw error;
   });
+  // The first Ctrl-C (or SIGTERM) stops after the check under way and still deletes what was pushed; a second one
+  // ends the process at once, leaving ocireg-doctor/<random> behind.
+  const interrupt = new AbortController();
+  const stop = (signal: NodeJS.Signals) => {
+    if (interrupt.signal.aborted) process.exit(130);
+    process.stderr.write(`ocireg doctor: ${signal}: removing what was pushed (again to quit at once)\n`);
+    interrupt.abort();
+  };
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
   if (!values.json) process.stdout.write(`ocireg doctor ${base.origin}${credentials ? ` as ${credentials.username}` : ' without credentials'}\n\n`);
-  const report = await runDoctor({ base, credentials }, values.json ? undefined : (row) => process.stdout.write(formatRow(row)));
-  process.stdout.write(values.json ? toJson(report) : formatSummary(report));
-  return report.ok ? 0 : 1;
+  try {
+    const report = await runDoctor({ base, credentials }, values.json ? undefined : (row) => process.stdout.write(formatRow(row)), interrupt.signal);
+    process.stdout.write(values.json ? toJson(report) : formatSummary(report));
+    if (report.interrupted) return 130;
+    return report.ok ? 0 : 1;
+  } finally {
+    process.off('SIGINT', stop);
+    process.off('SIGTERM', stop);
+  }
 };

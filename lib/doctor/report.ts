@@ -16,7 +16,7 @@ export function formatSummary(report: DoctorReport): string {
   const failed = report.rows.filter((row) => row.status === 'fail').map((row) => row.id);
   return (
     `\n${report.registry} (${report.repository}): ${count('pass')} passed, ${count('fail')} failed, ${count('skip')} skipped` +
-    (failed.length > 0 ? `\nfailed: ${failed.join(', ')}\n` : '\nevery check passed\n')
+    (failed.length > 0 ? `\nfailed: ${failed.join(', ')}\n` : report.interrupted ? '\ninterrupted: the remaining checks were skipped\n' : '\nevery check passed\n')
   );
 }
 

@@ -37,13 +37,16 @@ export interface DoctorReport {
   /** True when no row failed. */
   ok: boolean;
   rows: CheckRow[];
+  /** True when `signal` stopped the run early (the cleanup still ran). */
+  interrupted: boolean;
 }
 
 /**
  * Runs the checks one after the other against a live registry. A check whose `needs` did not pass is skipped
- * with the reason; an exception (network error, refused credentials) fails that row only.
+ * with the reason; an exception (network error, refused credentials) fails that row only. Once `signal` aborts
+ * (Ctrl-C), the check under way finishes, the others are skipped, and `delete` still removes what was pushed.
  */
-export async function runDoctor(target: DoctorTarget, onRow: (row: CheckRow) => void = () => undefined): Promise<DoctorReport> {
+export async function runDoctor(target: DoctorTarget, onRow: (row: CheckRow) => void = () => undefined, signal?: AbortSignal): Promise<DoctorReport> {
   const session = new DoctorSession(target);
   const rows: CheckRow[] = [];
   const status = new Map<string, CheckRow['status']>();
@@ -52,7 +55,9 @@ export async function runDoctor(target: DoctorTarget, onRow: (row: CheckRow) => 
       const blocked = (check.needs ?? []).filter((id) => status.get(id) !== 'pass');
       const started = performance.now();
       let outcome: CheckOutcome;
-      if (blocked.length > 0) {
+      if (signal?.aborted && check !== cleanupCheck) {
+        outcome = { status: 'skip', sent: 'nothing sent', observed: 'not run: interrupted', advice: 'run the doctor again' };
+      } else if (blocked.length > 0) {
         outcome = { status: 'skip', sent: 'nothing sent', observed: `not run: ${blocked.join(', ')} did not pass`, advice: `fix ${blocked.join(', ')} first` };
       } else {
         try {
@@ -69,7 +74,8 @@ export async function runDoctor(target: DoctorTarget, onRow: (row: CheckRow) => 
   } finally {
     session.close();
   }
-  return { registry: session.base.origin, repository: session.repository, ok: rows.every((row) => row.status !== 'fail'), rows };
+  const interrupted = signal?.aborted ?? false;
+  return { registry: session.base.origin, repository: session.repository, ok: !interrupted && rows.every((row) => row.status !== 'fail'), rows, interrupted };
 }
 
 function adviceFor(error: unknown): string {

@@ -17,11 +17,17 @@ export const remapWwwAuthenticate: HeaderAlteration = (_method, _status, headers
   return challenge === undefined ? headers : { ...rest, 'x-amzn-remapped-www-authenticate': challenge };
 };
 
-export async function startBrokenFront(upstream: string, alter: HeaderAlteration): Promise<{ url: string; close(): Promise<void> }> {
+/** A front that changes nothing. */
+export const unchanged: HeaderAlteration = (_method, _status, headers) => headers;
+
+/** `delayMs` holds every answer that long: a slow gateway, so that a test can act while a run is under way. */
+export async function startBrokenFront(upstream: string, alter: HeaderAlteration, delayMs = 0): Promise<{ url: string; close(): Promise<void> }> {
   const server = createServer((req, res) => {
     const forwarded = request(new URL(req.url ?? '/', upstream), { method: req.method, headers: req.headers }, (answer) => {
-      res.writeHead(answer.statusCode ?? 502, alter(req.method ?? 'GET', answer.statusCode ?? 502, answer.headers));
-      answer.pipe(res);
+      setTimeout(() => {
+        res.writeHead(answer.statusCode ?? 502, alter(req.method ?? 'GET', answer.statusCode ?? 502, answer.headers));
+        answer.pipe(res);
+      }, delayMs);
     });
     forwarded.on('error', () => res.destroy());
     req.pipe(forwarded);

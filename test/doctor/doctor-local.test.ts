@@ -1,9 +1,10 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawn } from 'node:child_process';
+import { afterAll, describe, expect, it } from 'vitest';
 import { registryBase } from '../../lib/cli/doctor-command.ts';
 import { chunkPlan } from '../../lib/doctor/upload-checks.ts';
 import { OCIREG_CLI, startRegistryServer, type RegistryServer } from '../support/registry-server.ts';
 import { runOk, runTool } from '../support/tools.ts';
-import { remapWwwAuthenticate, startBrokenFront, zeroHeadContentLength } from './broken-front.ts';
+import { remapWwwAuthenticate, startBrokenFront, unchanged, zeroHeadContentLength } from './broken-front.ts';
 import { doctor, notPassed } from './run-doctor.ts';
 
 const MiB = 1024 * 1024;
@@ -106,6 +107,32 @@ describe('ocireg doctor against ocireg serve', () => {
     expect(result.stdout).toMatch(/^PASS {2}push-monolithic: .*\n {6}sent: {5}POST /m);
     expect(result.stdout).toMatch(/^FAIL {2}blob-head: .*\n {6}sent: .*\n {6}observed: .*Content-Length 0 instead of 65536.*\n {6}to do: .*blobHeadRedirect: true/m);
     expect(result.stdout).toMatch(/: \d+ passed, 3 failed, 5 skipped\nfailed: manifest-head, blob-head, blob-head-large\n$/);
+  }, 120_000);
+
+  it('on Ctrl-C finishes the check under way, skips the rest and still deletes what it pushed', async () => {
+    // Prepare: a front that answers each request after 300 ms, so the run lasts long enough to be interrupted
+    const registry = await server();
+    const front = await startBrokenFront(registry.url, unchanged, 300);
+    fronts.push(front);
+    const child = spawn(process.execPath, [OCIREG_CLI, 'doctor', front.url], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    // Act: interrupt once the first blob is pushed
+    await new Promise<void>((resolve) => {
+      child.stdout.on('data', (chunk: Buffer) => {
+        stdout += chunk.toString();
+        if (/^PASS {2}push-monolithic/m.test(stdout)) resolve();
+      });
+    });
+    child.kill('SIGINT');
+    const code = await exited;
+    // Assess
+    expect(code).toBe(130);
+    expect(stdout).toMatch(/^SKIP {2}blob-read-large: .*\n.*\n {6}observed: not run: interrupted/m);
+    expect(stdout).toMatch(/^PASS {2}delete: /m);
+    expect(stdout).toMatch(/interrupted: the remaining checks were skipped\n$/);
+    const catalog = (await (await fetch(`${registry.url}/v2/_catalog`)).json()) as { repositories: string[] };
+    expect(catalog.repositories).toEqual([]);
   }, 120_000);
 
   it('fails behind a front that remaps WWW-Authenticate, and says what the header is for', async () => {
