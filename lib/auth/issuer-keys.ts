@@ -128,6 +128,8 @@ export class IssuerKeys {
   }
 
   async #load(issuer: string): Promise<JSONWebKeySet> {
+    // `ocireg trust add` checks this too; a trust written another way must not make the registry fetch over plain HTTP.
+    if (!isAllowedIssuerUrl(issuer)) throw new IssuerKeysError(`issuer ${issuer} is not an https:// URL (http:// only on loopback)`);
     const discoveryUrl = `${issuer.replace(/\/$/, '')}/.well-known/openid-configuration`;
     const discovery = await this.#getJson(discoveryUrl);
     // OpenID Connect Discovery 1.0 §4.3: the document's issuer must be exactly the one it was fetched for.
