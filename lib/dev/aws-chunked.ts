@@ -8,7 +8,7 @@
  * 0[;chunk-signature=<sig>]\r\n                                the final, empty chunk
  * <trailer name>:<value>\r\n                                  zero or more trailers (the checksum)
  * [x-amz-trailer-signature:<sig>\r\n]
- * \r\n
+ * \r\n                                                        (absent when there is no trailer)
  * ```
  * Chunk signatures (the signed `STREAMING-AWS4-HMAC-SHA256-PAYLOAD*` variants) are parsed and not verified.
  * @see https://docs.aws.amazon.com/AmazonS3/latest/API/sigv4-streaming.html
@@ -65,7 +65,8 @@ export function decodeAwsChunked(encoded: Buffer): DecodedAwsChunked {
   }
   const trailers = new Map<string, string>();
   for (;;) {
-    if (at >= encoded.length) break; // no trailer section at all (the unsigned variant without trailers)
+    // The SDK ends a body without trailers right after the empty chunk; after a trailer the blank line must follow.
+    if (at >= encoded.length && trailers.size === 0) break;
     const trailer = line();
     if (trailer === '') break;
     const colon = trailer.indexOf(':');

@@ -70,9 +70,14 @@ function checksumHeaders(headers: Headers): [string, string][] {
  * Checks a request body as S3 does and returns the bytes S3 would store (aws-chunked decoded) with the checksum
  * the request asked S3 to verify, if any.
  */
-export function checkRequestBody(headers: Headers, raw: Buffer): { body: Buffer; checksum?: S3ChecksumValue } | S3Failure {
+export function checkRequestBody(
+  headers: Headers,
+  raw: Buffer,
+  options: { checksumHeadersNameObject?: boolean } = {},
+): { body: Buffer; checksum?: S3ChecksumValue } | S3Failure {
   let body = raw;
-  const declared: [string, string][] = checksumHeaders(headers);
+  // CompleteMultipartUpload's x-amz-checksum-* headers are the whole object's (checkCompleteHeaders), not its XML's.
+  const declared: [string, string][] = options.checksumHeadersNameObject ? [] : checksumHeaders(headers);
   const contentSha256 = header(headers, 'x-amz-content-sha256');
   const encodings = (header(headers, 'content-encoding') ?? '').split(',').map((part) => part.trim().toLowerCase());
 
@@ -114,7 +119,7 @@ export function checkRequestBody(headers: Headers, raw: Buffer): { body: Buffer;
   if (declared.length > 1) return failure(400, 'InvalidRequest', 'Expecting a single x-amz-checksum- header. Multiple checksum Types are not allowed.');
   const sdkAlgorithm = header(headers, 'x-amz-sdk-checksum-algorithm');
   if (declared.length === 0) {
-    if (sdkAlgorithm !== undefined) {
+    if (sdkAlgorithm !== undefined && !options.checksumHeadersNameObject) {
       return failure(400, 'InvalidRequest', 'x-amz-sdk-checksum-algorithm specified, but no corresponding x-amz-checksum-* or x-amz-trailer headers were found.');
     }
     return { body };

@@ -256,7 +256,7 @@ export function strictS3rver(s3rver: S3rverLike, credentials: SigningCredentials
     let checksum: S3ChecksumValue | undefined;
     let body: Buffer | undefined;
     if (ctx.method === 'PUT' || ctx.method === 'POST') {
-      const checked = checkRequestBody(ctx.headers, await readAll(ctx.req));
+      const checked = checkRequestBody(ctx.headers, await readAll(ctx.req), { checksumHeadersNameObject: ctx.method === 'POST' && uploadId !== undefined });
       if ('code' in checked) return fail(ctx, checked.status, checked.code, checked.message);
       ({ body, checksum } = checked);
       replaceBody(ctx, body);

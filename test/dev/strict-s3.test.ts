@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import { Readable } from 'node:stream';
+import { crc32 } from 'node:zlib';
 import {
   CompleteMultipartUploadCommand,
   CreateMultipartUploadCommand,
@@ -141,6 +142,32 @@ describe('multipart checksums: the SDK defaults against the production configura
     expect(missing?.name).toBe('InvalidRequest');
     expect(missing?.message).toMatch(/^The upload was created using a crc32 checksum\. The complete request must include the checksum for each part\. It was missing for part 1/);
     expect(wrong?.name).toBe('InvalidPart');
+    expect((await objectBytes(aws.s3, Key)).equals(Buffer.concat([first, last]))).toBe(true);
+  });
+
+  it('lets a FULL_OBJECT CRC32 upload take parts without checksums and verifies the whole-object checksum at Complete (BadDigest)', async () => {
+    // Prepare
+    const Key = newKey('full-object');
+    const { UploadId } = await aws.s3.send(new CreateMultipartUploadCommand({ Bucket, Key, ChecksumAlgorithm: 'CRC32', ChecksumType: 'FULL_OBJECT' }));
+    const first = randomBytes(5 * MiB);
+    const last = randomBytes(1000);
+    const parts: CompletedPart[] = [];
+    for (const [index, Body] of [first, last].entries()) {
+      const { ETag } = await aws.s3.send(new UploadPartCommand({ Bucket, Key, UploadId, PartNumber: index + 1, Body }));
+      parts.push({ PartNumber: index + 1, ETag });
+    }
+    const complete = (ChecksumCRC32: string) =>
+      aws.s3.send(new CompleteMultipartUploadCommand({ Bucket, Key, UploadId, ChecksumType: 'FULL_OBJECT', ChecksumCRC32, MultipartUpload: { Parts: parts } }));
+    const crc32Of = (bytes: Buffer) => {
+      const out = Buffer.alloc(4);
+      out.writeUInt32BE(crc32(bytes));
+      return out.toString('base64');
+    };
+    // Act
+    const wrong = await errorOf(complete(crc32Of(first)));
+    await complete(crc32Of(Buffer.concat([first, last])));
+    // Assess
+    expect(wrong?.name).toBe('BadDigest');
     expect((await objectBytes(aws.s3, Key)).equals(Buffer.concat([first, last]))).toBe(true);
   });
 
