@@ -184,7 +184,8 @@ export const grants = {
           return 0;
         }
         case 'remove':
-        case 'rm': {
+        case 'rm':
+        case 'revoke': {
           const holder = team ?? positional(positionals, 0, 'user name');
           const target = positional(positionals, team === undefined ? 1 : 0, 'repository glob');
           const removed = team === undefined ? await store.removeGrant(holder, target) : await store.removeTeamGrant(holder, target);
