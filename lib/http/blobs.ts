@@ -19,7 +19,7 @@ export const blobs: MethodTable<'blob'> = { HEAD: head, GET: get, DELETE: remove
 async function head({ registry, route }: HandlerContext<'blob'>): Promise<HttpResponse> {
   const record = await registry.statBlob(route.name, route.digest);
   const redirect = await registry.blobHeadRedirect(record);
-  if (redirect !== undefined) return { status: 307, headers: { location: redirect, 'docker-content-digest': record.digest, ...NO_BODY } };
+  if (redirect !== undefined) return redirectTo(redirect, record);
   return { status: 200, headers: blobHeaders(record) };
 }
 
@@ -32,9 +32,7 @@ async function get({ registry, route, request }: HandlerContext<'blob'>): Promis
     throw new OciError('RANGE_INVALID', 'requested range not satisfiable', { range: header, size: record.size });
   }
   const read = await registry.readBlob(record, range);
-  if (read.kind === 'redirect') {
-    return { status: 307, headers: { location: read.url, 'docker-content-digest': record.digest, ...NO_BODY } };
-  }
+  if (read.kind === 'redirect') return redirectTo(read.url, record);
   if (!range) return { status: 200, headers: blobHeaders(record), body: read.body };
   const headers = {
     ...blobHeaders(record),
@@ -48,6 +46,11 @@ async function get({ registry, route, request }: HandlerContext<'blob'>): Promis
 async function remove({ registry, route }: HandlerContext<'blob'>): Promise<HttpResponse> {
   await registry.deleteBlob(route.name, route.digest);
   return { status: 202, headers: { ...NO_BODY } };
+}
+
+/** A 307 to where the store serves the blob (a presigned S3 URL); Go clients follow it on GET and HEAD alike. */
+function redirectTo(url: string, record: BlobRecord): HttpResponse {
+  return { status: 307, headers: { location: url, 'docker-content-digest': record.digest, ...NO_BODY } };
 }
 
 function blobHeaders(record: BlobRecord): Record<string, string> {

@@ -29,11 +29,41 @@ describe('base endpoint and errors', () => {
     expect(response.json().errors[0].code).toBe('UNSUPPORTED');
   });
 
+  it.each([
+    ['PATCH', '/v2/'],
+    ['DELETE', '/v2/_catalog'],
+    ['PATCH', '/v2/team/app/manifests/latest'],
+    ['PUT', `/v2/team/app/blobs/${randomBlob().digest}`],
+    ['GET', '/v2/team/app/blobs/uploads/'],
+    ['POST', '/v2/team/app/blobs/uploads/some-id'],
+    ['DELETE', `/v2/team/app/referrers/${randomBlob().digest}`],
+    ['OPTIONS', '/v2/team/app/tags/list'],
+  ])('answers %s %s (a method outside the resource table) with 405 UNSUPPORTED naming the method', async (method, path) => {
+    const { call } = memoryRegistry();
+    const response = await call(method, path);
+    expect(response.status).toBe(405);
+    expect(response.json().errors[0]).toMatchObject({ code: 'UNSUPPORTED', detail: { method } });
+  });
+
+  it('answers HEAD with the headers of GET and no body, errors included', async () => {
+    const { call } = memoryRegistry();
+    const get = await call('GET', '/v2/');
+    const head = await call('HEAD', '/v2/');
+    expect(head.status).toBe(200);
+    expect(head.headers['content-length']).toBe(get.headers['content-length']);
+    expect(head.body.byteLength).toBe(0);
+    const missing = await call('HEAD', '/v2/team/app/manifests/latest');
+    expect(missing.status).toBe(404);
+    expect(missing.body.byteLength).toBe(0);
+  });
+
   it('answers an unknown path with 404 and a JSON error', async () => {
     const { call } = memoryRegistry();
     const response = await call('GET', '/v3/whatever');
     expect(response.status).toBe(404);
-    expect(response.json().errors).toHaveLength(1);
+    expect(response.json().errors).toEqual([{ code: 'UNSUPPORTED', message: 'no such endpoint', detail: { path: '/v3/whatever' } }]);
+    expect(response.headers['content-type']).toBe('application/json; charset=utf-8');
+    expect(Number(response.headers['content-length'])).toBe(response.body.byteLength);
   });
 
   it('turns an unexpected failure into a 500 OCI error, logs the cause and does not leak it', async () => {
