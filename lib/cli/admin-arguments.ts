@@ -12,6 +12,15 @@ import { openIdentityStore, STORE_OPTIONS } from './identity-store-option.ts';
 export const say = (text: string) => process.stderr.write(`${text}\n`);
 export const print = (text: string) => process.stdout.write(`${text}\n`);
 
+/**
+ * The end of a verb that changes one thing: says `done` and exits 0 when the store made the change, else says why not
+ * (`no user alice`, `team ops exists already`) and exits 1.
+ */
+export function outcome(changed: boolean, done: string, refused: string): number {
+  say(changed ? done : refused);
+  return changed ? 0 : 1;
+}
+
 type OptionSpec = Record<string, { type: 'string' | 'boolean'; multiple?: boolean; default?: string | boolean }>;
 export type OptionValues = Record<string, string | boolean | string[] | undefined>;
 

@@ -2,7 +2,7 @@ import { newTokenSecret } from '../auth/access-token-secret.ts';
 import { ACCESS_LEVELS, type TokenScope } from '../auth/identity.ts';
 import { OIDC_USERNAME } from '../auth/trust.ts';
 import { isValidName } from '../registry/names.ts';
-import { glob, identityName, level, parse, positional, print, say, withStore } from './admin-arguments.ts';
+import { glob, identityName, level, outcome, parse, positional, print, say, withStore } from './admin-arguments.ts';
 import { UsageError, type Command } from './command.ts';
 import { STORE_USAGE } from './identity-store-option.ts';
 
@@ -42,12 +42,7 @@ ${STORE_USAGE}`,
         case 'add': {
           const name = identityName(positional(positionals, 0, 'user name'));
           if (name === OIDC_USERNAME) throw new UsageError(`"${OIDC_USERNAME}" is reserved: CI jobs log in as ${OIDC_USERNAME} with an ID token (ocireg trust add)`);
-          if (!(await store.createUser({ name, admin: values.admin === true, createdAt: Date.now() }))) {
-            say(`user ${name} exists already`);
-            return 1;
-          }
-          say(`created user ${name}${values.admin ? ' (admin)' : ''}; next: ocireg tokens create ${name}`);
-          return 0;
+          return outcome(await store.createUser({ name, admin: values.admin === true, createdAt: Date.now() }), `created user ${name}${values.admin ? ' (admin)' : ''}; next: ocireg tokens create ${name}`, `user ${name} exists already`);
         }
         case 'list':
           for (const user of (await store.listUsers()).sort((a, b) => a.name.localeCompare(b.name))) {
@@ -70,12 +65,7 @@ ${STORE_USAGE}`,
         case 'remove':
         case 'rm': {
           const name = positional(positionals, 0, 'user name');
-          if (!(await store.deleteUser(name))) {
-            say(`no user ${name}`);
-            return 1;
-          }
-          say(`removed user ${name} with their tokens, grants and team memberships`);
-          return 0;
+          return outcome(await store.deleteUser(name), `removed user ${name} with their tokens, grants and team memberships`, `no user ${name}`);
         }
         default:
           throw new UsageError(`users takes add, list, show or remove, got "${verb ?? ''}"`);
@@ -123,12 +113,7 @@ export const tokens = {
           return 0;
         case 'revoke': {
           const id = positional(positionals, 0, 'token id');
-          if (!(await store.deleteToken(id))) {
-            say(`no token ${id}`);
-            return 1;
-          }
-          say(`revoked token ${id}; registry tokens already issued from it expire within 5 minutes`);
-          return 0;
+          return outcome(await store.deleteToken(id), `revoked token ${id}; registry tokens already issued from it expire within 5 minutes`, `no token ${id}`);
         }
         default:
           throw new UsageError(`tokens takes create, list or revoke, got "${verb ?? ''}"`);
@@ -150,12 +135,7 @@ export const grants = {
         case 'set': {
           if (team !== undefined) {
             const grant = { glob: glob(positional(positionals, 0, 'repository glob')), level: level(positional(positionals, 1, 'level')) };
-            if (!(await store.setTeamGrant(team, grant))) {
-              say(`no team ${team}; create it first: ocireg teams add ${team}`);
-              return 1;
-            }
-            say(`members of ${team} may now ${grant.level} ${grant.glob}`);
-            return 0;
+            return outcome(await store.setTeamGrant(team, grant), `members of ${team} may now ${grant.level} ${grant.glob}`, `no team ${team}; create it first: ocireg teams add ${team}`);
           }
           const user = positional(positionals, 0, 'user name');
           if (!(await store.getUser(user))) {
@@ -190,12 +170,7 @@ export const grants = {
           const target = positional(positionals, team === undefined ? 1 : 0, 'repository glob');
           const removed = team === undefined ? await store.removeGrant(holder, target) : await store.removeTeamGrant(holder, target);
           const who = team === undefined ? holder : `team ${holder}`;
-          if (!removed) {
-            say(`no grant of ${target} to ${who}`);
-            return 1;
-          }
-          say(`removed the grant of ${target} to ${who}`);
-          return 0;
+          return outcome(removed, `removed the grant of ${target} to ${who}`, `no grant of ${target} to ${who}`);
         }
         default:
           throw new UsageError(`grants takes set, list or remove, got "${verb ?? ''}"`);

@@ -1,4 +1,4 @@
-import { identityName, parse, positional, print, say, withStore } from './admin-arguments.ts';
+import { identityName, outcome, parse, positional, print, say, withStore } from './admin-arguments.ts';
 import { UsageError, type Command } from './command.ts';
 
 /**
@@ -16,22 +16,12 @@ export const teams = {
       switch (verb) {
         case 'add': {
           const name = identityName(positional(positionals, 0, 'team name'), 'team');
-          if (!(await store.createTeam({ name, createdAt: Date.now() }))) {
-            say(`team ${name} exists already`);
-            return 1;
-          }
-          say(`created team ${name}; next: ocireg teams members add ${name} <user>, ocireg grants set --team ${name} <repo-glob> <level>`);
-          return 0;
+          return outcome(await store.createTeam({ name, createdAt: Date.now() }), `created team ${name}; next: ocireg teams members add ${name} <user>, ocireg grants set --team ${name} <repo-glob> <level>`, `team ${name} exists already`);
         }
         case 'rm':
         case 'remove': {
           const name = positional(positionals, 0, 'team name');
-          if (!(await store.deleteTeam(name))) {
-            say(`no team ${name}`);
-            return 1;
-          }
-          say(`removed team ${name}; its members lose its grants at their next token (within 5 minutes)`);
-          return 0;
+          return outcome(await store.deleteTeam(name), `removed team ${name}; its members lose its grants at their next token (within 5 minutes)`, `no team ${name}`);
         }
         case 'list':
           for (const team of (await store.listTeams()).sort((a, b) => a.name.localeCompare(b.name))) {
@@ -61,12 +51,7 @@ async function members(args: string[]): Promise<number> {
       }
       case 'rm':
       case 'remove':
-        if (!(await store.removeTeamMember(team, user))) {
-          say(`${user} is not a member of ${team}`);
-          return 1;
-        }
-        say(`removed ${user} from ${team}; they lose its grants at their next token (within 5 minutes)`);
-        return 0;
+        return outcome(await store.removeTeamMember(team, user), `removed ${user} from ${team}; they lose its grants at their next token (within 5 minutes)`, `${user} is not a member of ${team}`);
       default:
         throw new UsageError(`teams members takes add or rm, got "${verb ?? ''}"`);
     }

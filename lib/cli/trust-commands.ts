@@ -1,6 +1,6 @@
 import type { TeamGrant } from '../auth/identity.ts';
 import { isAllowedIssuerUrl, type ClaimRule } from '../auth/trust.ts';
-import { glob, identityName, level, parse, positional, print, say, withStore } from './admin-arguments.ts';
+import { glob, identityName, level, outcome, parse, positional, print, withStore } from './admin-arguments.ts';
 import { UsageError, type Command } from './command.ts';
 
 /**
@@ -31,12 +31,7 @@ export const trust = {
           }
           const grants = ((values.grant as string[] | undefined) ?? []).map(trustGrant);
           if (grants.length === 0) throw new UsageError('give at least one --grant <repo-glob>=<level>, e.g. --grant acme/app=push');
-          if (!(await store.createTrust({ name, issuer, audience: values.audience, claims, grants, createdAt: Date.now() }))) {
-            say(`trust ${name} exists already; remove it first (ocireg trust rm ${name})`);
-            return 1;
-          }
-          say(`CI jobs with an ID token from ${issuer} for ${values.audience} matching ${claims.map(formatClaim).join(', ')} may now ${grants.map(formatGrant).join(', ')} (docker login -u oidc)`);
-          return 0;
+          return outcome(await store.createTrust({ name, issuer, audience: values.audience, claims, grants, createdAt: Date.now() }), `CI jobs with an ID token from ${issuer} for ${values.audience} matching ${claims.map(formatClaim).join(', ')} may now ${grants.map(formatGrant).join(', ')} (docker login -u oidc)`, `trust ${name} exists already; remove it first (ocireg trust rm ${name})`);
         }
         case 'list':
           for (const found of (await store.listTrusts()).sort((a, b) => a.name.localeCompare(b.name))) {
@@ -46,12 +41,7 @@ export const trust = {
         case 'rm':
         case 'remove': {
           const name = positional(positionals, 0, 'trust name');
-          if (!(await store.deleteTrust(name))) {
-            say(`no trust ${name}`);
-            return 1;
-          }
-          say(`removed trust ${name}; registry tokens already issued through it expire within 5 minutes`);
-          return 0;
+          return outcome(await store.deleteTrust(name), `removed trust ${name}; registry tokens already issued through it expire within 5 minutes`, `no trust ${name}`);
         }
         default:
           throw new UsageError(`trust takes add, list or rm, got "${verb ?? ''}"`);
