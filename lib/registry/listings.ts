@@ -29,12 +29,13 @@ export async function listRepositories(metadata: MetadataStore, page: PageReques
   return visible ? visibleRepositories(metadata, bounded, visible) : metadata.listRepositories(bounded);
 }
 
-/** Filtering may thin a store page, so read on, a page at a time, until the answer is full. */
+/** Filtering may thin a store page, so read on (store pages of at least 100) until the answer is full. */
 async function visibleRepositories(metadata: MetadataStore, page: BoundedPage, visible: (name: string) => boolean): Promise<Page<string>> {
   const items: string[] = [];
+  const limit = Math.max(page.limit, 100);
   let last = page.last;
   for (;;) {
-    const chunk = await metadata.listRepositories(last === undefined ? { limit: page.limit } : { limit: page.limit, last });
+    const chunk = await metadata.listRepositories(last === undefined ? { limit } : { limit, last });
     for (const name of chunk.items) {
       if (!visible(name)) continue;
       if (items.length === page.limit) return { items, hasMore: true };

@@ -59,4 +59,25 @@ describe('listing bounds', () => {
     expect(rest).toHaveLength(1);
     expect([...first, ...rest].map((m) => m.digest)).toEqual([...first, ...rest].map((m) => m.digest).sort());
   });
+
+  it('pages a filtered catalog (a caller who may pull only some repositories) to full pages, and reaches every visible one', async () => {
+    // Prepare: 250 repositories, every third one visible
+    const { registry, metadata } = memoryRegistry();
+    const names = Array.from({ length: 250 }, (_, i) => `repo${String(i).padStart(3, '0')}`);
+    for (const name of names) await metadata.putManifest(name, manifestFor(), ['latest']);
+    const visible = (name: string) => Number(name.slice(4)) % 3 === 0;
+    // Act
+    const pages: string[][] = [];
+    let last: string | undefined;
+    for (let more = true; more && pages.length < 10; ) {
+      const page = await registry.listRepositories(last === undefined ? { limit: 30 } : { limit: 30, last }, visible);
+      pages.push(page.items);
+      more = page.hasMore;
+      last = page.items.at(-1);
+    }
+    // Assess
+    expect(pages.map((page) => page.length)).toEqual([30, 30, 24]);
+    expect(pages.flat()).toEqual(names.filter(visible));
+    expect((await registry.listRepositories({}, visible)).items).toHaveLength(84);
+  });
 });
