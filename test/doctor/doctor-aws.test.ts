@@ -12,6 +12,9 @@ import { doctor, notPassed } from './run-doctor.ts';
  * Local, strict s3rver): every row that applies to AWS must pass, none skipped but the token rows without auth.
  */
 
+/** dev:aws starts DynamoDB Local (Java) and s3rver: on a loaded 2-core machine that has taken over the default 30 s. */
+const DEV_AWS_READY_MS = 120_000;
+
 const running: Array<DevAws | RegistryServer> = [];
 const fronts: Array<{ close(): Promise<void> }> = [];
 afterAll(async () => {
@@ -28,7 +31,7 @@ async function devAws(auth: boolean): Promise<DevAws> {
 describe('ocireg doctor against dev:aws', () => {
   it('passes every check, with S3 redirects, the multipart path and the gateway 413', async () => {
     // Prepare: `npm run dev:aws` as a user starts it
-    const dev = await startRegistryServer({ command: devAwsCommand() });
+    const dev = await startRegistryServer({ command: devAwsCommand(), readyTimeoutMs: DEV_AWS_READY_MS });
     running.push(dev);
     // Act
     const { code, report, row } = await doctor(dev.url);
@@ -42,7 +45,7 @@ describe('ocireg doctor against dev:aws', () => {
     expect(row('over-chunk-limit').observed).toMatch(/^413 with an OCI error body/);
     expect(row('over-gateway-limit').observed).toContain(`413 with the gateway's own body ${GATEWAY_413_BODY}`);
     expect(row('delete')).toMatchObject({ status: 'pass' });
-  }, 180_000);
+  }, 300_000);
 
   it('passes with token auth, for a user administered with ocireg --table', async () => {
     const dev = await devAws(true);
@@ -62,11 +65,11 @@ describe('ocireg doctor against dev:aws', () => {
     expect(code, notPassed(report).join('\n')).toBe(0);
     expect(report.rows.filter((r) => r.status === 'skip')).toEqual([]);
     expect(row('base').observed).toMatch(/^401, WWW-Authenticate: Bearer realm=/);
-  }, 180_000);
+  }, 300_000);
 
   it('passes the blob HEAD rows behind a front that zeroes HEAD Content-Length once blobHeadRedirect is on', async () => {
     // Prepare: `npm run dev:aws -- --blob-head-redirect` behind the broken front
-    const dev = await startRegistryServer({ command: devAwsCommand(['--blob-head-redirect']) });
+    const dev = await startRegistryServer({ command: devAwsCommand(['--blob-head-redirect']), readyTimeoutMs: DEV_AWS_READY_MS });
     running.push(dev);
     const front = await startBrokenFront(dev.url, zeroHeadContentLength);
     fronts.push(front);
@@ -82,5 +85,5 @@ describe('ocireg doctor against dev:aws', () => {
     const direct = await doctor(dev.url);
     expect(direct.code, notPassed(direct.report).join('\n')).toBe(0);
     expect(direct.row('blob-head-large').observed).toMatch(/^307 → 200 .*content-length: 12582912/);
-  }, 180_000);
+  }, 300_000);
 });
