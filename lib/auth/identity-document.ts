@@ -21,22 +21,17 @@ export function emptyIdentityDocument(): IdentityDocument {
 /** The edits both document stores apply, each returning what the port method returns. */
 export const identityEdits = {
   createUser(doc: IdentityDocument, user: User): boolean {
-    if (doc.users[user.name]) return false;
-    doc.users[user.name] = user;
-    return true;
+    return insertNew(doc.users, user.name, user);
   },
   deleteUser(doc: IdentityDocument, name: string): boolean {
-    if (!doc.users[name]) return false;
-    delete doc.users[name];
+    if (!removeKey(doc.users, name)) return false;
     for (const [id, token] of Object.entries(doc.tokens)) if (token.user === name) delete doc.tokens[id];
     doc.grants = doc.grants.filter((grant) => grant.user !== name);
     for (const team of Object.values(doc.teams)) team.members = team.members.filter((member) => member !== name);
     return true;
   },
   deleteToken(doc: IdentityDocument, id: string): boolean {
-    if (!doc.tokens[id]) return false;
-    delete doc.tokens[id];
-    return true;
+    return removeKey(doc.tokens, id);
   },
   setGrant(doc: IdentityDocument, grant: Grant): void {
     doc.grants = doc.grants.filter((g) => !(g.user === grant.user && g.glob === grant.glob));
@@ -48,14 +43,10 @@ export const identityEdits = {
     return doc.grants.length < before;
   },
   createTeam(doc: IdentityDocument, team: { name: string; createdAt: number }): boolean {
-    if (doc.teams[team.name]) return false;
-    doc.teams[team.name] = { name: team.name, createdAt: team.createdAt, members: [], grants: [] };
-    return true;
+    return insertNew(doc.teams, team.name, { name: team.name, createdAt: team.createdAt, members: [], grants: [] });
   },
   deleteTeam(doc: IdentityDocument, name: string): boolean {
-    if (!doc.teams[name]) return false;
-    delete doc.teams[name];
-    return true;
+    return removeKey(doc.teams, name);
   },
   addTeamMember(doc: IdentityDocument, teamName: string, user: string): 'added' | 'no-team' | 'no-user' {
     const team = doc.teams[teamName];
@@ -83,20 +74,30 @@ export const identityEdits = {
     return true;
   },
   createTrust(doc: IdentityDocument, trust: Trust): boolean {
-    if (doc.trusts[trust.name]) return false;
-    doc.trusts[trust.name] = trust;
-    return true;
+    return insertNew(doc.trusts, trust.name, trust);
   },
   deleteTrust(doc: IdentityDocument, name: string): boolean {
-    if (!doc.trusts[name]) return false;
-    delete doc.trusts[name];
-    return true;
+    return removeKey(doc.trusts, name);
   },
   setPublic(doc: IdentityDocument, glob: string, isPublic: boolean): void {
     doc.publicGlobs = doc.publicGlobs.filter((g) => g !== glob);
     if (isPublic) doc.publicGlobs.push(glob);
   },
 };
+
+/** Adds `value` under `key` unless the key is taken: false then (a create never overwrites). */
+function insertNew<T>(record: Record<string, T>, key: string, value: T): boolean {
+  if (record[key]) return false;
+  record[key] = value;
+  return true;
+}
+
+/** Removes what is under `key`: false when there was nothing. */
+function removeKey<T>(record: Record<string, T>, key: string): boolean {
+  if (!record[key]) return false;
+  delete record[key];
+  return true;
+}
 
 /** A user's own grants, then those of each team they belong to (teams in name order). */
 export function userAccess(doc: IdentityDocument, name: string): UserAccess | undefined {
