@@ -7,18 +7,18 @@ import { parseArgs } from 'node:util';
 import { cpuSecondsOf, freePort, killStartedOnExit, startOcireg, startServerProcess } from './servers.ts';
 
 /**
- * `npx node bench/proxy.ts [--baseline <rev>] [--candidate <rev>] [--rounds 5] [--layer-mib 64]`: `ocireg proxy`
+ * `npx node bench/proxy.ts [--baseline <rev>] [--candidate <rev>] [--rounds 15] [--layer-mib 64]`: `ocireg proxy`
  * of git revision `--candidate` (default: this working tree) against the same command from `--baseline` (default
  * `main`), side by side in one run, both in front of one
  * `ocireg serve` (no body limit: each proxy chunks at its default 4 MiB). Each round, each proxy in turn (the
  * order alternating): a streamed PATCH of a fresh layer then the closing PUT (docker, skopeo), a monolithic PUT
- * of another (containerd), and a GET of it back through the proxy (forwarded). Prints the median wall time of
- * each step, each proxy process's CPU seconds over the whole run, and the ratios candidate / baseline. On a busy
- * machine the wall times scatter; the CPU seconds hold (an A/A run, `--baseline HEAD`, gives ≈ 1.0).
+ * of another (containerd), and a GET of it back through the proxy (forwarded). Prints per step the medians of the
+ * wall time and of the proxy process's CPU time, and the ratios candidate / baseline. On a busy machine the wall
+ * times scatter; the CPU times hold better (an A/A run, `--baseline HEAD`, shows how well).
  */
 
 const { values: flags } = parseArgs({
-  options: { baseline: { type: 'string', default: 'main' }, candidate: { type: 'string' }, rounds: { type: 'string', default: '5' }, 'layer-mib': { type: 'string', default: '64' } },
+  options: { baseline: { type: 'string', default: 'main' }, candidate: { type: 'string' }, rounds: { type: 'string', default: '15' }, 'layer-mib': { type: 'string', default: '64' } },
   strict: true,
 });
 const ROOT = resolve(import.meta.dirname, '..');
@@ -52,14 +52,23 @@ function expectStatus(answer: { status: number }, status: number, what: string):
   if (answer.status !== status) throw new Error(`${what}: expected ${status}, got ${answer.status}`);
 }
 
-async function timed(action: () => Promise<void>): Promise<number> {
-  const start = performance.now();
-  await action();
-  return performance.now() - start;
+interface Cost {
+  /** Wall milliseconds. */
+  ms: number;
+  /** The proxy process's CPU milliseconds (user + system, 10 ms ticks). */
+  cpuMs: number;
 }
 
-/** The three steps through one proxy, each on a fresh random layer; milliseconds per step. */
-async function round(proxy: string, name: string): Promise<Record<Step, number>> {
+async function measured(pid: number, action: () => Promise<void>): Promise<Cost> {
+  const [start, cpu] = [performance.now(), await cpuSecondsOf(pid)];
+  await action();
+  return { ms: performance.now() - start, cpuMs: ((await cpuSecondsOf(pid)) - cpu) * 1000 };
+}
+
+/** The three steps through one proxy, each on a fresh random layer. */
+async function round(running: { url: string; pid: number }, name: string): Promise<Record<Step, Cost>> {
+  const proxy = running.url;
+  const timed = (action: () => Promise<void>) => measured(running.pid, action);
   const layer = () => {
     const bytes = randomBytes(layerBytes);
     return { bytes, digest: `sha256:${createHash('sha256').update(bytes).digest('hex')}` };
@@ -106,6 +115,7 @@ async function startProxy(tree: string, upstream: string, label: string) {
 }
 
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+const mean = (values: number[]) => values.reduce((sum, value) => sum + value, 0) / values.length;
 
 killStartedOnExit();
 await rm(WORK, { recursive: true, force: true });
@@ -119,28 +129,25 @@ const proxies = {
   current: await startProxy(candidateTree, registry.url, 'current'),
 };
 try {
-  const times = { baseline: [] as Array<Record<Step, number>>, current: [] as Array<Record<Step, number>> };
-  const cpuBefore = { baseline: await cpuSecondsOf(proxies.baseline.pid), current: await cpuSecondsOf(proxies.current.pid) };
-  await round(proxies.baseline.url, 'warm/baseline');
-  await round(proxies.current.url, 'warm/current');
+  const costs = { baseline: [] as Array<Record<Step, Cost>>, current: [] as Array<Record<Step, Cost>> };
+  await round(proxies.baseline, 'warm/baseline');
+  await round(proxies.current, 'warm/current');
   for (let i = 0; i < rounds; i++) {
     const order = i % 2 === 0 ? (['baseline', 'current'] as const) : (['current', 'baseline'] as const);
-    for (const which of order) times[which].push(await round(proxies[which].url, `bench/${which}`));
+    for (const which of order) costs[which].push(await round(proxies[which], `bench/${which}`));
   }
-  const cpu = {
-    baseline: (await cpuSecondsOf(proxies.baseline.pid)) - cpuBefore.baseline,
-    current: (await cpuSecondsOf(proxies.current.pid)) - cpuBefore.current,
+  const row = (label: string, of: (cost: Record<Step, Cost>) => number, average: (values: number[]) => number) => {
+    const [b, c] = [average(costs.baseline.map(of)), average(costs.current.map(of))];
+    return `| ${label} | ${b.toFixed(0)} | ${c.toFixed(0)} | ${(c / b).toFixed(2)} |`;
   };
   const lines = [
-    `ocireg proxy, ${candidateName} vs ${flags.baseline}: ${rounds} rounds of ${layerBytes / MIB} MiB layers (median ms; CPU s over the run incl. warm-up)`,
+    `ocireg proxy, ${candidateName} vs ${flags.baseline}: ${rounds} rounds of ${layerBytes / MIB} MiB layers after one warm-up round each: wall ms (median), proxy CPU ms (mean: 10 ms ticks)`,
     '',
     `| step | ${flags.baseline} | ${candidateName} | ratio |`,
     '|---|---:|---:|---:|',
-    ...STEPS.map((step) => {
-      const [b, c] = [median(times.baseline.map((t) => t[step])), median(times.current.map((t) => t[step]))];
-      return `| ${step} | ${b.toFixed(0)} | ${c.toFixed(0)} | ${(c / b).toFixed(2)} |`;
-    }),
-    `| proxy CPU s | ${cpu.baseline.toFixed(2)} | ${cpu.current.toFixed(2)} | ${(cpu.current / cpu.baseline).toFixed(2)} |`,
+    ...STEPS.map((step) => row(`${step}: wall ms`, (cost) => cost[step].ms, median)),
+    ...STEPS.map((step) => row(`${step}: proxy CPU ms`, (cost) => cost[step].cpuMs, mean)),
+    row('all steps: proxy CPU ms', (cost) => STEPS.reduce((sum, step) => sum + cost[step].cpuMs, 0), mean),
   ];
   process.stdout.write(`${lines.join('\n')}\n`);
 } finally {
