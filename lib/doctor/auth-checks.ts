@@ -1,4 +1,4 @@
-import { parseChallenges } from '../client/registry-client.ts';
+import { parseChallenges, type Challenge } from '../client/registry-client.ts';
 import { fail, Findings, pass, skip, type Check, type CheckOutcome } from './check.ts';
 import { headerValue, showBody, showUrl, type DoctorSession } from './doctor-session.ts';
 
@@ -70,6 +70,25 @@ async function tryToken(session: DoctorSession, body: Buffer): Promise<{ ok: boo
   return { ok: check.status === 200, observed: `token of ${token.length} characters${expires}; GET /v2/ with it: ${check.status}` };
 }
 
+/** The challenge's realm with `service` and the given query: the token endpoint as docker calls it. */
+function tokenUrl(challenge: Challenge, query: Record<string, string>): URL {
+  const url = new URL(challenge.params.realm!);
+  if (challenge.params.service) url.searchParams.set('service', challenge.params.service);
+  for (const [name, value] of Object.entries(query)) url.searchParams.set(name, value);
+  return url;
+}
+
+/** POSTs a token form (with the challenge's `service`) to the realm, as containerd and docker after login do. */
+function postTokenForm(session: DoctorSession, challenge: Challenge, fields: Record<string, string>) {
+  const form = new URLSearchParams(fields);
+  if (challenge.params.service) form.set('service', challenge.params.service);
+  return session.raw('POST', new URL(challenge.params.realm!), { headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: Buffer.from(form.toString()) });
+}
+
+function basic(credentials: { username: string; password: string }): string {
+  return `Basic ${Buffer.from(`${credentials.username}:${credentials.password}`).toString('base64')}`;
+}
+
 export const tokenGetCheck: Check = {
   id: 'token-get',
   title: 'token by GET with Basic credentials (docker, skopeo)',
@@ -77,14 +96,12 @@ export const tokenGetCheck: Check = {
   async run(session) {
     const challenge = session.challenge;
     if (!challenge) return notChallenged('GET /token');
-    const realm = new URL(challenge.params.realm!);
-    if (challenge.params.service) realm.searchParams.set('service', challenge.params.service);
-    realm.searchParams.set('scope', scopeOf(session));
+    const realm = tokenUrl(challenge, { scope: scopeOf(session) });
     const headers: Record<string, string> = {};
     const credentials = session.credentials;
     if (credentials && 'password' in credentials) {
       realm.searchParams.set('account', credentials.username);
-      headers.authorization = `Basic ${Buffer.from(`${credentials.username}:${credentials.password}`).toString('base64')}`;
+      headers.authorization = basic(credentials);
     }
     const sent = `GET ${showUrl(realm)} ${headers.authorization ? `as ${credentials!.username}` : 'anonymously'}`;
     const response = await session.raw('GET', realm, { headers });
@@ -110,11 +127,8 @@ export const tokenPostCheck: Check = {
     if (!credentials || !('password' in credentials)) {
       return fail(`POST ${realmText}`, 'not sent: no --creds', 'pass --creds user:token');
     }
-    const form = new URLSearchParams({ grant_type: 'password', username: credentials.username, password: credentials.password, client_id: 'ocireg-doctor', scope: scopeOf(session) });
-    if (challenge.params.service) form.set('service', challenge.params.service);
-    const realm = new URL(realmText);
-    const sent = `POST ${showUrl(realm)} form grant_type=password, username=${credentials.username}, scope=${scopeOf(session)}`;
-    const response = await session.raw('POST', realm, { headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: Buffer.from(form.toString()) });
+    const sent = `POST ${showUrl(new URL(realmText))} form grant_type=password, username=${credentials.username}, scope=${scopeOf(session)}`;
+    const response = await postTokenForm(session, challenge, { grant_type: 'password', username: credentials.username, password: credentials.password, client_id: 'ocireg-doctor', scope: scopeOf(session) });
     if (response.status !== 200) {
       return fail(sent, `${response.status}: ${showBody(response.body)}`, 'containerd and buildkit POST first and fall back to GET only on 400/401/404/405; a 5xx here breaks them. Check the function logs for this request');
     }
@@ -135,20 +149,13 @@ export const tokenRefreshCheck: Check = {
     const challenge = session.challenge;
     const credentials = session.credentials;
     if (!challenge || !credentials || !('password' in credentials)) return notChallenged('GET /token?offline_token=true');
-    const login = new URL(challenge.params.realm!);
-    if (challenge.params.service) login.searchParams.set('service', challenge.params.service);
-    login.searchParams.set('offline_token', 'true');
-    login.searchParams.set('client_id', 'docker');
-    login.searchParams.set('account', credentials.username);
-    const basic = `Basic ${Buffer.from(`${credentials.username}:${credentials.password}`).toString('base64')}`;
+    const login = tokenUrl(challenge, { offline_token: 'true', client_id: 'docker', account: credentials.username });
     const sent = `GET ${showUrl(login)} as ${credentials.username} (docker login), then POST grant_type=refresh_token, scope=${scopeOf(session)}`;
-    const first = await session.raw('GET', login, { headers: { authorization: basic } });
+    const first = await session.raw('GET', login, { headers: { authorization: basic(credentials) } });
     if (first.status !== 200) return fail(sent, `GET ${first.status}: ${showBody(first.body)}`, 'docker login fails: check --creds');
     const refreshToken = (JSON.parse(first.body.toString('utf8')) as { refresh_token?: unknown }).refresh_token;
     if (typeof refreshToken !== 'string') return pass(sent, 'GET 200 without refresh_token: docker keeps sending the password (Basic) to the token endpoint');
-    const form = new URLSearchParams({ grant_type: 'refresh_token', refresh_token: refreshToken, client_id: 'docker', scope: scopeOf(session) });
-    if (challenge.params.service) form.set('service', challenge.params.service);
-    const response = await session.raw('POST', new URL(challenge.params.realm!), { headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: Buffer.from(form.toString()) });
+    const response = await postTokenForm(session, challenge, { grant_type: 'refresh_token', refresh_token: refreshToken, client_id: 'docker', scope: scopeOf(session) });
     if (response.status !== 200) {
       return fail(sent, `GET 200 with a refresh_token; POST ${response.status}: ${showBody(response.body)}`, 'after docker login, every docker pull and push POSTs the refresh token: they all fail. Check the function logs for the POST /token');
     }
