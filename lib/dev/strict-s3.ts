@@ -36,7 +36,8 @@ import {
  *     verified, SigV4 payload hashes, Content-MD5 and `x-amz-checksum-*` verified (`BadDigest`,
  *     `XAmzContentSHA256Mismatch`), a multipart upload's checksum algorithm kept consistent from
  *     CreateMultipartUpload through UploadPart to CompleteMultipartUpload (`InvalidRequest`, `InvalidPart`);
- *     each object keeps the checksum S3 would store (the one sent, else CRC64NVME) and returns it to GET/HEAD
+ *     each object keeps the checksum S3 would store (the one sent, else CRC64NVME; none for a multipart object
+ *     created without an algorithm) and returns it to GET/HEAD
  *     with `x-amz-checksum-mode: ENABLED`, so the SDK's response validation runs as on AWS.
  * - {@link verifyPresignedUrl}: the same SigV4 check as a function, to assert on a URL without fetching it.
  */
@@ -328,6 +329,7 @@ export function strictS3rver(s3rver: S3rverLike, credentials: SigningCredentials
       const upload = await multipartChecksumOf(uploadDir);
       const parts = parseCompletedParts(body!.toString('utf8'));
       const partPaths: string[] = [];
+      let objectSize = 0;
       for (const [index, part] of parts.entries()) {
         if (index > 0 && part.number <= parts[index - 1]!.number) return fail(ctx, 400, 'InvalidPartOrder', 'The list of parts was not in ascending order.');
         const partPath = join(uploadDir, String(part.number));
@@ -341,17 +343,21 @@ export function strictS3rver(s3rver: S3rverLike, credentials: SigningCredentials
         const mismatch = checkCompletedPartChecksum(upload, part, await readJson<S3ChecksumValue>(`${partPath}.checksum.json`));
         if (mismatch) return fail(ctx, mismatch.status, mismatch.code, mismatch.message);
         partPaths.push(partPath);
+        objectSize += size;
       }
       const object = () => Buffer.concat(partPaths.map((path) => readFileSync(path)));
       const whole = checkCompleteHeaders(upload, ctx.headers, object);
       if (whole) return fail(ctx, whole.status, whole.code, whole.message);
-      const bytes = upload.algorithm === undefined ? object() : undefined;
+      // Before next(): s3rver deletes the parts once it assembled the object.
+      const fullObject = upload.algorithm !== undefined && upload.type === 'FULL_OBJECT' ? { algorithm: upload.algorithm, value: s3Checksum(upload.algorithm, object()) } : undefined;
       await next();
       if (ctx.status !== 200) return;
-      // S3 gives a multipart object created without an algorithm its default full-object CRC64NVME.
-      if (bytes) {
-        await untilWritten(store.getResourcePath(bucket, key, 'object'), bytes.length);
-        await recordObjectChecksum(s3rver, bucket, key, { algorithm: 'crc64nvme', value: s3Checksum('crc64nvme', bytes) });
+      await untilWritten(store.getResourcePath(bucket, key, 'object'), objectSize);
+      // A FULL_OBJECT upload keeps its whole-object checksum. A COMPOSITE one keeps a checksum of part checksums
+      // (the SDK does not validate those), and one created without an algorithm gets CRC64NVME in the Complete
+      // response only (versity/versitygw#1547, which mimics S3; not documented): nothing for GET to return.
+      if (fullObject) {
+        await recordObjectChecksum(s3rver, bucket, key, fullObject);
       } else {
         await rm(store.getResourcePath(bucket, key, OBJECT_CHECKSUM), { force: true });
       }

@@ -29,7 +29,7 @@ export interface AwsClientOptions {
  * transloadit/uppy#6167) or "Checksum Type mismatch" at UploadPart (romange/helio#152). With `WHEN_REQUIRED` the
  * multipart upload is the classic one: no algorithm on Create, none on the parts, none in Complete, which the
  * CompletedPart reference describes ("this checksum is present if the multipart upload request was created with
- * the … checksum algorithm"); S3 itself then stores its default CRC64NVME full-object checksum.
+ * the … checksum algorithm"); S3 computes its default CRC64NVME for such an upload itself.
  *
  * Nothing is lost in transit by going without: every body the registry sends is a byte array, for which SigV4
  * signs the body's SHA-256 (`x-amz-content-sha256`) and S3 refuses a body that does not match it
