@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { UsageError, type Command } from '../lib/cli/command.ts';
+import { PLUGIN_ENTRY, pluginArguments } from '../lib/cli/docker-plugin-command.ts';
 
 interface CommandModule {
   run: Command;
@@ -18,6 +19,8 @@ const COMMANDS: Record<string, () => Promise<CommandModule>> = {
   push: () => import('../lib/cli/push-command.ts'),
   proxy: () => import('../lib/cli/proxy-command.ts'),
   doctor: () => import('../lib/cli/doctor-command.ts'),
+  login: () => import('../lib/cli/login-command.ts'),
+  'install-docker-plugin': () => import('../lib/cli/docker-plugin-command.ts'),
 };
 
 async function usage(): Promise<string> {
@@ -26,6 +29,12 @@ async function usage(): Promise<string> {
 }
 
 async function main(argv: string[]): Promise<number> {
+  if (argv[0] === PLUGIN_ENTRY) {
+    // Called back by the Docker CLI plugin that `install-docker-plugin` wrote.
+    const translated = pluginArguments(argv.slice(1));
+    if (translated === undefined) return 0;
+    argv = translated;
+  }
   const [name, ...args] = argv;
   if (name === undefined || name === 'help' || name === '--help' || name === '-h') {
     process.stdout.write(await usage());

@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 
@@ -74,5 +74,49 @@ function credentialHelper(helper: string, registry: string): Promise<Credentials
       }
     });
     child.stdin?.end(registry);
+  });
+}
+
+/**
+ * Stores credentials for `registry` (`host[:port]`) where `docker login` does: through `credHelpers[registry]` or
+ * `credsStore` (`docker-credential-<name> store`, JSON on stdin), else base64 `user:password` under `auths` in
+ * `$DOCKER_CONFIG/config.json`, which is rewritten atomically (mode 0600) keeping every other key as it was.
+ * Returns where they went.
+ */
+export async function storeDockerCredentials(
+  registry: string,
+  credentials: { username: string; password: string },
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<string> {
+  const dir = env.DOCKER_CONFIG ?? join(homedir(), '.docker');
+  const path = join(dir, 'config.json');
+  let config: DockerConfig & Record<string, unknown> = {};
+  try {
+    config = JSON.parse(await readFile(path, 'utf8')) as DockerConfig & Record<string, unknown>;
+  } catch (error) {
+    if ((error as { code?: string }).code !== 'ENOENT') throw new Error(`cannot read ${path}: ${(error as Error).message}`);
+  }
+  const helper = config.credHelpers?.[registry] ?? config.credsStore;
+  if (helper) {
+    await runCredentialHelper(helper, 'store', JSON.stringify({ ServerURL: registry, Username: credentials.username, Secret: credentials.password }));
+    return `docker-credential-${helper}`;
+  }
+  const auths = { ...config.auths };
+  for (const key of Object.keys(auths)) if (registryHost(key) === registry) delete auths[key];
+  auths[registry] = { auth: Buffer.from(`${credentials.username}:${credentials.password}`).toString('base64') };
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  const temp = `${path}.${process.pid}.tmp`;
+  await writeFile(temp, `${JSON.stringify({ ...config, auths }, null, '\t')}\n`, { mode: 0o600 });
+  await rename(temp, path);
+  return path;
+}
+
+function runCredentialHelper(helper: string, verb: 'store', input: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = execFile(`docker-credential-${helper}`, [verb], { timeout: 10_000 }, (error, _stdout, stderr) => {
+      if (error) reject(new Error(`docker-credential-${helper} ${verb} failed: ${(stderr || error.message).trim()}`));
+      else resolve();
+    });
+    child.stdin?.end(input);
   });
 }
