@@ -13,6 +13,7 @@ import type { HttpHandler, RequestLog } from '../lib/http/types.ts';
 import { Registry } from '../lib/registry/registry.ts';
 import { createDynamoDbClient, createS3Client, createSecretsManagerClient } from '../lib/storage/aws-clients.ts';
 import { DynamoDbIdentityStore } from '../lib/storage/dynamodb/dynamodb-identity-store.ts';
+import { DynamoDbTagHistoryStore } from '../lib/storage/dynamodb/dynamodb-tag-history-store.ts';
 import { DynamoDbMetadataStore } from '../lib/storage/dynamodb/dynamodb-metadata-store.ts';
 import { S3ManifestBodyStore } from '../lib/storage/s3/s3-manifest-body-store.ts';
 import { S3BlobStore } from '../lib/storage/s3/s3-blob-store.ts';
@@ -114,7 +115,8 @@ export async function createAwsRegistryApp(config: RegistryApiConfig, options: A
     ...(config.blobHeadRedirect !== undefined ? { headRedirect: config.blobHeadRedirect } : {}),
   });
   const metadata = new DynamoDbMetadataStore({ dynamo, table: config.table, bodies: new S3ManifestBodyStore({ s3, bucket: config.bucket }) });
-  const registry = new Registry({ blobs, metadata });
+  const history = new DynamoDbTagHistoryStore({ dynamo, table: config.table });
+  const registry = new Registry({ blobs, metadata, history });
 
   let auth: AuthService | undefined;
   if (config.signingKeySecret !== undefined || options.signingKey) {

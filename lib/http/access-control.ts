@@ -2,6 +2,7 @@ import type { AuthService } from '../auth/auth-service.ts';
 import { CATALOG_SCOPE, formatScope, type Scope } from '../auth/scope.ts';
 import type { VerifiedToken } from '../auth/token-signer.ts';
 import { OciError } from '../registry/errors.ts';
+import { ANONYMOUS, type Actor } from '../registry/tag-history.ts';
 import type { Route } from './routes.ts';
 import type { HttpRequest } from './types.ts';
 
@@ -19,9 +20,11 @@ export interface Access {
   automaticMount: boolean;
   /** Which repositories the catalog may show. */
   catalogFilter?: (name: string) => boolean;
+  /** Who the token names, for tag history and events: a user, `oidc:<trust>:<sub>`, or anonymous. */
+  actor: Actor;
 }
 
-export const OPEN_ACCESS: Access = { mayPull: () => true, automaticMount: true };
+export const OPEN_ACCESS: Access = { mayPull: () => true, automaticMount: true, actor: ANONYMOUS };
 
 /** A 401 with what the client should ask the token endpoint for. */
 export class AuthChallenge extends OciError {
@@ -52,7 +55,12 @@ export function requiredScope(route: Route, method: string): Scope | undefined {
       return { type: 'repository', name: route.name, actions: ['pull'] };
     case 'tags':
     case 'referrers':
+    case 'tagHistory':
+    case 'tagDetails':
       return { type: 'repository', name: route.name, actions: ['pull'] };
+    case 'rollback':
+    case 'promotion':
+      return { type: 'repository', name: route.name, actions: ['pull', 'push'] };
   }
 }
 
@@ -75,6 +83,7 @@ export async function authorize(auth: AuthService, route: Route, request: HttpRe
   const access: Access = {
     mayPull: (name) => auth.judge(held, { type: 'repository', name, actions: ['pull'] }) === 'allowed',
     automaticMount: false,
+    actor: token.subject === '' ? ANONYMOUS : { subject: token.subject, ...(token.tokenId !== undefined ? { tokenId: token.tokenId } : {}) },
   };
   if (route.kind === 'catalog') access.catalogFilter = await auth.pullFilter(token);
   return access;

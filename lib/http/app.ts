@@ -13,6 +13,7 @@ import { matchRoute, routeName, type Route } from './routes.ts';
 import { tokenEndpoint } from './token-endpoint.ts';
 import type { HttpHandler, HttpRequest, HttpResponse, RequestLog } from './types.ts';
 import { upload, uploadStart } from './uploads.ts';
+import { promotion, rollback, tagDetails, tagHistory } from './versions.ts';
 
 export interface RegistryAppOptions {
   registry: Registry;
@@ -34,6 +35,10 @@ const RESOURCES: { readonly [K in RouteKind]: MethodTable<K> } = {
   uploads: uploadStart,
   upload,
   referrers,
+  tagHistory,
+  rollback,
+  promotion,
+  tagDetails,
 };
 
 const API_VERSION = { 'docker-distribution-api-version': 'registry/2.0' };

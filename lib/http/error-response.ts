@@ -24,6 +24,7 @@ export const STATUS_OF: Record<OciErrorCode, number> = {
   RANGE_INVALID: 416,
   PAYLOAD_TOO_LARGE: 413,
   PAGINATION_NUMBER_INVALID: 400,
+  TAG_CONFLICT: 409,
   UNKNOWN: 500,
 };
 

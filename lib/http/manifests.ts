@@ -1,5 +1,5 @@
 import { declaredLength } from './request-body.ts';
-import { NO_BODY, type HandlerContext, type MethodTable } from './resource.ts';
+import { changeContext, NO_BODY, type HandlerContext, type MethodTable } from './resource.ts';
 import type { HttpResponse } from './types.ts';
 
 /**
@@ -19,10 +19,10 @@ async function get({ registry, route }: HandlerContext<'manifest'>): Promise<Htt
   return { status: 200, headers, body: manifest.content };
 }
 
-async function put({ registry, route, request }: HandlerContext<'manifest'>): Promise<HttpResponse> {
+async function put({ registry, route, request, access }: HandlerContext<'manifest'>): Promise<HttpResponse> {
   const { name, reference } = route;
   const contentType = request.headers.get('content-type') ?? undefined;
-  const result = await registry.putManifest(name, reference, request.body, contentType, declaredLength(request));
+  const result = await registry.putManifest(name, reference, request.body, contentType, declaredLength(request), changeContext(access, request));
   const headers: Record<string, string> = {
     location: `/v2/${name}/manifests/${result.digest}`,
     'docker-content-digest': result.digest,
@@ -33,7 +33,7 @@ async function put({ registry, route, request }: HandlerContext<'manifest'>): Pr
 }
 
 /** By digest: the manifest and its tags; by tag: the tag only (202 either way). */
-async function remove({ registry, route }: HandlerContext<'manifest'>): Promise<HttpResponse> {
-  await registry.deleteManifest(route.name, route.reference);
+async function remove({ registry, route, request, access }: HandlerContext<'manifest'>): Promise<HttpResponse> {
+  await registry.deleteManifest(route.name, route.reference, changeContext(access, request));
   return { status: 202, headers: { ...NO_BODY } };
 }

@@ -1,4 +1,5 @@
 import type { Registry } from '../registry/registry.ts';
+import type { ChangeContext } from '../registry/tag-history.ts';
 import type { Access } from './access-control.ts';
 import type { Route } from './routes.ts';
 import type { HttpRequest, HttpResponse } from './types.ts';
@@ -32,4 +33,10 @@ export const NO_BODY = { 'content-length': '0' } as const;
 export function jsonResponse(status: number, value: unknown, headers: Record<string, string> = {}): HttpResponse {
   const body = new TextEncoder().encode(JSON.stringify(value));
   return { status, headers: { 'content-type': 'application/json', 'content-length': String(body.byteLength), ...headers }, body };
+}
+
+/** Who changes a tag, and with which client: for the tag history and events. */
+export function changeContext(access: Access, request: HttpRequest): ChangeContext {
+  const userAgent = request.headers.get('user-agent');
+  return userAgent === null ? { actor: access.actor } : { actor: access.actor, userAgent };
 }

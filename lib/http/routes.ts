@@ -11,7 +11,11 @@ export type Route =
   | { kind: 'blob'; name: string; digest: string }
   | { kind: 'uploads'; name: string }
   | { kind: 'upload'; name: string; uploadId: string }
-  | { kind: 'referrers'; name: string; digest: string };
+  | { kind: 'referrers'; name: string; digest: string }
+  | { kind: 'tagHistory'; name: string; tag: string }
+  | { kind: 'rollback'; name: string; tag: string }
+  | { kind: 'promotion'; name: string }
+  | { kind: 'tagDetails'; name: string };
 
 // Names are matched loosely (.+?) and validated by the core, so a bad name gets NAME_INVALID rather than 404.
 const ANY_NAME = '(.+?)';
@@ -24,6 +28,11 @@ const PATTERNS: Array<[RegExp, (m: RegExpExecArray) => Route]> = [
   [new RegExp(`^/v2/${ANY_NAME}/blobs/uploads/([^/]+)$`), (m) => ({ kind: 'upload', name: m[1]!, uploadId: m[2]! })],
   [new RegExp(`^/v2/${ANY_NAME}/blobs/([^/]+)$`), (m) => ({ kind: 'blob', name: m[1]!, digest: m[2]! })],
   [new RegExp(`^/v2/${ANY_NAME}/referrers/([^/]+)$`), (m) => ({ kind: 'referrers', name: m[1]!, digest: m[2]! })],
+  // The spec reserves `/v2/<name>/_<extension>/…`; no name component starts with `_` (docs/api.md).
+  [new RegExp(`^/v2/${ANY_NAME}/_ocireg/history/([^/]+)$`), (m) => ({ kind: 'tagHistory', name: m[1]!, tag: m[2]! })],
+  [new RegExp(`^/v2/${ANY_NAME}/_ocireg/rollback/([^/]+)$`), (m) => ({ kind: 'rollback', name: m[1]!, tag: m[2]! })],
+  [new RegExp(`^/v2/${ANY_NAME}/_ocireg/tag/?$`), (m) => ({ kind: 'promotion', name: m[1]! })],
+  [new RegExp(`^/v2/${ANY_NAME}/_ocireg/tags/?$`), (m) => ({ kind: 'tagDetails', name: m[1]! })],
 ];
 
 /** Matches a decoded path; undefined when no /v2 route has that shape. */

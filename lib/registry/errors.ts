@@ -24,6 +24,7 @@ export type OciErrorCode =
   | 'RANGE_INVALID'
   | 'PAYLOAD_TOO_LARGE'
   | 'PAGINATION_NUMBER_INVALID'
+  | 'TAG_CONFLICT'
   | 'UNKNOWN';
 
 export class OciError extends Error {

@@ -5,9 +5,11 @@ import { listReferrers, listRepositories, listTags } from './listings.ts';
 import { parseManifest, readManifestBody } from './manifest.ts';
 import { assertName, assertTag, isValidName, isValidTag } from './names.ts';
 import type { BlobRead, BlobStore, MetadataStore } from './ports.ts';
+import { TagVersions, type TagVersionsOptions } from './tag-versions.ts';
+import type { ChangeContext } from './tag-history.ts';
 import type { BlobRecord, ByteRange, ByteSource, Descriptor, Page, PageRequest, StoredManifest } from './types.ts';
 
-export type RegistryOptions = BlobUploadsOptions;
+export type RegistryOptions = BlobUploadsOptions & Omit<TagVersionsOptions, 'metadata'>;
 
 export interface ManifestPutResult {
   digest: string;
@@ -25,11 +27,14 @@ export class Registry {
   readonly #metadata: MetadataStore;
   /** Blob uploads: POST, PATCH, PUT, GET and DELETE on an upload. */
   readonly uploads: BlobUploads;
+  /** Tag history, rollback, promotion and events (tag-versions.ts). */
+  readonly versions: TagVersions;
 
   constructor(options: RegistryOptions) {
     this.#blobs = options.blobs;
     this.#metadata = options.metadata;
     this.uploads = new BlobUploads(options);
+    this.versions = new TagVersions(options);
   }
 
   /** The largest chunk one request may carry, or undefined when unlimited. */
@@ -111,7 +116,7 @@ export class Registry {
    * and child manifest to be in the repository, and verifies a digest reference against the content.
    * @see https://github.com/opencontainers/distribution-spec/blob/v1.1.1/spec.md#pushing-manifests
    */
-  async putManifest(name: string, reference: string, body: ByteSource, contentType: string | undefined, length?: number): Promise<ManifestPutResult> {
+  async putManifest(name: string, reference: string, body: ByteSource, contentType: string | undefined, length?: number, context?: ChangeContext): Promise<ManifestPutResult> {
     assertName(name);
     const content = await readManifestBody(body, length);
     let digest: string;
@@ -132,14 +137,23 @@ export class Registry {
     if (parsed.subject !== undefined) stored.subject = parsed.subject;
     if (parsed.artifactType !== undefined) stored.artifactType = parsed.artifactType;
     if (parsed.annotations !== undefined) stored.annotations = parsed.annotations;
+    const before = await this.versions.current(name, tags);
     await this.#metadata.putManifest(name, stored, tags);
+    await this.versions.recordPut(name, stored, before, context);
     return parsed.subject !== undefined ? { digest, subject: parsed.subject } : { digest };
   }
 
   /** By digest: deletes the manifest and its tags. By tag: deletes the tag only. */
-  async deleteManifest(name: string, reference: string): Promise<void> {
+  async deleteManifest(name: string, reference: string, context?: ChangeContext): Promise<void> {
     assertName(name);
-    const deleted = await byReference(reference, (digest) => this.#metadata.deleteManifest(name, digest), (tag) => this.#metadata.deleteTag(name, tag));
+    const deleted = await byReference(
+      reference,
+      async (digest) => (await this.#metadata.deleteManifest(name, digest)) && (await this.versions.recordManifestDeleted(name, digest, context), true),
+      async (tag) => {
+        const previous = (await this.versions.current(name, [tag])).get(tag);
+        return (await this.#metadata.deleteTag(name, tag)) && (await this.versions.recordTagDeleted(name, tag, previous, context), true);
+      },
+    );
     if (!deleted) throw manifestUnknown(name, reference);
   }
 

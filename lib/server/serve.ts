@@ -38,7 +38,7 @@ export interface RunningServer {
 export async function serve(options: ServeOptions): Promise<RunningServer> {
   const writeLog = options.writeLog ?? ((line: string) => process.stdout.write(`${line}\n`));
   const storage = await openFsStorage(options.dataDir, options.maxChunkLength);
-  const registry = new Registry({ blobs: storage.blobs, metadata: storage.metadata });
+  const registry = new Registry({ blobs: storage.blobs, metadata: storage.metadata, history: storage.history });
   const auth = options.auth ? await localAuthService(storage.keys) : undefined;
   const app = createRegistryApp({ registry, ...(auth ? { auth } : {}), log: (line, cause) => writeLog(formatLog(line, cause)) });
 

@@ -30,6 +30,8 @@ import { boundedListingsContract } from '../http/bounded-listings.contract.ts';
 import { blobStoreContract } from './blob-store.contract.ts';
 import { manifestBodyStoreContract } from './manifest-body-store.contract.ts';
 import { metadataStoreContract, storedManifest } from './metadata-store.contract.ts';
+import { tagHistoryStoreContract } from './tag-history-store.contract.ts';
+import { DynamoDbTagHistoryStore } from '../../lib/storage/dynamodb/dynamodb-tag-history-store.ts';
 
 const MiB = 1024 * 1024;
 
@@ -57,6 +59,7 @@ const manifestBodyStore = () => new S3ManifestBodyStore({ s3: aws.s3, bucket: na
 blobStoreContract('s3 (s3rver)', async () => ({ store: blobStore(), fetchRedirect }));
 metadataStoreContract('DynamoDB Local', async () => metadataStore());
 manifestBodyStoreContract('s3 (s3rver)', async () => manifestBodyStore());
+tagHistoryStoreContract('DynamoDB Local', async (depth) => new DynamoDbTagHistoryStore({ dynamo: aws.dynamo, table: names.table, depth }));
 // Through the app: an `n` past DynamoDB's 32-bit Limit answered 500 here before the core bounded listings.
 boundedListingsContract('DynamoDB Local + s3rver', async () => ({ blobs: blobStore(), metadata: metadataStore() }));
 

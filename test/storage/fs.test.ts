@@ -8,6 +8,8 @@ import { digestOf, parseDigest } from '../../lib/registry/digest.ts';
 import { openFsStorage } from '../../lib/storage/fs/open-fs-storage.ts';
 import { blobStoreContract } from './blob-store.contract.ts';
 import { metadataStoreContract } from './metadata-store.contract.ts';
+import { tagHistoryStoreContract } from './tag-history-store.contract.ts';
+import { FsTagHistoryStore } from '../../lib/storage/fs/fs-tag-history-store.ts';
 
 const dirs: string[] = [];
 async function freshDir(): Promise<string> {
@@ -22,6 +24,7 @@ afterAll(async () => {
 blobStoreContract('fs', async () => ({ store: (await openFsStorage(await freshDir())).blobs }));
 const shared = freshDir().then(openFsStorage);
 metadataStoreContract('fs', async () => (await shared).metadata);
+tagHistoryStoreContract('fs', async (depth) => new FsTagHistoryStore((await shared).keys, depth));
 
 describe('FsBlobStore specifics', () => {
   it('verifies by re-reading the file when the in-memory hash was lost (a restart between PATCH and PUT)', async () => {

@@ -9,6 +9,7 @@
  * | manifest                    | REPO#<name>        | MANIFEST#<digest>                | manifest fields¹, rev                         |
  * | tag                         | REPO#<name>        | TAG#<tag>                        | manifest fields¹ of the manifest it points at |
  * | referrer                    | REPO#<name>        | REFERRER#<subject>#<digest>      | descriptor (JSON)                             |
+ * | tag history                 | REPO#<name>        | HISTORY#<tag>                    | changes (JSON, newest first), rev             |
  * | repository (catalog)        | REPOSITORIES       | <name>                           |                                               |
  * | upload session              | UPLOAD#<uploadId>  | UPLOAD                           | name, offset, version, createdAt, storage (JSON), ttl |
  * | user                        | IDENTITY           | USER#<name>                      | doc (JSON), teams (SS)²                       |
@@ -37,6 +38,7 @@
  * | does the repository hold manifests           | Query REPO#<name>, begins_with MANIFEST#, Limit 1                 |
  * | catalog (n, last)                            | Query REPOSITORIES, sk > <last>, Limit n+1                        |
  * | referrers of a subject                       | Query REPO#<name>, begins_with REFERRER#<subject>#                |
+ * | a tag's history / a repository's history     | GetItem HISTORY#<tag> / Query REPO#<name>, begins_with HISTORY#   |
  * | upload session                               | GetItem / conditional PutItem UPLOAD#<uploadId> / UPLOAD          |
  * | a user's effective grants (token issuance)   | GetItem USER#<name> ∥ Query GRANT#<name>#, then BatchGetItem the  |
  * |                                              | TEAM#<team> items the user item lists (skipped when none)         |
@@ -85,6 +87,17 @@ export function tagKey(name: string, tag: string): ItemKey {
 /** The tag a tag item's sort key names. */
 export function tagOf(sk: string): string {
   return sk.slice(TAG_PREFIX.length);
+}
+
+export const HISTORY_PREFIX = 'HISTORY#';
+
+export function tagHistoryKey(name: string, tag: string): ItemKey {
+  return { pk: repositoryPartition(name), sk: `${HISTORY_PREFIX}${tag}` };
+}
+
+/** The tag a history item's sort key names. */
+export function historyOf(sk: string): string {
+  return sk.slice(HISTORY_PREFIX.length);
 }
 
 export function referrersPrefix(subject: string): string {

@@ -16,6 +16,7 @@ import { join } from 'node:path';
  *       _blobs/<alg>/<hex>.json                       link: the blob record, as the repository sees it
  *       _manifests/<alg>/<hex>.json                   manifest record, content inline (base64)
  *       _tags/<tag>                                   the digest the tag points at
+ *       _history/<tag>.json                           the tag's last changes, newest first (fs-tag-history-store.ts)
  *       _referrers/<alg>/<subject hex>/<alg>-<hex>.json   descriptor of a manifest whose subject is that digest
  *
  * A blob's location (what the metadata stores) is `<alg>/<hex>`.
@@ -90,6 +91,14 @@ export class FsKeys {
 
   tag(name: string, tag: string): string {
     return join(this.tagsDir(name), tag);
+  }
+
+  tagHistoryDir(name: string): string {
+    return join(this.repository(name), '_history');
+  }
+
+  tagHistory(name: string, tag: string): string {
+    return join(this.tagHistoryDir(name), `${tag}.json`);
   }
 
   referrersDir(name: string, subject: string): string {
