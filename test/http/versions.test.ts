@@ -19,7 +19,7 @@ function versionedRegistry(depth = 10) {
   const send = (method: string, url: string, options: Parameters<typeof call>[3] = {}) => call(app, method, url, options);
   /** Pushes a fresh image (its blobs, then the manifest under `tag`) and returns its digest and bytes. */
   const pushImage = async (name: string, tag: string, userAgent = 'docker/27.0') => {
-    const [config, layer]: Blob[] = [randomBlob(50), randomBlob(700)];
+    const [config, layer]: [Blob, Blob] = [randomBlob(50), randomBlob(700)];
     for (const blob of [config, layer]) expect((await send('POST', `/v2/${name}/blobs/uploads/?digest=${blob.digest}`, { body: blob.bytes })).status).toBe(201);
     const manifest = imageManifest(config, [layer]);
     const put = await send('PUT', `/v2/${name}/manifests/${tag}`, { body: manifest.bytes, headers: { 'content-type': MediaType.ociManifest, 'user-agent': userAgent } });
