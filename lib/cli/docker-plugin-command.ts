@@ -3,6 +3,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { UsageError, type Command } from './command.ts';
+import { PUSH_OPTIONS } from './push-command.ts';
 
 export const usage = `install-docker-plugin
              install a Docker CLI plugin so that \`docker ocireg push <image> <registry>/<repo>:<tag>\` pushes a
@@ -50,7 +51,9 @@ export function pluginArguments(args: string[]): string[] | undefined {
   }
   const rest = args[0] === PLUGIN_NAME ? args.slice(1) : args;
   if (rest[0] !== 'push') return rest;
-  const source = rest.findIndex((arg, index) => index > 0 && !arg.startsWith('-'));
+  // The first positional, not the first word without a dash: `--chunk-size 1048576` has one too.
+  const { tokens } = parseArgs({ args: rest.slice(1), options: PUSH_OPTIONS, allowPositionals: true, strict: false, tokens: true });
+  const source = 1 + (tokens.find((token) => token.kind === 'positional')?.index ?? -1);
   if (source > 0 && !/^(oci|oci-archive|docker-archive|docker-daemon):/.test(rest[source]!)) {
     return [...rest.slice(0, source), `docker-daemon:${rest[source]}`, ...rest.slice(source + 1)];
   }

@@ -9,6 +9,16 @@ import { RegistryClient } from '../client/registry-client.ts';
 import { UsageError, type Command } from './command.ts';
 import { integerOption } from './serve-command.ts';
 
+/** push's options; the docker plugin reads them too, to tell an option's value from the source positional. */
+export const PUSH_OPTIONS = {
+  'plain-http': { type: 'boolean', default: false },
+  creds: { type: 'string' },
+  parallel: { type: 'string', default: '3' },
+  'chunk-size': { type: 'string' },
+  'mount-from': { type: 'string' },
+  quiet: { type: 'boolean', default: false },
+} as const;
+
 export const usage = `push       push an image in chunks a serverless registry accepts, with progress on stderr;
              prints the manifest digest on stdout
              ocireg push <source> <registry>/<repo>[:<tag>]
@@ -23,14 +33,7 @@ export const usage = `push       push an image in chunks a serverless registry a
 export const run: Command = async (args) => {
   const { values, positionals } = parseArgs({
     args,
-    options: {
-      'plain-http': { type: 'boolean', default: false },
-      creds: { type: 'string' },
-      parallel: { type: 'string', default: '3' },
-      'chunk-size': { type: 'string' },
-      'mount-from': { type: 'string' },
-      quiet: { type: 'boolean', default: false },
-    },
+    options: PUSH_OPTIONS,
     allowPositionals: true,
     strict: true,
   });
