@@ -10,10 +10,12 @@ import { TokenSigner } from '../lib/auth/token-signer.ts';
 import { createRegistryApp } from '../lib/http/app.ts';
 import { renderError } from '../lib/http/error-response.ts';
 import type { HttpHandler, RequestLog } from '../lib/http/types.ts';
+import { PolicyCache } from '../lib/registry/policy-cache.ts';
 import { Registry } from '../lib/registry/registry.ts';
 import { createDynamoDbClient, createS3Client, createSecretsManagerClient } from '../lib/storage/aws-clients.ts';
 import { DynamoDbIdentityStore } from '../lib/storage/dynamodb/dynamodb-identity-store.ts';
 import { DynamoDbTagHistoryStore } from '../lib/storage/dynamodb/dynamodb-tag-history-store.ts';
+import { DynamoDbPolicyStore } from '../lib/storage/dynamodb/dynamodb-policy-store.ts';
 import { DynamoDbMetadataStore } from '../lib/storage/dynamodb/dynamodb-metadata-store.ts';
 import { S3ManifestBodyStore } from '../lib/storage/s3/s3-manifest-body-store.ts';
 import { S3BlobStore } from '../lib/storage/s3/s3-blob-store.ts';
@@ -116,7 +118,7 @@ export async function createAwsRegistryApp(config: RegistryApiConfig, options: A
   });
   const metadata = new DynamoDbMetadataStore({ dynamo, table: config.table, bodies: new S3ManifestBodyStore({ s3, bucket: config.bucket }) });
   const history = new DynamoDbTagHistoryStore({ dynamo, table: config.table });
-  const registry = new Registry({ blobs, metadata, history });
+  const registry = new Registry({ blobs, metadata, history, policies: new PolicyCache(new DynamoDbPolicyStore({ dynamo, table: config.table })) });
 
   let auth: AuthService | undefined;
   if (config.signingKeySecret !== undefined || options.signingKey) {

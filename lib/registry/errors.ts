@@ -126,3 +126,11 @@ export function retryAfterSecondsOf(error: OciError): number | undefined {
   const seconds = (error.detail as { retryAfterSeconds?: unknown } | null | undefined)?.retryAfterSeconds;
   return typeof seconds === 'number' && Number.isFinite(seconds) && seconds >= 0 ? Math.ceil(seconds) : undefined;
 }
+
+/** A push that would move an immutable tag: DENIED (403) with the rule in the message, which docker prints. */
+export const tagImmutable = (name: string, tag: string, current: string, rule: { glob: string; mutableTags: string[] }) =>
+  new OciError(
+    'DENIED',
+    `tag ${tag} is immutable in ${name} (policy ${rule.glob}: tags are immutable${rule.mutableTags.length > 0 ? ` except ${rule.mutableTags.join(', ')}` : ''}); it points at ${current}: push under a new tag`,
+    { name, tag, current, policy: rule.glob },
+  );

@@ -1,5 +1,6 @@
 import type { BlobRecord, ByteRange, ByteSource, Descriptor, Json, Page, PageRequest, StoredManifest, UploadSession } from './types.ts';
 import type { ParsedDigest } from './digest.ts';
+import type { RepositoryPolicy } from './policy.ts';
 
 /**
  * The storage ports: everything the core needs from a backend, and nothing about how it is done.
@@ -105,8 +106,12 @@ export interface MetadataStore {
   getManifest(name: string, digest: string): Promise<StoredManifest | undefined>;
   /** The manifest a tag points at (pull path: one read). */
   resolveTag(name: string, tag: string): Promise<StoredManifest | undefined>;
-  /** Stores a manifest, indexes its subject, and points each of `tags` at it (last writer wins per tag). */
-  putManifest(name: string, manifest: StoredManifest, tags: string[]): Promise<void>;
+  /**
+   * Stores a manifest, indexes its subject, and points each of `tags` at it (last writer wins per tag). Tags also in
+   * `options.fixedTags` are set only when absent or already at this digest, atomically against concurrent pushes of
+   * the tag; otherwise nothing of the push is visible and {@link TagFixedConflict} is thrown.
+   */
+  putManifest(name: string, manifest: StoredManifest, tags: string[], options?: PutManifestOptions): Promise<void>;
   /** Deletes a manifest, the tags pointing at it and its referrers entry; false when absent. */
   deleteManifest(name: string, digest: string): Promise<boolean>;
   /** Deletes a tag only; false when absent. */
@@ -128,4 +133,36 @@ export interface MetadataStore {
   updateUpload(next: UploadSession): Promise<void>;
   /** Idempotent. */
   deleteUpload(name: string, uploadId: string): Promise<void>;
+}
+
+export interface PutManifestOptions {
+  /** Tags (among those pushed) that must not move to another manifest: immutable tags. */
+  fixedTags?: string[];
+}
+
+/** Thrown by {@link MetadataStore.putManifest} when a fixed tag points at another manifest. Not an OciError: the core names the rule. */
+export class TagFixedConflict extends Error {
+  readonly tag: string;
+  /** The digest the tag keeps pointing at. */
+  readonly current: string;
+
+  constructor(tag: string, current: string) {
+    super(`tag ${tag} points at ${current}`);
+    this.name = 'TagFixedConflict';
+    this.tag = tag;
+    this.current = current;
+  }
+}
+
+/**
+ * Storage policies (policy.ts), one per repository glob. Small and rarely written: readers list them all and cache
+ * the list briefly (policy-cache.ts), so a change takes effect in a running registry within seconds.
+ */
+export interface PolicyStore {
+  /** Every policy, in no particular order. */
+  listPolicies(): Promise<RepositoryPolicy[]>;
+  /** Creates or replaces the policy of `policy.glob` whole. */
+  putPolicy(policy: RepositoryPolicy): Promise<void>;
+  /** Deletes the policy of `glob`; false when there was none. */
+  deletePolicy(glob: string): Promise<boolean>;
 }

@@ -4,6 +4,8 @@ import { blobUnknown, digestInvalid, manifestBlobUnknown, manifestUnknown } from
 import { listReferrers, listRepositories, listTags } from './listings.ts';
 import { parseManifest, readManifestBody } from './manifest.ts';
 import { assertName, assertTag, isValidName, isValidTag } from './names.ts';
+import { putManifestWithPolicy } from './immutable-tags.ts';
+import type { PolicyCache } from './policy-cache.ts';
 import type { BlobRead, BlobStore, MetadataStore } from './ports.ts';
 import { TagVersions, type TagVersionsOptions } from './tag-versions.ts';
 import type { ChangeContext } from './tag-history.ts';
@@ -25,6 +27,7 @@ export interface ManifestPutResult {
 export class Registry {
   readonly #blobs: BlobStore;
   readonly #metadata: MetadataStore;
+  readonly #policies: PolicyCache | undefined;
   /** Blob uploads: POST, PATCH, PUT, GET and DELETE on an upload. */
   readonly uploads: BlobUploads;
   /** Tag history, rollback, promotion and events (tag-versions.ts). */
@@ -33,6 +36,7 @@ export class Registry {
   constructor(options: RegistryOptions) {
     this.#blobs = options.blobs;
     this.#metadata = options.metadata;
+    this.#policies = options.policies;
     this.uploads = new BlobUploads(options);
     this.versions = new TagVersions(options);
   }
@@ -138,7 +142,7 @@ export class Registry {
     if (parsed.artifactType !== undefined) stored.artifactType = parsed.artifactType;
     if (parsed.annotations !== undefined) stored.annotations = parsed.annotations;
     const before = await this.versions.current(name, tags);
-    await this.#metadata.putManifest(name, stored, tags);
+    await putManifestWithPolicy(this.#metadata, this.#policies, name, stored, tags);
     await this.versions.recordPut(name, stored, before, context);
     return parsed.subject !== undefined ? { digest, subject: parsed.subject } : { digest };
   }

@@ -1,7 +1,9 @@
 import { isDigest, parseDigest } from './digest.ts';
 import { OciError, manifestUnknown, unsupported } from './errors.ts';
 import { registryEvent, type EventAction, type EventDetail, type EventSink, type RegistryEvent } from './events.ts';
+import { putManifestWithPolicy } from './immutable-tags.ts';
 import { assertName, assertTag } from './names.ts';
+import type { PolicyCache } from './policy-cache.ts';
 import type { MetadataStore } from './ports.ts';
 import { ANONYMOUS, type ChangeContext, type TagChange, type TagHistoryStore } from './tag-history.ts';
 import type { Page, PageRequest, StoredManifest } from './types.ts';
@@ -14,6 +16,8 @@ export interface TagVersionsOptions {
   events?: EventSink;
   /** Told when publishing events fails (the change stands). */
   onEventFailure?: (error: unknown, events: RegistryEvent[]) => void;
+  /** Storage policies (immutable tags, quotas); without them every tag may move and nothing is limited. */
+  policies?: PolicyCache;
 }
 
 /** A tag as `ocireg ls` shows it. */
@@ -51,12 +55,14 @@ export type RollbackTarget = { to: string } | { steps: number };
  */
 export class TagVersions {
   readonly #metadata: MetadataStore;
+  readonly #policies: PolicyCache | undefined;
   readonly #history: TagHistoryStore | undefined;
   readonly #events: EventSink | undefined;
   readonly #onEventFailure: (error: unknown, events: RegistryEvent[]) => void;
 
   constructor(options: TagVersionsOptions) {
     this.#metadata = options.metadata;
+    this.#policies = options.policies;
     this.#history = options.history;
     this.#events = options.events;
     this.#onEventFailure = options.onEventFailure ?? (() => undefined);
@@ -157,7 +163,7 @@ export class TagVersions {
     if (!manifest) throw manifestUnknown(name, digest);
     if (digest === current) return { previous: current, digest };
     const before = new Map([[tag, current]]);
-    await this.#metadata.putManifest(name, manifest, [tag]);
+    await putManifestWithPolicy(this.#metadata, this.#policies, name, manifest, [tag]);
     await this.recordPut(name, manifest, before, context, 'TAG');
     return { previous: current, digest };
   }
@@ -172,7 +178,7 @@ export class TagVersions {
       : (assertTag(reference), await this.#metadata.resolveTag(name, reference));
     if (!manifest) throw manifestUnknown(name, reference);
     const before = await this.current(name, tags);
-    await this.#metadata.putManifest(name, manifest, tags);
+    await putManifestWithPolicy(this.#metadata, this.#policies, name, manifest, tags);
     await this.recordPut(name, manifest, before, context, 'TAG');
     return { digest: manifest.digest, tags };
   }

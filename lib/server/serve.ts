@@ -3,12 +3,14 @@ import { createServer as createHttpServer, type Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import { createRegistryApp } from '../http/app.ts';
 import type { RequestLog } from '../http/types.ts';
+import { PolicyCache } from '../registry/policy-cache.ts';
 import { Registry } from '../registry/registry.ts';
 import { AuthService } from '../auth/auth-service.ts';
 import { TokenSigner } from '../auth/token-signer.ts';
 import { FsIdentityStore } from '../storage/fs/fs-identity-store.ts';
 import { loadOrCreateSigningKey } from '../storage/fs/fs-signing-key.ts';
 import type { FsKeys } from '../storage/fs/keys.ts';
+import { FsPolicyStore } from '../storage/fs/fs-policy-store.ts';
 import { openFsStorage } from '../storage/fs/open-fs-storage.ts';
 import { SERVICE_NAME } from '../auth/service-name.ts';
 import { listen } from './listen.ts';
@@ -38,7 +40,7 @@ export interface RunningServer {
 export async function serve(options: ServeOptions): Promise<RunningServer> {
   const writeLog = options.writeLog ?? ((line: string) => process.stdout.write(`${line}\n`));
   const storage = await openFsStorage(options.dataDir, options.maxChunkLength);
-  const registry = new Registry({ blobs: storage.blobs, metadata: storage.metadata, history: storage.history });
+  const registry = new Registry({ blobs: storage.blobs, metadata: storage.metadata, history: storage.history, policies: new PolicyCache(new FsPolicyStore(storage.keys)) });
   const auth = options.auth ? await localAuthService(storage.keys) : undefined;
   const app = createRegistryApp({ registry, ...(auth ? { auth } : {}), log: (line, cause) => writeLog(formatLog(line, cause)) });
 

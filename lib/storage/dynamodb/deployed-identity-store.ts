@@ -1,4 +1,5 @@
 import { DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { IdentityStore } from '../../auth/identity.ts';
 import { createCloudFormationClient, createDynamoDbClient } from '../aws-clients.ts';
 import { DynamoDbIdentityStore } from './dynamodb-identity-store.ts';
@@ -10,7 +11,18 @@ export const TABLE_OUTPUT = 'TableName';
  * The identity store of a deployed registry, for the admin CLI: the table named by `--table`, or by the
  * `TableName` output of `--stack`, reached with the administrator's normal AWS credentials.
  */
-export async function openDeployedIdentityStore(options: { stack?: string | undefined; table?: string | undefined; region?: string | undefined }): Promise<IdentityStore> {
+export async function openDeployedIdentityStore(options: DeployedTableOptions): Promise<IdentityStore> {
+  return new DynamoDbIdentityStore(await openDeployedTable(options));
+}
+
+export interface DeployedTableOptions {
+  stack?: string | undefined;
+  table?: string | undefined;
+  region?: string | undefined;
+}
+
+/** A DynamoDB client and the deployed table's name: `--table`, or the `TableName` output of `--stack`. */
+export async function openDeployedTable(options: DeployedTableOptions): Promise<{ dynamo: DynamoDBClient; table: string }> {
   const clientOptions = options.region ? { region: options.region } : {};
   let table = options.table;
   if (table === undefined) {
@@ -19,5 +31,5 @@ export async function openDeployedIdentityStore(options: { stack?: string | unde
     table = Stacks?.[0]?.Outputs?.find((output) => output.OutputKey === TABLE_OUTPUT)?.OutputValue;
     if (!table) throw new Error(`stack ${options.stack} has no ${TABLE_OUTPUT} output; is it an ocireg stack? Pass --table <name> instead.`);
   }
-  return new DynamoDbIdentityStore({ dynamo: createDynamoDbClient(clientOptions), table });
+  return { dynamo: createDynamoDbClient(clientOptions), table };
 }

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { TransactWriteItem } from '@aws-sdk/client-dynamodb';
-import type { ManifestBodyStore } from '../../registry/ports.ts';
+import { TagFixedConflict, type ManifestBodyStore, type PutManifestOptions } from '../../registry/ports.ts';
 import { referrerDescriptor, type Descriptor, type Page, type PageRequest, type StoredManifest } from '../../registry/types.ts';
 import { key, s } from './attribute-values.ts';
 import { MAX_TRANSACTION_ITEMS, type DynamoDbTable } from './dynamodb-table.ts';
@@ -59,18 +59,50 @@ export class DynamoDbManifests {
     return item && this.#items.manifestOf(item);
   }
 
-  async putManifest(name: string, manifest: StoredManifest, tags: string[]): Promise<void> {
+  /**
+   * Fixed (immutable) tags are Put on condition that the tag is absent or already at this digest, in the same
+   * transaction as the manifest: a push that would move one is cancelled whole and answered with TagFixedConflict.
+   *
+   *   push A (t → a)                          push B (t → b)
+   *   ─────────────────────────────────────   ─────────────────────────────────────
+   *   TransactWrite[ manifest a, tag t → a
+   *     if absent or digest = a ] ✓
+   *                                           TransactWrite[ manifest b, tag t → b
+   *                                             if absent or digest = b ] ✗ ConditionalCheckFailed
+   *                                           Get tag t → a: TagFixedConflict(t, a); manifest b was not written
+   */
+  async putManifest(name: string, manifest: StoredManifest, tags: string[], options: PutManifestOptions = {}): Promise<void> {
     const table = this.#table.name;
+    const fixed = new Set(options.fixedTags ?? []);
     const fields = await this.#items.fields(manifest, tags.length);
     const puts: TransactWriteItem[] = [{ Put: { TableName: table, Item: { ...key(manifestItemKey(name, manifest.digest)), ...fields, rev: s(randomBytes(8).toString('hex')) } } }];
     if (manifest.subject !== undefined) {
       puts.push({ Put: { TableName: table, Item: { ...key(referrerKey(name, manifest.subject, manifest.digest)), descriptor: s(JSON.stringify(referrerDescriptor(manifest))) } } });
     }
-    for (const tag of tags) puts.push({ Put: { TableName: table, Item: { ...key(tagKey(name, tag)), ...fields } } });
+    // Fixed tags first, so they travel with the manifest in the first transaction.
+    for (const tag of [...tags].sort((a, b) => Number(fixed.has(b)) - Number(fixed.has(a)))) {
+      const put: TransactWriteItem['Put'] = { TableName: table, Item: { ...key(tagKey(name, tag)), ...fields } };
+      if (fixed.has(tag)) {
+        put.ConditionExpression = 'attribute_not_exists(#pk) OR #digest = :digest';
+        put.ExpressionAttributeNames = { '#pk': PK, '#digest': 'digest' };
+        put.ExpressionAttributeValues = { ':digest': s(manifest.digest) };
+      }
+      puts.push({ Put: put });
+    }
     // The manifest and its referrer entry travel in the first transaction, tags beyond the 100-action limit after it.
     for (let at = 0; at < puts.length; at += MAX_TRANSACTION_ITEMS) {
       const batch = puts.slice(at, at + MAX_TRANSACTION_ITEMS);
-      await this.#table.transact(async () => batch);
+      try {
+        await this.#table.transact(async () => batch, (error) => fixed.size > 0 && isConditionFailure(error));
+      } catch (error) {
+        if (!isConditionFailure(error)) throw error;
+        for (const tag of fixed) {
+          const current = (await this.#table.get(tagKey(name, tag), { expression: '#digest', names: { '#digest': 'digest' } }))?.digest?.S;
+          if (current !== undefined && current !== manifest.digest) throw new TagFixedConflict(tag, current);
+        }
+        // The tag was deleted (or set to this digest) since the condition failed: push again.
+        return this.putManifest(name, manifest, tags, options);
+      }
     }
     await this.#table.put({ Item: key(catalogKey(name)) });
   }
@@ -185,4 +217,9 @@ export class DynamoDbManifests {
     );
     return hasMore;
   }
+}
+
+/** A transaction cancelled because a condition failed (not for a conflict or throughput). */
+function isConditionFailure(error: unknown): boolean {
+  return error instanceof Error && error.name === 'TransactionCanceledException' && ((error as { CancellationReasons?: { Code?: string }[] }).CancellationReasons ?? []).some((reason) => reason.Code === 'ConditionalCheckFailed');
 }

@@ -1,5 +1,5 @@
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import type { ManifestBodyStore, MetadataStore } from '../../registry/ports.ts';
+import type { ManifestBodyStore, MetadataStore, PutManifestOptions } from '../../registry/ports.ts';
 import type { BlobRecord, Descriptor, Page, PageRequest, StoredManifest, UploadSession } from '../../registry/types.ts';
 import { UPLOAD_SESSION_TTL_SECONDS } from '../aws-resources.ts';
 import { DynamoDbBlobs } from './dynamodb-blobs.ts';
@@ -66,8 +66,8 @@ export class DynamoDbMetadataStore implements MetadataStore {
   resolveTag(name: string, tag: string): Promise<StoredManifest | undefined> {
     return this.#manifests.resolveTag(name, tag);
   }
-  putManifest(name: string, manifest: StoredManifest, tags: string[]): Promise<void> {
-    return this.#manifests.putManifest(name, manifest, tags);
+  putManifest(name: string, manifest: StoredManifest, tags: string[], options?: PutManifestOptions): Promise<void> {
+    return this.#manifests.putManifest(name, manifest, tags, options);
   }
   deleteManifest(name: string, digest: string): Promise<boolean> {
     return this.#manifests.deleteManifest(name, digest);

@@ -125,9 +125,10 @@ export class DynamoDbTable {
 
   /**
    * Builds and sends a transaction, again while it is cancelled by a concurrent one (TransactionConflict) or by
-   * a condition that a concurrent write made false (the build step reads afresh). No actions: nothing to do.
+   * a condition that a concurrent write made false (the build step reads afresh), unless `isFinal` says the
+   * failure is the answer (a condition no retry can change). No actions: nothing to do.
    */
-  async transact(build: () => Promise<TransactWriteItem[]>): Promise<void> {
+  async transact(build: () => Promise<TransactWriteItem[]>, isFinal: (error: unknown) => boolean = () => false): Promise<void> {
     for (let attempt = 1; ; attempt++) {
       const actions = await build();
       if (actions.length === 0) return;
@@ -139,7 +140,7 @@ export class DynamoDbTable {
           error instanceof TransactionConflictException ||
           (error instanceof TransactionCanceledException &&
             (error.CancellationReasons ?? []).some((reason) => reason.Code === 'TransactionConflict' || reason.Code === 'ConditionalCheckFailed'));
-        if (!retryable || attempt >= TRANSACTION_ATTEMPTS) throw error;
+        if (!retryable || isFinal(error) || attempt >= TRANSACTION_ATTEMPTS) throw error;
         await backoff(attempt + 1, 25);
       }
     }

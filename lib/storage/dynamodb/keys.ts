@@ -19,6 +19,7 @@
  * | public glob                 | IDENTITY           | PUBLIC#<glob>                    | doc (JSON)                                    |
  * | OIDC trust                  | IDENTITY           | TRUST#<name>                     | doc (JSON)                                    |
  * | failed logins in a window   | FAILURES#<key>     | WINDOW                           | count, until, ttl                             |
+ * | storage policy              | POLICIES           | <repository glob>                | doc (JSON)                                    |
  *
  * ¹ manifest fields: digest, mediaType, size, subject?, artifactType?, annotations (JSON)?, and the bytes either
  *   inline (`content`, binary) or, above {@link INLINE_MANIFEST_LIMIT}, in the ManifestBodyStore by digest
@@ -44,6 +45,7 @@
  * |                                              | TEAM#<team> items the user item lists (skipped when none)         |
  * | teams list                                   | Query IDENTITY, begins_with TEAM#                                 |
  * | trusts (an OIDC login, trust list)           | Query IDENTITY, begins_with TRUST#                                |
+ * | storage policies (cached 5 s by each reader) | Query POLICIES                                                    |
  *
  * A repository's items share one partition (DynamoDB splits a hot item collection by sort key; no local index
  * stops it). Names are lowercase ASCII, tags ASCII, digests `alg:hex`: byte order is the spec's lexical order,
@@ -139,4 +141,11 @@ export const IdentitySk = {
 
 export function failureWindowKey(key: string): ItemKey {
   return { pk: `FAILURES#${key}`, sk: 'WINDOW' };
+}
+
+/** Storage policies: a handful of items, read whole (lib/storage/dynamodb/dynamodb-policy-store.ts). */
+export const POLICIES_PK = 'POLICIES';
+
+export function policyKey(glob: string): ItemKey {
+  return { pk: POLICIES_PK, sk: glob };
 }

@@ -2,7 +2,7 @@ import { access, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { uploadConflict } from '../../registry/errors.ts';
 import { paginate } from '../../registry/pagination.ts';
-import type { MetadataStore } from '../../registry/ports.ts';
+import { TagFixedConflict, type MetadataStore, type PutManifestOptions } from '../../registry/ports.ts';
 import { referrerDescriptor, type BlobRecord, type Descriptor, type Page, type PageRequest, type StoredManifest, type UploadSession } from '../../registry/types.ts';
 import { createFileExclusive, isNotFound, readFileIfExists, removeFile, writeFileAtomic } from './atomic-file.ts';
 import { KeyedMutex } from './keyed-mutex.ts';
@@ -75,15 +75,41 @@ export class FsMetadataStore implements MetadataStore {
     return digest === undefined ? undefined : this.getManifest(name, digest.trim());
   }
 
-  /** Manifest first, then its referrer entry, then tags: a reader never finds a tag pointing at nothing. */
-  async putManifest(name: string, manifest: StoredManifest, tags: string[]): Promise<void> {
+  /**
+   * Manifest first, then its referrer entry, then tags: a reader never finds a tag pointing at nothing. Fixed
+   * (immutable) tags are checked and written under one lock per tag, which every tag write of this process takes:
+   *
+   *   push A (t → a)                      push B (t → b)
+   *   ───────────────────────────────     ───────────────────────────────
+   *   lock t; t absent ✓; write t → a
+   *   unlock t                            lock t (waited); t → a ≠ b ✗ TagFixedConflict, nothing of B's tag written
+   *
+   * A push refused only under the lock (it lost that race) leaves its manifest record, untagged like any other.
+   */
+  async putManifest(name: string, manifest: StoredManifest, tags: string[], options: PutManifestOptions = {}): Promise<void> {
+    const fixed = new Set(options.fixedTags ?? []);
+    for (const tag of fixed) {
+      const current = (await readFileIfExists(this.#keys.tag(name, tag)))?.trim();
+      if (current !== undefined && current !== manifest.digest) throw new TagFixedConflict(tag, current);
+    }
     const file: ManifestFile = { ...manifest, content: Buffer.from(manifest.content).toString('base64') };
     await writeFileAtomic(this.#keys.tmpDir, this.#keys.manifest(name, manifest.digest), JSON.stringify(file));
     if (manifest.subject !== undefined) {
       const path = this.#keys.referrer(name, manifest.subject, manifest.digest);
       await writeFileAtomic(this.#keys.tmpDir, path, JSON.stringify(referrerDescriptor(manifest)));
     }
-    await Promise.all(tags.map((tag) => writeFileAtomic(this.#keys.tmpDir, this.#keys.tag(name, tag), manifest.digest)));
+    await Promise.all(
+      tags.map((tag) =>
+        this.#mutex.run(tagLock(name, tag), async () => {
+          const path = this.#keys.tag(name, tag);
+          if (fixed.has(tag)) {
+            const current = (await readFileIfExists(path))?.trim();
+            if (current !== undefined && current !== manifest.digest) throw new TagFixedConflict(tag, current);
+          }
+          await writeFileAtomic(this.#keys.tmpDir, path, manifest.digest);
+        }),
+      ),
+    );
   }
 
   /** Tags and the referrer entry go first, the manifest last: a crash in between leaves no tag pointing at nothing. */
@@ -168,6 +194,11 @@ export class FsMetadataStore implements MetadataStore {
   async #tagNames(name: string): Promise<string[]> {
     return listDir(this.#keys.tagsDir(name));
   }
+}
+
+/** Lock keys of tags: upload ids (the other lock keys) hold no `/` or `:`. */
+function tagLock(name: string, tag: string): string {
+  return `tag:${name}:${tag}`;
 }
 
 async function listDir(dir: string): Promise<string[]> {

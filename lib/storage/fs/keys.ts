@@ -9,6 +9,7 @@ import { join } from 'node:path';
  *   tmp/                                              temp files, renamed into place (same filesystem: atomic)
  *   auth/identities.json                              users, token hashes, grants, public globs (mode 0600)
  *   auth/signing-key.pem                              the ES256 key that signs registry tokens (mode 0600)
+ *   policies.json                                     storage policies by repository glob (`ocireg policy`)
  *   metadata/
  *     uploads/<uploadId>.json                         upload session
  *     blobs/<alg>/<hex>.json                          global record of a committed blob (created once, first wins)
@@ -34,6 +35,10 @@ export class FsKeys {
 
   get identities(): string {
     return join(this.root, 'auth', 'identities.json');
+  }
+
+  get policies(): string {
+    return join(this.root, 'policies.json');
   }
 
   get signingKey(): string {

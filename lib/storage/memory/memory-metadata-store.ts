@@ -1,6 +1,6 @@
 import { uploadConflict } from '../../registry/errors.ts';
 import { paginate } from '../../registry/pagination.ts';
-import type { MetadataStore } from '../../registry/ports.ts';
+import { TagFixedConflict, type MetadataStore, type PutManifestOptions } from '../../registry/ports.ts';
 import { referrerDescriptor, type BlobRecord, type Descriptor, type Page, type PageRequest, type StoredManifest, type UploadSession } from '../../registry/types.ts';
 
 interface Repository {
@@ -57,8 +57,13 @@ export class MemoryMetadataStore implements MetadataStore {
     return digest === undefined ? undefined : repository?.manifests.get(digest);
   }
 
-  async putManifest(name: string, manifest: StoredManifest, tags: string[]): Promise<void> {
+  async putManifest(name: string, manifest: StoredManifest, tags: string[], options: PutManifestOptions = {}): Promise<void> {
     const repository = this.#repository(name);
+    // Checked and written without an await in between: no other push runs in the middle.
+    for (const tag of options.fixedTags ?? []) {
+      const current = repository.tags.get(tag);
+      if (current !== undefined && current !== manifest.digest) throw new TagFixedConflict(tag, current);
+    }
     repository.manifests.set(manifest.digest, manifest);
     for (const tag of tags) repository.tags.set(tag, manifest.digest);
   }
