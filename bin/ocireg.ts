@@ -20,6 +20,10 @@ const COMMANDS: Record<string, () => Promise<CommandModule>> = {
   push: () => import('../lib/cli/push-command.ts'),
   proxy: () => import('../lib/cli/proxy-command.ts'),
   doctor: () => import('../lib/cli/doctor-command.ts'),
+  history: async () => (await import('../lib/cli/version-commands.ts')).history,
+  rollback: async () => (await import('../lib/cli/version-commands.ts')).rollback,
+  tag: async () => (await import('../lib/cli/version-commands.ts')).tag,
+  ls: async () => (await import('../lib/cli/version-commands.ts')).ls,
   login: () => import('../lib/cli/login-command.ts'),
   'install-docker-plugin': () => import('../lib/cli/docker-plugin-command.ts'),
 };
