@@ -9,6 +9,8 @@ export const usage = `serve      run the registry on this machine with the files
              --data-dir <dir>          where blobs and metadata live (default ./data)
              --tls-cert <file>         serve HTTPS with this PEM certificate (with --tls-key)
              --tls-key <file>          the certificate's PEM private key
+             --tls-client-ca <file>    mutual TLS: require a client certificate signed by this PEM CA
+                                       (docker: certs.d/<host:port>/client.cert and client.key)
              --auth                    require docker login (token auth; managed with the users, tokens,
                                        grants, teams, repos and trust commands)
              --max-chunk-length <n>    refuse request bodies over n bytes (413) and advertise
@@ -23,6 +25,7 @@ export const run: Command = async (args) => {
       'data-dir': { type: 'string', default: './data' },
       'tls-cert': { type: 'string' },
       'tls-key': { type: 'string' },
+      'tls-client-ca': { type: 'string' },
       'max-chunk-length': { type: 'string' },
       auth: { type: 'boolean', default: false },
     },
@@ -37,6 +40,7 @@ export const run: Command = async (args) => {
     auth: values.auth,
     ...(values['tls-cert'] !== undefined ? { tlsCert: values['tls-cert'] } : {}),
     ...(values['tls-key'] !== undefined ? { tlsKey: values['tls-key'] } : {}),
+    ...(values['tls-client-ca'] !== undefined ? { tlsClientCa: values['tls-client-ca'] } : {}),
     ...(maxChunkLength !== undefined ? { maxChunkLength } : {}),
   });
   const log = (entry: Record<string, unknown>) => process.stdout.write(`${JSON.stringify({ time: new Date().toISOString(), level: 'info', ...entry })}\n`);

@@ -9,7 +9,7 @@ import { PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { Architecture, Runtime } from 'aws-cdk-lib/aws-lambda';
 import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
-import { BlockPublicAccess, Bucket, BucketEncryption, ObjectOwnership, type CfnBucket, type LifecycleRule } from 'aws-cdk-lib/aws-s3';
+import { BlockPublicAccess, Bucket, BucketEncryption, ObjectOwnership, type CfnBucket, type IBucket, type LifecycleRule } from 'aws-cdk-lib/aws-s3';
 import { Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import { SERVICE_NAME } from '../auth/service-name.ts';
@@ -80,6 +80,15 @@ export interface OciRegistryProps {
    * @default - none; required with `domainName`
    */
   readonly certificate?: ICertificate;
+  /**
+   * Mutual TLS on `domainName`: the truststore (PEM CA certificates) at `key` (and `version`) in `bucket`; clients
+   * must present a certificate signed by one of them (docker: `certs.d/<domain>/client.cert` and `client.key`).
+   * Turns the execute-api endpoint off (`disableExecuteApiEndpoint`): API Gateway checks client certificates on
+   * custom domains only, so the default `https://<id>.execute-api…` URL would otherwise serve the same API
+   * without one.
+   * @default - no client certificate required
+   */
+  readonly mtls?: { readonly bucket: IBucket; readonly key: string; readonly version?: string };
 }
 
 /**
@@ -118,6 +127,9 @@ export class OciRegistry extends Construct {
       throw new Error(
         `OciRegistry: supply domainName and certificate together, got domainName=${props.domainName ?? 'undefined'} and ${props.certificate ? 'a certificate' : 'no certificate'}`,
       );
+    }
+    if (props.mtls !== undefined && props.domainName === undefined) {
+      throw new Error('OciRegistry: mtls needs domainName and certificate (API Gateway checks client certificates on custom domains only)');
     }
     const maxChunkLength = props.maxChunkLength ?? DEFAULT_MAX_CHUNK_LENGTH;
     if (!Number.isSafeInteger(maxChunkLength) || maxChunkLength < 1 || maxChunkLength > MAX_CHUNK_LENGTH_LIMIT) {
@@ -244,6 +256,7 @@ export class OciRegistry extends Construct {
       // `{proxy+}` is not documented to match it: the catch-all sends it, and anything else, to the function,
       // which answers 404 for paths that are not the registry's.
       defaultIntegration: integration,
+      ...(props.mtls ? { disableExecuteApiEndpoint: true } : {}),
     });
     this.api.addRoutes({ path: '/v2', methods: [HttpMethod.ANY], integration });
     this.api.addRoutes({ path: '/v2/{proxy+}', methods: [HttpMethod.ANY], integration });
@@ -276,7 +289,7 @@ export class OciRegistry extends Construct {
 
     let url = `https://${this.api.apiId}.execute-api.${Stack.of(this).region}.${Stack.of(this).urlSuffix}`;
     if (props.domainName !== undefined && props.certificate !== undefined) {
-      const domain = new DomainName(this, 'Domain', { domainName: props.domainName, certificate: props.certificate });
+      const domain = new DomainName(this, 'Domain', { domainName: props.domainName, certificate: props.certificate, ...(props.mtls ? { mtls: props.mtls } : {}) });
       new ApiMapping(this, 'ApiMapping', { api: this.api, domainName: domain, stage: this.stage });
       url = `https://${props.domainName}`;
       new CfnOutput(this, 'RegionalDomainName', { value: domain.regionalDomainName, description: 'Point the custom domain (CNAME or alias) here' });

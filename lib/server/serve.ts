@@ -22,6 +22,11 @@ export interface ServeOptions {
   dataDir: string;
   tlsCert?: string;
   tlsKey?: string;
+  /**
+   * PEM CA certificate(s): with TLS, every client must present a certificate signed by one of them, or the TLS
+   * handshake fails before any HTTP (mutual TLS, as API Gateway's custom domain truststore).
+   */
+  tlsClientCa?: string;
   /** Refuse request bodies over this many bytes, as the AWS deployment must (see FsBlobStore). */
   maxChunkLength?: number;
   /** Docker token authentication, with identities and the signing key in the data dir. */
@@ -48,6 +53,10 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
   if (tls && (options.tlsCert === undefined || options.tlsKey === undefined)) {
     throw new Error(`--tls-cert and --tls-key go together, got cert=${options.tlsCert ?? 'none'} key=${options.tlsKey ?? 'none'}`);
   }
+  if (options.tlsClientCa !== undefined && !tls) throw new Error('--tls-client-ca needs --tls-cert and --tls-key: client certificates are a TLS feature');
+  // requestCert + rejectUnauthorized: a missing or foreign client certificate ends the handshake, so no request
+  // (not even /v2/ or /token) is answered without one; the password/token check still follows for those with one.
+  const clientCa = options.tlsClientCa === undefined ? {} : { ca: await readFile(options.tlsClientCa), requestCert: true, rejectUnauthorized: true };
   const serverOptions = {
     // Large layers take longer than Node's default 5-minute request timeout on slow links.
     requestTimeout: 0,
@@ -56,7 +65,7 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
   };
   const server: Server = tls
     ? createHttpsServer(
-        { ...serverOptions, cert: await readFile(options.tlsCert!), key: await readFile(options.tlsKey!) },
+        { ...serverOptions, cert: await readFile(options.tlsCert!), key: await readFile(options.tlsKey!), ...clientCa },
         nodeListener(app, 'https'),
       )
     : createHttpServer(serverOptions, nodeListener(app, 'http'));

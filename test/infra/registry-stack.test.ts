@@ -181,6 +181,34 @@ describe('OciRegistry options', () => {
     expect(Object.keys(template.findOutputs('*')).some((key) => key.includes('RegionalDomainName'))).toBe(true);
   });
 
+  it('with mtls gives the custom domain the S3 truststore and turns the execute-api endpoint off (off by default)', () => {
+    const app = unbundledApp();
+    const stack = new RegistryStack(app, 'Mtls');
+    const truststore = new Bucket(stack, 'Truststore');
+    new OciRegistry(stack, 'Private', {
+      domainName: 'private.example.com',
+      certificate: Certificate.fromCertificateArn(stack, 'Cert', 'arn:aws:acm:eu-west-1:123456789012:certificate/abc'),
+      mtls: { bucket: truststore, key: 'ca.pem', version: 'v7' },
+    });
+
+    const template = Template.fromStack(stack);
+    const apis = Object.values(template.findResources('AWS::ApiGatewayV2::Api')).map((api) => api.Properties.DisableExecuteApiEndpoint as boolean | undefined);
+
+    template.hasResourceProperties('AWS::ApiGatewayV2::DomainName', {
+      DomainName: 'private.example.com',
+      MutualTlsAuthentication: { TruststoreUri: Match.objectLike({ 'Fn::Join': ['', Match.arrayWith(['s3://', '/ca.pem'])] }), TruststoreVersion: 'v7' },
+    });
+    // The stack's own registry keeps its endpoint; the mTLS one has none to bypass the client certificate through.
+    expect(apis.sort()).toEqual([true, undefined]);
+  });
+
+  it('refuses mtls without a custom domain', () => {
+    const app = unbundledApp();
+    const stack = new RegistryStack(app, 'Bad');
+
+    expect(() => new OciRegistry(stack, 'Private', { mtls: { bucket: new Bucket(stack, 'Truststore'), key: 'ca.pem' } })).toThrow(/mtls needs domainName and certificate/);
+  });
+
   it('refuses a domain without a certificate, saying what was given', () => {
     const app = unbundledApp();
 
