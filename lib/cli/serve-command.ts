@@ -1,5 +1,7 @@
 import { parseArgs } from 'node:util';
 import { serve } from '../server/serve.ts';
+import { parseEventFilter } from '../registry/events.ts';
+import type { WebhookTarget } from '../server/webhook-sink.ts';
 import { UsageError, type Command } from './command.ts';
 import { runUntilSignal } from './until-signal.ts';
 
@@ -14,10 +16,15 @@ export const usage = `serve      run the registry on this machine with the files
              --auth                    require docker login (token auth; managed with the users, tokens,
                                        grants, teams, repos and trust commands)
              --max-chunk-length <n>    refuse request bodies over n bytes (413) and advertise
-                                       OCI-Chunk-Max-Length, as the AWS deployment does`;
+                                       OCI-Chunk-Max-Length, as the AWS deployment does
+             --webhook <url>           POST every event there (repeatable; docs/events.md), asynchronously,
+                                       retried with backoff for 5 minutes while the receiver is down
+             --webhook-secret <s>      sign the preceding --webhook's bodies: X-Ocireg-Signature-256
+             --webhook-events <kinds>  the preceding --webhook gets only these: push,tag,delete,gc`;
 
 export const run: Command = async (args) => {
-  const { values } = parseArgs({
+  const { values, tokens } = parseArgs({
+    tokens: true,
     args,
     options: {
       host: { type: 'string', default: '127.0.0.1' },
@@ -28,6 +35,9 @@ export const run: Command = async (args) => {
       'tls-client-ca': { type: 'string' },
       'max-chunk-length': { type: 'string' },
       auth: { type: 'boolean', default: false },
+      webhook: { type: 'string', multiple: true },
+      'webhook-secret': { type: 'string', multiple: true },
+      'webhook-events': { type: 'string', multiple: true },
     },
     strict: true,
   });
@@ -42,6 +52,7 @@ export const run: Command = async (args) => {
     ...(values['tls-key'] !== undefined ? { tlsKey: values['tls-key'] } : {}),
     ...(values['tls-client-ca'] !== undefined ? { tlsClientCa: values['tls-client-ca'] } : {}),
     ...(maxChunkLength !== undefined ? { maxChunkLength } : {}),
+    webhooks: webhookTargets(tokens ?? []),
   });
   const log = (entry: Record<string, unknown>) => process.stdout.write(`${JSON.stringify({ time: new Date().toISOString(), level: 'info', ...entry })}\n`);
   log({ msg: 'listening', url: running.url, dataDir: values['data-dir'], auth: values.auth });
@@ -52,6 +63,35 @@ export const run: Command = async (args) => {
   await runUntilSignal(running, log);
   return 0;
 };
+
+/** Each --webhook-secret and --webhook-events applies to the --webhook before it. */
+function webhookTargets(tokens: Array<{ kind: string; name?: string; value?: string | undefined }>): WebhookTarget[] {
+  const targets: WebhookTarget[] = [];
+  for (const token of tokens) {
+    if (token.kind !== 'option' || token.value === undefined) continue;
+    if (token.name === 'webhook') {
+      try {
+        new URL(token.value);
+      } catch {
+        throw new UsageError(`--webhook takes a URL, got "${token.value}"`);
+      }
+      targets.push({ url: token.value });
+      continue;
+    }
+    if (token.name !== 'webhook-secret' && token.name !== 'webhook-events') continue;
+    const target = targets.at(-1);
+    if (!target) throw new UsageError(`--${token.name} applies to the --webhook before it; give --webhook <url> first`);
+    if (token.name === 'webhook-secret') target.secret = token.value;
+    else {
+      try {
+        target.events = parseEventFilter(token.value);
+      } catch (error) {
+        throw new UsageError((error as Error).message);
+      }
+    }
+  }
+  return targets;
+}
 
 export function integerOption(flag: string, value: string, min: number, max: number): number {
   const number = Number(value);

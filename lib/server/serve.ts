@@ -14,6 +14,7 @@ import { FsPolicyStore } from '../storage/fs/fs-policy-store.ts';
 import { openFsStorage } from '../storage/fs/open-fs-storage.ts';
 import { SERVICE_NAME } from '../auth/service-name.ts';
 import { listen } from './listen.ts';
+import { WebhookSink, type WebhookTarget } from './webhook-sink.ts';
 import { nodeListener } from './node-adapter.ts';
 
 export interface ServeOptions {
@@ -31,6 +32,8 @@ export interface ServeOptions {
   maxChunkLength?: number;
   /** Docker token authentication, with identities and the signing key in the data dir. */
   auth?: boolean;
+  /** Where events are POSTed (signed when a secret is given), asynchronously. */
+  webhooks?: WebhookTarget[];
   /** Where the one-JSON-line-per-request log goes. Default: stdout. */
   writeLog?: (line: string) => void;
 }
@@ -45,7 +48,14 @@ export interface RunningServer {
 export async function serve(options: ServeOptions): Promise<RunningServer> {
   const writeLog = options.writeLog ?? ((line: string) => process.stdout.write(`${line}\n`));
   const storage = await openFsStorage(options.dataDir, options.maxChunkLength);
-  const registry = new Registry({ blobs: storage.blobs, metadata: storage.metadata, history: storage.history, policies: new PolicyCache(new FsPolicyStore(storage.keys)) });
+  const webhooks = options.webhooks?.length ? new WebhookSink({ targets: options.webhooks, log: (entry) => writeLog(JSON.stringify({ time: new Date().toISOString(), ...entry })) }) : undefined;
+  const registry = new Registry({
+    blobs: storage.blobs,
+    metadata: storage.metadata,
+    history: storage.history,
+    policies: new PolicyCache(new FsPolicyStore(storage.keys)),
+    ...(webhooks ? { events: webhooks, onEventFailure: (error: unknown) => writeLog(JSON.stringify({ level: 'error', msg: 'event not sent', error: String(error) })) } : {}),
+  });
   const auth = options.auth ? await localAuthService(storage.keys) : undefined;
   const app = createRegistryApp({ registry, ...(auth ? { auth } : {}), log: (line, cause) => writeLog(formatLog(line, cause)) });
 
@@ -71,7 +81,11 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
     : createHttpServer(serverOptions, nodeListener(app, 'http'));
 
   const listening = await listen(server, options.port, options.host, tls ? 'https' : 'http');
-  return { url: listening.url, server, close: listening.close };
+  const close = async () => {
+    await listening.close();
+    await webhooks?.close();
+  };
+  return { url: listening.url, server, close };
 }
 
 
