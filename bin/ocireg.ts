@@ -17,6 +17,7 @@ const COMMANDS: Record<string, () => Promise<CommandModule>> = {
   trust: async () => (await import('../lib/cli/trust-commands.ts')).trust,
   repos: async () => (await import('../lib/cli/admin-commands.ts')).repos,
   policy: async () => (await import('../lib/cli/policy-commands.ts')).policy,
+  cache: async () => (await import('../lib/cli/cache-commands.ts')).cache,
   push: () => import('../lib/cli/push-command.ts'),
   proxy: () => import('../lib/cli/proxy-command.ts'),
   doctor: () => import('../lib/cli/doctor-command.ts'),

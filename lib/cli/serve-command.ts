@@ -2,6 +2,7 @@ import { parseArgs } from 'node:util';
 import { serve } from '../server/serve.ts';
 import { parseEventFilter } from '../registry/events.ts';
 import type { WebhookTarget } from '../server/webhook-sink.ts';
+import { parseDuration } from './admin-commands.ts';
 import { UsageError, type Command } from './command.ts';
 import { runUntilSignal } from './until-signal.ts';
 
@@ -15,6 +16,8 @@ export const usage = `serve      run the registry on this machine with the files
                                        (docker: certs.d/<host:port>/client.cert and client.key)
              --auth                    require docker login (token auth; managed with the users, tokens,
                                        grants, teams, repos and trust commands)
+             --cache-revalidate <d>    serve a pull-through cache's tag this long before asking the upstream
+                                       again with a HEAD (default 5m; e.g. 30s, 1h; see ocireg cache)
              --max-chunk-length <n>    refuse request bodies over n bytes (413) and advertise
                                        OCI-Chunk-Max-Length, as the AWS deployment does
              --webhook <url>           POST every event there (repeatable; docs/events.md), asynchronously,
@@ -34,6 +37,7 @@ export const run: Command = async (args) => {
       'tls-key': { type: 'string' },
       'tls-client-ca': { type: 'string' },
       'max-chunk-length': { type: 'string' },
+      'cache-revalidate': { type: 'string' },
       auth: { type: 'boolean', default: false },
       webhook: { type: 'string', multiple: true },
       'webhook-secret': { type: 'string', multiple: true },
@@ -53,6 +57,7 @@ export const run: Command = async (args) => {
     ...(values['tls-client-ca'] !== undefined ? { tlsClientCa: values['tls-client-ca'] } : {}),
     ...(maxChunkLength !== undefined ? { maxChunkLength } : {}),
     webhooks: webhookTargets(tokens ?? []),
+    ...(values['cache-revalidate'] !== undefined ? { cacheRevalidateMs: parseDuration(values['cache-revalidate']) } : {}),
   });
   const log = (entry: Record<string, unknown>) => process.stdout.write(`${JSON.stringify({ time: new Date().toISOString(), level: 'info', ...entry })}\n`);
   log({ msg: 'listening', url: running.url, dataDir: values['data-dir'], auth: values.auth });

@@ -1,3 +1,4 @@
+import type { IncomingMessage } from 'node:http';
 import type { Credentials } from './docker-credentials.ts';
 import { headerValue, HttpTransport, type HttpCall, type HttpResult } from './http-transport.ts';
 import { parseRetryAfter, RegistryError } from './retry.ts';
@@ -83,6 +84,34 @@ export class RegistryClient {
     if (response.status === 401) throw new RegistryError(`unauthorized with ${who}: ${error.message}`, 401, { code: error.code });
     if (response.status === 403) throw new RegistryError(`denied to ${who}: ${error.message}`, 403, { code: error.code });
     throw error;
+  }
+
+  /**
+   * Like `request`, but hands the answer over unread (a blob stream), after answering a `401` challenge and following
+   * redirects (a blob GET is often sent to a CDN, which gets no Authorization: #send adds it for this host only).
+   * The caller reads or destroys the body whatever the status.
+   */
+  async open(method: string, target: string | URL, headers: Record<string, string> = {}): Promise<IncomingMessage> {
+    let url = this.url(target);
+    let response = await this.#openOnce(method, url, headers);
+    if (response.statusCode === 401) {
+      const challenged = { status: 401, headers: response.headers, body: Buffer.alloc(0), url };
+      response.resume();
+      const authorization = await this.#authenticate(challenged, this.#authorization);
+      if (authorization !== undefined) response = await this.#openOnce(method, url, headers);
+    }
+    for (let hops = 0; hops < 5 && [301, 302, 303, 307, 308].includes(response.statusCode ?? 0) && response.headers.location; hops++) {
+      response.resume();
+      url = this.url(response.headers.location, url);
+      response = await this.#openOnce(method, url, headers);
+    }
+    return response;
+  }
+
+  #openOnce(method: string, url: URL, extra: Record<string, string>): Promise<IncomingMessage> {
+    const headers: Record<string, string> = { 'user-agent': this.#userAgent, ...extra };
+    if (this.#authorization !== undefined && url.host === this.base.host) headers.authorization = this.#authorization;
+    return this.transport.open({ method, url, headers });
   }
 
   #send(method: string, url: URL, options: RequestOptions): Promise<HttpResult> {

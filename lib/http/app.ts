@@ -84,9 +84,15 @@ export function createRegistryApp(options: RegistryAppOptions): HttpHandler {
   };
 }
 
-function dispatch<K extends RouteKind>(context: HandlerContext<K>): Promise<HttpResponse> {
+const WRITES = new Set(['PUT', 'POST', 'PATCH', 'DELETE']);
+
+async function dispatch<K extends RouteKind>(context: HandlerContext<K>): Promise<HttpResponse> {
   const table = RESOURCES[context.route.kind as K];
-  return methodOf(table, context.request, context.route.kind)(context);
+  const handler = methodOf(table, context.request, context.route.kind);
+  const name = routeName(context.route);
+  // Pull-through caches are read-only: one check here covers uploads, mounts, manifest and blob deletes.
+  if (name !== undefined && WRITES.has(context.request.method)) await context.registry.assertWritable(name);
+  return handler(context);
 }
 
 function methodOf<T>(table: Readonly<Partial<Record<HttpMethod, T>>>, request: HttpRequest, resource: string): T {

@@ -166,3 +166,46 @@ export interface PolicyStore {
   /** Deletes the policy of `glob`; false when there was none. */
   deletePolicy(glob: string): Promise<boolean>;
 }
+
+/** A pull-through cache rule: repositories under `prefix/` are copies of the upstream's repositories. */
+export interface CacheRule {
+  /** A repository name prefix, e.g. `hub`: `hub/library/alpine` is `library/alpine` on the upstream. */
+  prefix: string;
+  /** The upstream registry's base URL, e.g. `https://registry-1.docker.io`. */
+  upstream: string;
+  /** Credentials for the upstream; absent: anonymous pulls. */
+  credentials?: { username: string; password: string };
+}
+
+/**
+ * The pull-through cache rules, keyed by prefix. Credentials are secrets: the fs store keeps them in a file of
+ * mode 0600. No two rules nest (`hub` and `hub/library` at once), so a repository has at most one rule.
+ */
+export interface CacheRuleStore {
+  /** Creates or replaces the rule of `rule.prefix`; throws UNSUPPORTED when it would nest with another rule. */
+  put(rule: CacheRule): Promise<void>;
+  /** Every rule, by prefix in lexical order. */
+  list(): Promise<CacheRule[]>;
+  /** Removes the rule of `prefix` (cached content stays); false when there was none. */
+  remove(prefix: string): Promise<boolean>;
+}
+
+/** A manifest as an upstream registry answered it. */
+export interface UpstreamManifest {
+  digest: string;
+  mediaType: string;
+  content: Uint8Array;
+}
+
+/**
+ * One upstream registry, as the pull-through cache sees it (lib/client/upstream-registry.ts over HTTP). Absent
+ * content is undefined; an upstream that cannot answer (unreachable, 5xx, 429, credentials refused) throws.
+ */
+export interface Upstream {
+  /** The digest a tag or digest resolves to, by HEAD (no manifest pull counted by Docker Hub); undefined when absent. */
+  headManifest(name: string, reference: string): Promise<string | undefined>;
+  /** The manifest as stored upstream; undefined when absent. The caller verifies its digest. */
+  getManifest(name: string, reference: string): Promise<UpstreamManifest | undefined>;
+  /** The blob's bytes, unverified (the cache verifies while storing), and its size when declared; undefined when absent. */
+  openBlob(name: string, digest: string): Promise<{ size: number | undefined; body: ByteSource } | undefined>;
+}

@@ -9,9 +9,13 @@ import type { PolicyCache } from './policy-cache.ts';
 import type { BlobRead, BlobStore, MetadataStore } from './ports.ts';
 import { TagVersions, type TagVersionsOptions } from './tag-versions.ts';
 import type { ChangeContext } from './tag-history.ts';
+import type { PullThroughCache } from './pull-through-cache.ts';
 import type { BlobRecord, ByteRange, ByteSource, Descriptor, Page, PageRequest, StoredManifest } from './types.ts';
 
-export type RegistryOptions = BlobUploadsOptions & Omit<TagVersionsOptions, 'metadata'>;
+export interface RegistryOptions extends BlobUploadsOptions, Omit<TagVersionsOptions, 'metadata'> {
+  /** Repositories under a cache rule's prefix are filled from their upstream on a miss, and read-only. */
+  cache?: PullThroughCache;
+}
 
 export interface ManifestPutResult {
   digest: string;
@@ -28,6 +32,7 @@ export class Registry {
   readonly #blobs: BlobStore;
   readonly #metadata: MetadataStore;
   readonly #policies: PolicyCache | undefined;
+  readonly #cache: PullThroughCache | undefined;
   /** Blob uploads: POST, PATCH, PUT, GET and DELETE on an upload. */
   readonly uploads: BlobUploads;
   /** Tag history, rollback, promotion and events (tag-versions.ts). */
@@ -37,6 +42,7 @@ export class Registry {
     this.#blobs = options.blobs;
     this.#metadata = options.metadata;
     this.#policies = options.policies;
+    this.#cache = options.cache;
     this.uploads = new BlobUploads(options);
     this.versions = new TagVersions(options);
   }
@@ -52,9 +58,14 @@ export class Registry {
   async statBlob(name: string, digest: string): Promise<BlobRecord> {
     assertName(name);
     parseDigest(digest);
-    const record = await this.#metadata.getLinkedBlob(name, digest);
+    const record = (await this.#metadata.getLinkedBlob(name, digest)) ?? (await this.#cache?.getBlob(name, digest));
     if (!record) throw blobUnknown(name, digest);
     return record;
+  }
+
+  /** DENIED when `name` is a pull-through cache (read-only); the HTTP layer asks before every write. */
+  async assertWritable(name: string): Promise<void> {
+    await this.#cache?.assertWritable(name);
   }
 
   /**
@@ -110,7 +121,8 @@ export class Registry {
   /** A manifest by tag or digest; MANIFEST_UNKNOWN when absent. */
   async getManifest(name: string, reference: string): Promise<StoredManifest> {
     assertName(name);
-    const manifest = await byReference(reference, (digest) => this.#metadata.getManifest(name, digest), (tag) => this.#metadata.resolveTag(name, tag));
+    const stored = () => byReference(reference, (digest) => this.#metadata.getManifest(name, digest), (tag) => this.#metadata.resolveTag(name, tag));
+    const manifest = (await this.#cache?.getManifest(name, reference, stored)) ?? (await stored());
     if (!manifest) throw manifestUnknown(name, reference);
     return manifest;
   }

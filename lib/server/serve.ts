@@ -15,6 +15,11 @@ import { openFsStorage } from '../storage/fs/open-fs-storage.ts';
 import { SERVICE_NAME } from '../auth/service-name.ts';
 import { listen } from './listen.ts';
 import { WebhookSink, type WebhookTarget } from './webhook-sink.ts';
+import { httpUpstreams } from '../client/upstream-registry.ts';
+import { PullThroughCache } from '../registry/pull-through-cache.ts';
+import { FsCacheRuleStore } from '../storage/fs/fs-cache-rule-store.ts';
+
+export const DEFAULT_CACHE_REVALIDATE_MS = 5 * 60_000;
 import { nodeListener } from './node-adapter.ts';
 
 export interface ServeOptions {
@@ -34,6 +39,8 @@ export interface ServeOptions {
   auth?: boolean;
   /** Where events are POSTed (signed when a secret is given), asynchronously. */
   webhooks?: WebhookTarget[];
+  /** How long a cached tag is served before the upstream is asked again (HEAD); default 5 minutes. */
+  cacheRevalidateMs?: number;
   /** Where the one-JSON-line-per-request log goes. Default: stdout. */
   writeLog?: (line: string) => void;
 }
@@ -48,12 +55,21 @@ export interface RunningServer {
 export async function serve(options: ServeOptions): Promise<RunningServer> {
   const writeLog = options.writeLog ?? ((line: string) => process.stdout.write(`${line}\n`));
   const storage = await openFsStorage(options.dataDir, options.maxChunkLength);
+  const cache = new PullThroughCache({
+    rules: new FsCacheRuleStore(storage.keys),
+    blobs: storage.blobs,
+    metadata: storage.metadata,
+    upstreamFor: httpUpstreams(),
+    revalidateAfterMs: options.cacheRevalidateMs ?? DEFAULT_CACHE_REVALIDATE_MS,
+    log: (entry) => writeLog(JSON.stringify({ time: new Date().toISOString(), ...entry })),
+  });
   const webhooks = options.webhooks?.length ? new WebhookSink({ targets: options.webhooks, log: (entry) => writeLog(JSON.stringify({ time: new Date().toISOString(), ...entry })) }) : undefined;
   const registry = new Registry({
     blobs: storage.blobs,
     metadata: storage.metadata,
     history: storage.history,
     policies: new PolicyCache(new FsPolicyStore(storage.keys)),
+    cache,
     ...(webhooks ? { events: webhooks, onEventFailure: (error: unknown) => writeLog(JSON.stringify({ level: 'error', msg: 'event not sent', error: String(error) })) } : {}),
   });
   const auth = options.auth ? await localAuthService(storage.keys) : undefined;

@@ -10,6 +10,7 @@ import { join } from 'node:path';
  *   auth/identities.json                              users, token hashes, grants, public globs (mode 0600)
  *   auth/signing-key.pem                              the ES256 key that signs registry tokens (mode 0600)
  *   policies.json                                     storage policies by repository glob (`ocireg policy`)
+ *   cache/rules.json                                  pull-through cache rules with upstream credentials (mode 0600)
  *   metadata/
  *     uploads/<uploadId>.json                         upload session
  *     blobs/<alg>/<hex>.json                          global record of a committed blob (created once, first wins)
@@ -39,6 +40,10 @@ export class FsKeys {
 
   get policies(): string {
     return join(this.root, 'policies.json');
+  }
+
+  get cacheRules(): string {
+    return join(this.root, 'cache', 'rules.json');
   }
 
   get signingKey(): string {

@@ -1,0 +1,50 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { freePort } from './registry-server.ts';
+import { isRunning, requireTool, stopChild, trackChild, waitFor } from './tools.ts';
+
+/**
+ * CNCF Distribution (`docker-registry`, Debian package docker-registry) on a free loopback port over a filesystem
+ * store in `dir`: the upstream of the pull-through cache suites. `start()` again after `stop()` serves the same
+ * content on the same port (an upstream that went away and came back).
+ */
+export interface DistributionRegistry {
+  url: string;
+  host: string;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export async function distributionRegistry(dir: string): Promise<DistributionRegistry> {
+  const binary = await requireTool('docker-registry');
+  const port = await freePort();
+  const host = `127.0.0.1:${port}`;
+  const config = join(dir, 'config.yml');
+  await mkdir(join(dir, 'storage'), { recursive: true });
+  // https://distribution.github.io/distribution/about/configuration/
+  await writeFile(
+    config,
+    ['version: 0.1', 'log:', '  level: error', 'storage:', '  filesystem:', `    rootdirectory: ${join(dir, 'storage')}`, '  delete:', '    enabled: true', 'http:', `  addr: ${host}`, ''].join('\n'),
+  );
+  let child: ChildProcess | undefined;
+  let stderr = '';
+  return {
+    url: `http://${host}`,
+    host,
+    async start() {
+      stderr = '';
+      const started = spawn(binary, ['serve', config], { stdio: ['ignore', 'ignore', 'pipe'] });
+      child = started;
+      trackChild(started);
+      started.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
+      await waitFor(async () => (await fetch(`http://${host}/v2/`)).status === 200, `docker-registry on ${host}`, 30_000, 100, () =>
+        isRunning(started) ? undefined : `docker-registry exited: ${stderr.trim()}`,
+      );
+    },
+    async stop() {
+      if (child) await stopChild(child, 5_000);
+      child = undefined;
+    },
+  };
+}
