@@ -12,7 +12,9 @@ import { renderError } from '../lib/http/error-response.ts';
 import type { HttpHandler, RequestLog } from '../lib/http/types.ts';
 import { PolicyCache } from '../lib/registry/policy-cache.ts';
 import { Registry } from '../lib/registry/registry.ts';
-import { createDynamoDbClient, createS3Client, createSecretsManagerClient } from '../lib/storage/aws-clients.ts';
+import type { EventBridgeClient } from '@aws-sdk/client-eventbridge';
+import { createDynamoDbClient, createEventBridgeClient, createS3Client, createSecretsManagerClient } from '../lib/storage/aws-clients.ts';
+import { EventBridgeEventSink } from '../lib/storage/eventbridge/eventbridge-event-sink.ts';
 import { DynamoDbIdentityStore } from '../lib/storage/dynamodb/dynamodb-identity-store.ts';
 import { DynamoDbTagHistoryStore } from '../lib/storage/dynamodb/dynamodb-tag-history-store.ts';
 import { DynamoDbPolicyStore } from '../lib/storage/dynamodb/dynamodb-policy-store.ts';
@@ -38,6 +40,7 @@ import { ColdStart } from './cold-start.ts';
  * | `S3_PUBLIC_ENDPOINT`       | presign blob URLs for this S3 endpoint instead of the SDK's (emulation)  |
  * | `SIGNING_KEY_SECRET_ARN`   | token signing key secret; when set, Docker token auth is on              |
  * | `BLOB_HEAD_REDIRECT`       | `true`: blob HEADs are 307s to presigned S3 HEAD URLs (default `false`)  |
+ * | `EVENT_BUS_NAME`           | registry events go to this EventBridge bus (`default`); none when unset  |
  */
 export interface RegistryApiConfig {
   table: string;
@@ -48,6 +51,8 @@ export interface RegistryApiConfig {
   signingKeySecret?: string;
   /** Blob HEADs redirect to presigned S3 HEAD URLs. @default false */
   blobHeadRedirect?: boolean;
+  /** Registry events go to this EventBridge bus (`default` for the account's default bus); none when absent. */
+  eventBus?: string;
 }
 
 /** Reads {@link RegistryApiConfig} from the environment; throws naming the variable that is missing or wrong. */
@@ -71,6 +76,7 @@ export function configFromEnv(env: Record<string, string | undefined> = process.
   if (maxChunkLength !== undefined) config.maxChunkLength = maxChunkLength;
   if (env.S3_PUBLIC_ENDPOINT) config.s3PublicEndpoint = env.S3_PUBLIC_ENDPOINT;
   if (env.SIGNING_KEY_SECRET_ARN) config.signingKeySecret = env.SIGNING_KEY_SECRET_ARN;
+  if (env.EVENT_BUS_NAME) config.eventBus = env.EVENT_BUS_NAME;
   const headRedirect = env.BLOB_HEAD_REDIRECT;
   if (headRedirect !== undefined && headRedirect !== '') {
     if (headRedirect !== 'true' && headRedirect !== 'false') throw new Error(`environment variable BLOB_HEAD_REDIRECT must be "true" or "false", got "${headRedirect}"`);
@@ -90,6 +96,7 @@ export interface RegistryApiClients {
   /** Signs presigned GET URLs (another endpoint than `s3`'s). Default: from `s3PublicEndpoint`, else `s3`. */
   presignS3?: S3Client;
   secrets?: SecretsManagerClient;
+  events?: EventBridgeClient;
 }
 
 export interface AwsRegistryAppOptions {
@@ -118,7 +125,16 @@ export async function createAwsRegistryApp(config: RegistryApiConfig, options: A
   });
   const metadata = new DynamoDbMetadataStore({ dynamo, table: config.table, bodies: new S3ManifestBodyStore({ s3, bucket: config.bucket }) });
   const history = new DynamoDbTagHistoryStore({ dynamo, table: config.table });
-  const registry = new Registry({ blobs, metadata, history, policies: new PolicyCache(new DynamoDbPolicyStore({ dynamo, table: config.table })) });
+  const log = options.logger ?? logger;
+  const events =
+    config.eventBus !== undefined ? new EventBridgeEventSink({ client: clients.events ?? createEventBridgeClient(), bus: config.eventBus }) : undefined;
+  const registry = new Registry({
+    blobs,
+    metadata,
+    ...(events ? { events, onEventFailure: (error: unknown) => log.error('event not sent', { error: error instanceof Error ? error.message : String(error) }) } : {}),
+    history,
+    policies: new PolicyCache(new DynamoDbPolicyStore({ dynamo, table: config.table })),
+  });
 
   let auth: AuthService | undefined;
   if (config.signingKeySecret !== undefined || options.signingKey) {

@@ -1,3 +1,4 @@
+import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { CloudFormationClient } from '@aws-sdk/client-cloudformation';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { S3Client } from '@aws-sdk/client-s3';
@@ -72,6 +73,11 @@ export function createDynamoDbClient(options: AwsClientOptions = {}): DynamoDBCl
 /** The Secrets Manager client that loads (or creates) the token signing key. */
 export function createSecretsManagerClient(options: AwsClientOptions = {}): SecretsManagerClient {
   return new SecretsManagerClient(common(options));
+}
+
+/** The EventBridge client registry events are put with (`EVENT_BUS_NAME`). */
+export function createEventBridgeClient(options: AwsClientOptions = {}): EventBridgeClient {
+  return new EventBridgeClient(common(options));
 }
 
 /** The CloudFormation client the admin CLI reads a stack's outputs with (`--stack`). */
