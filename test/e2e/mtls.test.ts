@@ -12,6 +12,11 @@ import { describeFailure, requireTools, runOk, runTool } from '../support/tools.
  * client certificate; a second CA signs a foreign one. node and skopeo (cert dir with ca.crt, client.cert,
  * client.key, as docker's certs.d/<host:port>/) push and pull with the client certificate and fail the handshake
  * without it or with the foreign one.
+ *
+ * docker itself is not here: dockerd (20.10) reads certs.d only for registries it deems secure, and every
+ * 127.0.0.0/8 address is insecure to it whatever the flags; it refuses `[::1]:PORT` as a reference, and no name on
+ * this machine resolves to ::1 alone. Tried: with certs.d/127.0.0.1:PORT/client.cert it never sends the certificate
+ * ("tls: certificate required").
  */
 
 let work: string;
