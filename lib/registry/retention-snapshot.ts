@@ -1,0 +1,109 @@
+import { listAll } from './retention-listing.ts';
+import { parseManifest } from './manifest.ts';
+import { policyFor, type RepositoryPolicy } from './policy.ts';
+import type { MetadataStore } from './ports.ts';
+import { emptyPlan, planRepository, type RepositorySnapshot, type RetentionManifest, type RetentionPlan, type RetentionTag } from './retention.ts';
+import type { TagHistoryStore } from './tag-history.ts';
+import type { StoredManifest } from './types.ts';
+
+export interface RetentionSources {
+  metadata: MetadataStore;
+  /** Tag history: when each tag was set, when a manifest lost its last tag, and rollback targets to keep. */
+  history?: TagHistoryStore;
+  /**
+   * The digests of every manifest of a repository, when the store can list them (garbage collection's mark phase
+   * does); without it, the untagged manifests found are those the tag history names.
+   */
+  listManifests?: (name: string) => Promise<string[]>;
+}
+
+/**
+ * The retention plan of every repository a policy with retention rules applies to: what `ocireg gc` deletes
+ * through the registry's normal deletes before it sweeps, and what `--dry-run` prints.
+ */
+export async function planRetention(sources: RetentionSources, policies: readonly RepositoryPolicy[], now: number): Promise<RetentionPlan> {
+  const plan = emptyPlan();
+  if (!policies.some(hasRetentionRules)) return plan;
+  for (const name of await listAll((page) => sources.metadata.listRepositories(page))) {
+    const policy = policyFor(policies, name);
+    if (!policy || !hasRetentionRules(policy)) continue;
+    const repository = planRepository(await loadSnapshot(sources, name), policy, now);
+    plan.tags.push(...repository.tags);
+    plan.manifests.push(...repository.manifests);
+  }
+  return plan;
+}
+
+function hasRetentionRules(policy: RepositoryPolicy): boolean {
+  return policy.keepLast !== undefined || policy.expireAfterMs !== undefined || policy.expireUnpulledMs !== undefined || policy.expireUntaggedMs !== undefined;
+}
+
+/** The facts the rules need about repository `name`, read from the stores. */
+export async function loadSnapshot(sources: RetentionSources, name: string): Promise<RepositorySnapshot> {
+  const { metadata, history } = sources;
+  const changes = history ? await history.listRepository(name) : new Map();
+  const tags: RetentionTag[] = [];
+  const found = new Map<string, StoredManifest>();
+  const tagNames = await listAll(async (page) => (await metadata.listTags(name, page)) ?? { items: [], hasMore: false });
+  for (const tag of tagNames) {
+    const manifest = await metadata.resolveTag(name, tag);
+    if (!manifest) continue;
+    found.set(manifest.digest, manifest);
+    const set = (changes.get(tag) ?? []).find((change: { digest?: string }) => change.digest === manifest.digest);
+    tags.push({ tag, digest: manifest.digest, ...(set ? { pushedAt: Date.parse(set.at) } : {}) });
+  }
+  // Untagged manifests: listed by the store when it can, else those the history says lost a tag.
+  const untaggedSince = new Map<string, number>();
+  for (const kept of changes.values()) {
+    for (const change of kept as Array<{ previous?: string; at: string }>) {
+      if (change.previous === undefined) continue;
+      const at = Date.parse(change.at);
+      untaggedSince.set(change.previous, Math.max(untaggedSince.get(change.previous) ?? -Infinity, at));
+    }
+  }
+  const candidates = new Set([...(sources.listManifests ? await sources.listManifests(name) : []), ...untaggedSince.keys()]);
+  for (const digest of candidates) {
+    if (found.has(digest)) continue;
+    const manifest = await metadata.getManifest(name, digest);
+    if (manifest) found.set(digest, manifest);
+  }
+  // Children of indexes and referrers, to any depth.
+  const queue = [...found.values()];
+  const manifests: RetentionManifest[] = [];
+  while (queue.length > 0) {
+    const manifest = queue.shift()!;
+    const children = childrenOf(manifest);
+    const entry: RetentionManifest = { digest: manifest.digest, children };
+    if (manifest.subject !== undefined) entry.subject = manifest.subject;
+    const since = untaggedSince.get(manifest.digest);
+    if (since !== undefined) entry.untaggedSince = since;
+    manifests.push(entry);
+    const referrers = (await metadata.listReferrers(name, manifest.digest)).map((descriptor) => descriptor.digest);
+    for (const digest of [...children, ...referrers]) {
+      if (found.has(digest)) continue;
+      const next = await metadata.getManifest(name, digest);
+      if (!next) continue;
+      found.set(digest, next);
+      queue.push(next);
+    }
+  }
+  // Rollback targets (tag-history.ts retainedDigests), per tag: the planner keeps those of the tags it keeps.
+  const rollbackTargets = new Map<string, string[]>();
+  for (const tag of tags) {
+    const digests = new Set<string>();
+    for (const change of (changes.get(tag.tag) ?? []) as Array<{ digest?: string; previous?: string }>) {
+      if (change.digest !== undefined) digests.add(change.digest);
+      if (change.previous !== undefined) digests.add(change.previous);
+    }
+    rollbackTargets.set(tag.tag, [...digests]);
+  }
+  return { name, tags, manifests, rollbackTargets };
+}
+
+function childrenOf(manifest: StoredManifest): string[] {
+  try {
+    return parseManifest(manifest.content, manifest.mediaType).manifests;
+  } catch {
+    return [];
+  }
+}
