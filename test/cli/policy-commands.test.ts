@@ -1,35 +1,20 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LOCAL_CREDENTIALS, LOCAL_REGION, startAwsLocal, type AwsLocal } from '../../lib/dev/aws-local.ts';
-import { createLocalResources, resourceNames } from '../../lib/storage/aws-resources.ts';
+import { describe, expect, it } from 'vitest';
+import { LOCAL_CREDENTIALS, LOCAL_REGION } from '../../lib/dev/aws-local.ts';
 import { OCIREG_CLI } from '../support/registry-server.ts';
 import { runTool } from '../support/tools.ts';
+import { useLocalBackends } from '../support/local-backends.ts';
 
 /** `ocireg policy` as an administrator types it, against a data dir and against a table (DynamoDB Local). */
 
-let dir: string;
-let aws: AwsLocal;
-const names = resourceNames('policy-cli');
-
-beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'ocireg-policy-cli-'));
-  aws = await startAwsLocal();
-  await createLocalResources(aws.dynamo, aws.s3, names);
-}, 120_000);
-
-afterAll(async () => {
-  await aws?.stop();
-  await rm(dir, { recursive: true, force: true });
-});
+const local = useLocalBackends('policy-cli');
 
 const backends = {
-  'fs (--data-dir)': (args: string[]) => runTool(process.execPath, [OCIREG_CLI, ...args, '--data-dir', join(dir, 'data')]),
+  'fs (--data-dir)': (args: string[]) => runTool(process.execPath, [OCIREG_CLI, ...args, '--data-dir', join(local.dir, 'data')]),
   'DynamoDB (--table)': (args: string[]) =>
-    runTool(process.execPath, [OCIREG_CLI, ...args, '--table', names.table], {
+    runTool(process.execPath, [OCIREG_CLI, ...args, '--table', local.names.table], {
       env: {
-        AWS_ENDPOINT_URL_DYNAMODB: aws.endpoints.dynamo,
+        AWS_ENDPOINT_URL_DYNAMODB: local.aws.endpoints.dynamo,
         AWS_ACCESS_KEY_ID: LOCAL_CREDENTIALS.accessKeyId,
         AWS_SECRET_ACCESS_KEY: LOCAL_CREDENTIALS.secretAccessKey,
         AWS_REGION: LOCAL_REGION,

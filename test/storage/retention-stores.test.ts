@@ -1,46 +1,30 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startAwsLocal, type AwsLocal } from '../../lib/dev/aws-local.ts';
+import { describe, expect, it } from 'vitest';
 import { digestOf } from '../../lib/registry/digest.ts';
 import type { RepositoryPolicy } from '../../lib/registry/policy.ts';
 import type { MetadataStore } from '../../lib/registry/ports.ts';
 import { Registry } from '../../lib/registry/registry.ts';
 import { planRetention } from '../../lib/registry/retention-snapshot.ts';
 import type { TagHistoryStore } from '../../lib/registry/tag-history.ts';
-import { createLocalResources, resourceNames } from '../../lib/storage/aws-resources.ts';
 import { DynamoDbMetadataStore } from '../../lib/storage/dynamodb/dynamodb-metadata-store.ts';
 import { DynamoDbTagHistoryStore } from '../../lib/storage/dynamodb/dynamodb-tag-history-store.ts';
 import { openFsStorage } from '../../lib/storage/fs/open-fs-storage.ts';
 import { MemoryBlobStore } from '../../lib/storage/memory/memory-blob-store.ts';
 import { MemoryMetadataStore } from '../../lib/storage/memory/memory-metadata-store.ts';
 import { MemoryTagHistoryStore } from '../../lib/storage/memory/memory-tag-history-store.ts';
+import { useLocalBackends } from '../support/local-backends.ts';
 
 /** The retention plan read from real stores (memory, fs, DynamoDB Local), after pushes through the registry. */
 
 const DAY = 86_400_000;
 const INDEX = 'application/vnd.oci.image.index.v1+json';
-let dir: string;
-let aws: AwsLocal;
-const names = resourceNames('retention');
-
-beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'ocireg-retention-'));
-  aws = await startAwsLocal();
-  await createLocalResources(aws.dynamo, aws.s3, names);
-}, 120_000);
-
-afterAll(async () => {
-  await aws?.stop();
-  await rm(dir, { recursive: true, force: true });
-});
+const local = useLocalBackends('retention');
 
 const backends: Record<string, () => Promise<{ metadata: MetadataStore; history: TagHistoryStore }>> = {
   memory: async () => ({ metadata: new MemoryMetadataStore(), history: new MemoryTagHistoryStore() }),
-  fs: async () => openFsStorage(join(dir, String(Math.random()))),
-  'DynamoDB Local': async () => ({ metadata: new DynamoDbMetadataStore({ dynamo: aws.dynamo, table: names.table }), history: new DynamoDbTagHistoryStore({ dynamo: aws.dynamo, table: names.table }) }),
+  fs: async () => openFsStorage(join(local.dir, String(Math.random()))),
+  'DynamoDB Local': async () => ({ metadata: new DynamoDbMetadataStore({ dynamo: local.aws.dynamo, table: local.names.table }), history: new DynamoDbTagHistoryStore({ dynamo: local.aws.dynamo, table: local.names.table }) }),
 };
 
 const body = (fields: Record<string, unknown>) => JSON.stringify({ schemaVersion: 2, mediaType: INDEX, manifests: [], ...fields });
