@@ -3,6 +3,7 @@ import type { Registry } from '../registry/registry.ts';
 import type { AuthService } from '../auth/auth-service.ts';
 import { AuthChallenge, authorize, challengeHeader, OPEN_ACCESS, realmOf } from './access-control.ts';
 import { base } from './base.ts';
+import { consoleAssets, isConsolePath } from './console.ts';
 import { blobs } from './blobs.ts';
 import { renderError, renderOciError } from './error-response.ts';
 import { catalog, tags } from './listings.ts';
@@ -61,6 +62,8 @@ export function createRegistryApp(options: RegistryAppOptions): HttpHandler {
     try {
       if (auth && request.path === '/token') {
         response = await methodOf(tokenEndpoint, request, 'the token endpoint')(auth, request);
+      } else if (isConsolePath(request.path)) {
+        response = methodOf(consoleAssets, request, 'the web console')(request);
       } else {
         route = matchRoute(decodePath(request.path));
         if (route) {

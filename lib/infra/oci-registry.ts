@@ -261,6 +261,8 @@ export class OciRegistry extends Construct {
     this.api.addRoutes({ path: '/v2', methods: [HttpMethod.ANY], integration });
     this.api.addRoutes({ path: '/v2/{proxy+}', methods: [HttpMethod.ANY], integration });
     this.api.addRoutes({ path: '/token', methods: [HttpMethod.ANY], integration });
+    // The web console (`/` reaches the function through the catch-all; its assets are strings in the bundle).
+    this.api.addRoutes({ path: '/console/{proxy+}', methods: [HttpMethod.GET], integration });
     this.stage = this.api.addStage('DefaultStage', {
       stageName: '$default',
       autoDeploy: true,
