@@ -26,7 +26,7 @@ async function push(user: string, name: string, tag: string): Promise<void> {
   const auth = { authorization: `Bearer ${token}` };
   const blob = async (bytes: Uint8Array) => {
     const digest = sha256(bytes);
-    const res = await fetch(`${server.url}/v2/${name}/blobs/uploads/?digest=${digest}`, { method: 'POST', headers: { ...auth, 'content-type': 'application/octet-stream' }, body: bytes });
+    const res = await fetch(`${server.url}/v2/${name}/blobs/uploads/?digest=${digest}`, { method: 'POST', headers: { ...auth, 'content-type': 'application/octet-stream' }, body: new Uint8Array(bytes) });
     expect(res.status).toBe(201);
     return { digest, size: bytes.byteLength };
   };
