@@ -1,4 +1,5 @@
 import { access } from 'node:fs/promises';
+import { createServer, request, type Server } from 'node:http';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { addRandomLayer, blobPath, buildRandomImage, fetchBlobDigest, fetchManifest, MiB, sameFileBytes, type LayoutImage } from '../support/images.ts';
@@ -98,6 +99,33 @@ describe('pull-through cache on ocireg serve with docker-registry upstream', () 
     for (const blob of second.blobs) expect(await sameFileBytes(blobPath(back, blob.digest), blobPath(second.layout, blob.digest)), blob.digest).toBe(true);
   });
 
+  it('refuses a blob the upstream corrupts in transit and keeps nothing of it', async () => {
+    // Prepare: a loopback front that flips the first byte of every blob body, as its own cache rule.
+    const third = await addRandomLayer(join(work, 'src'), 'one', 1 * MiB, 'three');
+    const push = await skopeo(['copy', '--dest-tls-verify=false', third.ref, `docker://${upstream.host}/library/corrupt:1`]);
+    expect(push.code, describeFailure(push)).toBe(0);
+    const front = await corruptingFront(upstream.host);
+    const add = await runTool(process.execPath, [OCIREG_CLI, 'cache', 'add', 'bad', front.url, '--data-dir', server.dataDir]);
+    expect(add.code, describeFailure(add)).toBe(0);
+    const layer = third.manifest.layers.at(-1)!.digest;
+
+    try {
+      // Act
+      const manifest = await fetchManifest(server.url, 'bad/library/corrupt', '1');
+      const response = await fetch(`${server.url}/v2/bad/library/corrupt/blobs/${layer}`);
+      const body = (await response.json()) as { errors: Array<{ code: string }> };
+
+      // Assess
+      expect(manifest.digest).toBe(third.manifestDigest);
+      expect(response.status).toBe(400);
+      expect(body.errors[0]!.code).toBe('DIGEST_INVALID');
+      await expect(access(join(server.dataDir, 'blobs', 'sha256', layer.slice(7, 9), layer.slice(7)))).rejects.toThrow();
+      expect((await fetch(`${server.url}/v2/hub/library/corrupt/blobs/${layer}`, { method: 'HEAD' })).status).toBe(200);
+    } finally {
+      await new Promise((resolve) => front.server.close(resolve));
+    }
+  });
+
   it('serves the cached image by tag and by digest with the upstream stopped, and says so in the log', async () => {
     // Prepare
     await upstream.stop();
@@ -120,3 +148,24 @@ describe('pull-through cache on ocireg serve with docker-registry upstream', () 
     expect(JSON.parse(uncached.bytes.toString('utf8')).errors[0].message).toContain('cannot be reached and nothing is cached');
   });
 });
+
+/** A loopback HTTP front for `target` that flips the first byte of every blob body it relays. */
+async function corruptingFront(target: string): Promise<{ url: string; server: Server }> {
+  const front = createServer((incoming, outgoing) => {
+    const forwarded = request(`http://${target}${incoming.url}`, { method: incoming.method, headers: { ...incoming.headers, host: target } }, (answer) => {
+      outgoing.writeHead(answer.statusCode ?? 502, answer.headers);
+      let first = true;
+      answer.on('data', (chunk: Buffer) => {
+        if (first && /\/blobs\/sha256:/.test(incoming.url ?? '') && chunk.length > 0) chunk[0] = chunk[0]! ^ 0xff;
+        first = false;
+        outgoing.write(chunk);
+      });
+      answer.on('end', () => outgoing.end());
+    });
+    forwarded.on('error', () => outgoing.destroy());
+    incoming.pipe(forwarded);
+  });
+  await new Promise<void>((resolve) => front.listen(0, '127.0.0.1', resolve));
+  const address = front.address() as { port: number };
+  return { url: `http://127.0.0.1:${address.port}`, server: front };
+}
