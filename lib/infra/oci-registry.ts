@@ -15,6 +15,7 @@ import { Construct } from 'constructs';
 import { SERVICE_NAME } from '../auth/service-name.ts';
 import { BLOB_BUCKET, METADATA_TABLE } from '../storage/aws-resources.ts';
 import { DEFAULT_MAX_CHUNK_LENGTH } from '../storage/s3/s3-blob-store.ts';
+import { RegistryEvents, type RegistryWebhook } from './registry-events.ts';
 
 export interface OciRegistryProps {
   /**
@@ -89,6 +90,14 @@ export interface OciRegistryProps {
    * @default - no client certificate required
    */
   readonly mtls?: { readonly bucket: IBucket; readonly key: string; readonly version?: string };
+  /**
+   * Registry events (docs/events.md) to EventBridge: `default` (the account's default bus) or `create` (a bus of the
+   * registry's own). One PutEvents per change.
+   * @default - no events; `default` when `webhooks` are given
+   */
+  readonly eventBus?: 'default' | 'create';
+  /** Webhooks EventBridge delivers (a rule, an API destination and a connection each). @default none */
+  readonly webhooks?: readonly RegistryWebhook[];
 }
 
 /**
@@ -201,6 +210,11 @@ export class OciRegistry extends Construct {
       POWERTOOLS_LOG_LEVEL: 'INFO',
     };
     if (props.blobHeadRedirect) environment.BLOB_HEAD_REDIRECT = 'true';
+    const eventBus = props.eventBus ?? (props.webhooks?.length ? 'default' : undefined);
+    if (eventBus !== undefined) {
+      const events = new RegistryEvents(this, 'Events', { role, bus: eventBus, ...(props.webhooks ? { webhooks: props.webhooks } : {}) });
+      environment.EVENT_BUS_NAME = events.bus.eventBusName;
+    }
     if (props.auth ?? true) {
       this.signingKey = new Secret(this, 'SigningKey', {
         description: 'ocireg token signing key (ES256, PKCS#8 PEM); the first function start replaces this placeholder',
