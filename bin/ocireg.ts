@@ -27,6 +27,7 @@ const COMMANDS: Record<string, () => Promise<CommandModule>> = {
   ls: async () => (await import('../lib/cli/version-commands.ts')).ls,
   login: () => import('../lib/cli/login-command.ts'),
   'install-docker-plugin': () => import('../lib/cli/docker-plugin-command.ts'),
+  gc: () => import('../lib/cli/gc-command.ts'),
 };
 
 async function usage(): Promise<string> {

@@ -4,6 +4,7 @@ import { OIDC_USERNAME } from '../auth/trust.ts';
 import { isValidName } from '../registry/names.ts';
 import { glob, identityName, level, outcome, parse, positional, print, say, withStore } from './admin-arguments.ts';
 import { UsageError, type Command } from './command.ts';
+import { parseDuration } from './duration.ts';
 import { STORE_USAGE } from './identity-store-option.ts';
 
 /**
@@ -12,13 +13,6 @@ import { STORE_USAGE } from './identity-store-option.ts';
  * to stderr.
  */
 
-/** `30d`, `12h`, `45m`, `3600s` → milliseconds. */
-export function parseDuration(value: string): number {
-  const match = /^(\d+)([smhd])$/.exec(value);
-  if (!match) throw new UsageError(`a duration is a number with s, m, h or d (e.g. 90d), got "${value}"`);
-  const unit = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 }[match[2] as 's' | 'm' | 'h' | 'd'];
-  return Number(match[1]) * unit;
-}
 
 /** `team/*:pull` or `team/*:pull,push` → the glob and the highest level named. */
 export function parseTokenScope(value: string): TokenScope {

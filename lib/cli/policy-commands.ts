@@ -1,6 +1,6 @@
 import { isValidTagGlob, type RepositoryPolicy } from '../registry/policy.ts';
 import { glob, parse, positional, print, say } from './admin-arguments.ts';
-import { parseDuration } from './admin-commands.ts';
+import { parseDuration } from './duration.ts';
 import { formatDuration, formatSize, parseSize } from './byte-size.ts';
 import { UsageError, type Command } from './command.ts';
 import { openPolicyStore, STORE_USAGE } from './identity-store-option.ts';

@@ -2,7 +2,7 @@ import { parseArgs } from 'node:util';
 import { serve } from '../server/serve.ts';
 import { parseEventFilter } from '../registry/events.ts';
 import type { WebhookTarget } from '../server/webhook-sink.ts';
-import { parseDuration } from './admin-commands.ts';
+import { parseDuration } from './duration.ts';
 import { UsageError, type Command } from './command.ts';
 import { runUntilSignal } from './until-signal.ts';
 
@@ -23,7 +23,9 @@ export const usage = `serve      run the registry on this machine with the files
              --webhook <url>           POST every event there (repeatable; docs/events.md), asynchronously,
                                        retried with backoff for 5 minutes while the receiver is down
              --webhook-secret <s>      sign the preceding --webhook's bodies: X-Ocireg-Signature-256
-             --webhook-events <kinds>  the preceding --webhook gets only these: push,tag,delete,gc`;
+             --webhook-events <kinds>  the preceding --webhook gets only these: push,tag,delete,gc
+             --gc-every <duration>     collect garbage this often (e.g. 1d, 6h; off by default)
+             --gc-grace <duration>     the grace period of those runs (default 24h)`;
 
 export const run: Command = async (args) => {
   const { values, tokens } = parseArgs({
@@ -42,6 +44,8 @@ export const run: Command = async (args) => {
       webhook: { type: 'string', multiple: true },
       'webhook-secret': { type: 'string', multiple: true },
       'webhook-events': { type: 'string', multiple: true },
+      'gc-every': { type: 'string' },
+      'gc-grace': { type: 'string' },
     },
     strict: true,
   });
@@ -58,6 +62,8 @@ export const run: Command = async (args) => {
     ...(maxChunkLength !== undefined ? { maxChunkLength } : {}),
     webhooks: webhookTargets(tokens ?? []),
     ...(values['cache-revalidate'] !== undefined ? { cacheRevalidateMs: parseDuration(values['cache-revalidate']) } : {}),
+    ...(values['gc-every'] !== undefined ? { gcEveryMs: positiveDuration('--gc-every', values['gc-every']) } : {}),
+    ...(values['gc-grace'] !== undefined ? { gcGraceMs: parseDuration(values['gc-grace']) } : {}),
   });
   const log = (entry: Record<string, unknown>) => process.stdout.write(`${JSON.stringify({ time: new Date().toISOString(), level: 'info', ...entry })}\n`);
   log({ msg: 'listening', url: running.url, dataDir: values['data-dir'], auth: values.auth });
@@ -96,6 +102,12 @@ function webhookTargets(tokens: Array<{ kind: string; name?: string; value?: str
     }
   }
   return targets;
+}
+
+function positiveDuration(flag: string, value: string): number {
+  const ms = parseDuration(value);
+  if (ms === 0) throw new UsageError(`${flag} must be longer than 0, got "${value}"`);
+  return ms;
 }
 
 export function integerOption(flag: string, value: string, min: number, max: number): number {

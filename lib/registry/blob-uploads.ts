@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { limitBytes } from './bytes.ts';
 import { parseDigest } from './digest.ts';
-import { blobUploadUnknown, digestInvalid, isOciError, payloadTooLarge, rangeInvalid, UploadRangeError, type UploadPosition } from './errors.ts';
+import { blobUploadInvalid, blobUploadUnknown, digestInvalid, isOciError, payloadTooLarge, rangeInvalid, UploadRangeError, type UploadPosition } from './errors.ts';
 import { assertName } from './names.ts';
 import type { BlobStore, MetadataStore } from './ports.ts';
 import type { BlobRecord, ByteRange, ByteSource, UploadSession } from './types.ts';
@@ -208,11 +208,17 @@ export class BlobUploads {
     await this.#metadata.deleteUpload(session.name, session.uploadId);
   }
 
-  /** Records a verified blob globally (first record wins: a duplicate upload's bytes are dropped) and links it. */
+  /**
+   * Records a verified blob globally (first record wins: a duplicate upload's bytes are dropped) and links it. The
+   * link fails only if garbage collection doomed the record between the two writes, which its grace period and
+   * clock tolerance rule out unless this process stalled longer than both: the client uploads again.
+   */
   async #recordBlob(name: string, uploaded: BlobRecord): Promise<BlobRecord> {
     const record = await this.#metadata.putBlob(uploaded);
     if (record.location !== uploaded.location) await this.#blobs.delete(uploaded.location);
-    await this.#metadata.linkBlob(name, record);
+    if (!(await this.#metadata.linkBlob(name, record))) {
+      throw blobUploadInvalid('the blob was garbage-collected while this upload completed; upload it again', { digest: record.digest });
+    }
     return record;
   }
 }

@@ -1,7 +1,7 @@
 import { tagImmutable } from './errors.ts';
 import { tagMayMove } from './policy.ts';
 import type { PolicyCache } from './policy-cache.ts';
-import { TagFixedConflict, type MetadataStore } from './ports.ts';
+import { TagFixedConflict, type ManifestReferences, type MetadataStore } from './ports.ts';
 import type { StoredManifest } from './types.ts';
 
 /**
@@ -9,11 +9,18 @@ import type { StoredManifest } from './types.ts';
  * repository's policy makes immutable are passed to the store as fixed, so the store refuses to move them atomically,
  * and its refusal becomes the DENIED error that names the rule.
  */
-export async function putManifestWithPolicy(metadata: MetadataStore, policies: PolicyCache | undefined, name: string, manifest: StoredManifest, tags: string[]): Promise<void> {
+export async function putManifestWithPolicy(
+  metadata: MetadataStore,
+  policies: PolicyCache | undefined,
+  name: string,
+  manifest: StoredManifest,
+  tags: string[],
+  references?: ManifestReferences,
+): Promise<void> {
   const policy = tags.length > 0 ? await policies?.policyFor(name) : undefined;
   const fixedTags = tags.filter((tag) => !tagMayMove(policy, tag));
   try {
-    await metadata.putManifest(name, manifest, tags, fixedTags.length > 0 ? { fixedTags } : undefined);
+    await metadata.putManifest(name, manifest, tags, { ...(fixedTags.length > 0 ? { fixedTags } : {}), ...(references ? { references } : {}) });
   } catch (error) {
     if (error instanceof TagFixedConflict && policy) throw tagImmutable(name, error.tag, error.current, policy);
     throw error;

@@ -169,3 +169,13 @@ export async function readManifestBody(body: ByteSource, length: number | undefi
   if (length !== undefined && length > MAX_MANIFEST_BYTES) tooLarge(length);
   return readAll(limitBytes(body, MAX_MANIFEST_BYTES, tooLarge));
 }
+
+/**
+ * What a stored manifest needs in its repository, as its push checked: its blobs and child manifests. A write that
+ * stores it again (rollback, promotion) passes them to MetadataStore.putManifest, which checks them atomically
+ * against garbage collection.
+ */
+export function referencesOf(manifest: { content: Uint8Array; mediaType: string }): { blobs: string[]; manifests: string[] } {
+  const parsed = parseManifest(manifest.content, manifest.mediaType);
+  return { blobs: parsed.blobs, manifests: parsed.manifests };
+}

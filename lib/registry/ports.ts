@@ -1,4 +1,5 @@
 import type { BlobRecord, ByteRange, ByteSource, Descriptor, Json, Page, PageRequest, StoredManifest, UploadSession } from './types.ts';
+import type { GcEntry, ScanPage } from './gc/gc-entries.ts';
 import type { ParsedDigest } from './digest.ts';
 import type { RepositoryPolicy } from './policy.ts';
 
@@ -85,13 +86,21 @@ export interface ManifestBodyStore {
 export interface MetadataStore {
   /** The global record of a committed blob, or undefined. */
   getBlob(digest: string): Promise<BlobRecord | undefined>;
-  /** Records a committed blob unless one exists; returns the record in force (the earlier one wins). */
+  /**
+   * Records a committed blob unless one exists; returns the record in force (the earlier one wins). A record doomed
+   * by garbage collection is replaced (its bytes are being deleted; the new upload's are elsewhere).
+   */
   putBlob(record: BlobRecord): Promise<BlobRecord>;
 
   /** The blob as linked into repository `name` (pull path: one read). Undefined when not linked. */
   getLinkedBlob(name: string, digest: string): Promise<BlobRecord | undefined>;
-  /** Links a committed blob into a repository. Idempotent. */
-  linkBlob(name: string, record: BlobRecord): Promise<void>;
+  /**
+   * Links a committed blob into a repository, replacing a link that garbage collection has doomed. Idempotent.
+   * False, and nothing linked, when the global record is absent, doomed (its bytes are going) or at another location
+   * than `record`'s (it was collected and uploaded again): upload it again.
+   * The check and the link are one write (see lib/registry/gc/collector.ts for the race).
+   */
+  linkBlob(name: string, record: BlobRecord): Promise<boolean>;
   /** Removes a repository's link to a blob; false when there was none. */
   unlinkBlob(name: string, digest: string): Promise<boolean>;
 
@@ -109,7 +118,9 @@ export interface MetadataStore {
   /**
    * Stores a manifest, indexes its subject, and points each of `tags` at it (last writer wins per tag). Tags also in
    * `options.fixedTags` are set only when absent or already at this digest, atomically against concurrent pushes of
-   * the tag; otherwise nothing of the push is visible and {@link TagFixedConflict} is thrown.
+   * the tag; otherwise nothing of the push is visible and {@link TagFixedConflict} is thrown. `options.references`
+   * (the blobs linked into `name` and the child manifests of `name` it needs) are checked in the same write: one that
+   * is absent or doomed by garbage collection throws MANIFEST_BLOB_UNKNOWN and stores nothing.
    */
   putManifest(name: string, manifest: StoredManifest, tags: string[], options?: PutManifestOptions): Promise<void>;
   /** Deletes a manifest, the tags pointing at it and its referrers entry; false when absent. */
@@ -138,6 +149,14 @@ export interface MetadataStore {
 export interface PutManifestOptions {
   /** Tags (among those pushed) that must not move to another manifest: immutable tags. */
   fixedTags?: string[];
+  /** What the manifest needs in the repository, checked atomically with the write (garbage collection). */
+  references?: ManifestReferences;
+}
+
+/** A manifest's blobs (linked into its repository) and child manifests (of its repository). */
+export interface ManifestReferences {
+  blobs: string[];
+  manifests: string[];
 }
 
 /** Thrown by {@link MetadataStore.putManifest} when a fixed tag points at another manifest. Not an OciError: the core names the rule. */
@@ -208,4 +227,39 @@ export interface Upstream {
   getManifest(name: string, reference: string): Promise<UpstreamManifest | undefined>;
   /** The blob's bytes, unverified (the cache verifies while storing), and its size when declared; undefined when absent. */
   openBlob(name: string, digest: string): Promise<{ size: number | undefined; body: ByteSource } | undefined>;
+}
+
+/**
+ * What garbage collection needs from a metadata store on top of {@link MetadataStore}: one paged scan of everything,
+ * and conditional marks. An item is doomed by one run (`runId`) only if nothing referenced it at or after `since`;
+ * every write that creates a reference (putManifest's references, linkBlob's record) refuses a doomed item in the
+ * same atomic step, and the run then deletes only what it still has doomed. Timeline: lib/registry/gc/collector.ts.
+ */
+export interface GcStore {
+  /**
+   * How far apart the clocks of the writers and the collector may be, ms: `since` is taken this much before the scan
+   * starts. 0 where everything runs in one process.
+   */
+  readonly clockToleranceMs: number;
+  /**
+   * One page of everything stored (manifests, links, blob records, upload sessions, stray bytes), at most about
+   * `limit` entries, after `cursor` (undefined: from the start). The page's cursor is undefined at the end. An item
+   * that exists for the whole scan is listed once; one written meanwhile may or may not be.
+   */
+  scan(cursor: string | undefined, limit: number): Promise<ScanPage<GcEntry>>;
+  /** Dooms the link unless it is absent, already doomed, or referenced at or after `since`; true when doomed. */
+  doomLink(name: string, digest: string, runId: string, since: number): Promise<boolean>;
+  /** Deletes the link if `runId` still dooms it (a re-link replaced it otherwise); true when deleted. */
+  dropLink(name: string, digest: string, runId: string): Promise<boolean>;
+  /** Dooms the global blob record unless absent, already doomed, or referenced at or after `since`; the record doomed. */
+  doomBlob(digest: string, runId: string, since: number): Promise<BlobRecord | undefined>;
+  /**
+   * Deletes the bytes (through `deleteBytes`) and the record `runId` still dooms, in the order that is crash-safe for
+   * the backend (a record never outlives its bytes while not doomed). True when the record was deleted.
+   */
+  dropBlob(record: BlobRecord, runId: string, deleteBytes: (location: string) => Promise<void>): Promise<boolean>;
+  /** Dooms a manifest of `name` (a referrer whose subject is gone) unless referenced at or after `since`. */
+  doomManifest(name: string, digest: string, runId: string, since: number): Promise<boolean>;
+  /** Deletes the manifest, its tags and referrer entry, if `runId` still dooms it. */
+  dropManifest(name: string, digest: string, runId: string): Promise<boolean>;
 }

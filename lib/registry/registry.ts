@@ -111,8 +111,8 @@ export class Registry {
     } else {
       record = await this.#metadata.getBlob(digest);
     }
-    if (!record) return undefined;
-    await this.#metadata.linkBlob(name, record);
+    // A record garbage collection is deleting (or has replaced) is not mounted: the client uploads the blob.
+    if (!record || !(await this.#metadata.linkBlob(name, record))) return undefined;
     return record;
   }
 
@@ -147,14 +147,16 @@ export class Registry {
       tags.push(reference);
     }
     const parsed = parseManifest(content, contentType);
-    const [missing] = await this.#metadata.missingReferences(name, { blobs: parsed.blobs, manifests: parsed.manifests });
+    const references = { blobs: parsed.blobs, manifests: parsed.manifests };
+    // A cheap read first, for the common miss; the write checks again, atomically (garbage collection: gc/collector.ts).
+    const [missing] = await this.#metadata.missingReferences(name, references);
     if (missing !== undefined) throw manifestBlobUnknown(missing);
     const stored: StoredManifest = { digest, mediaType: parsed.mediaType, content };
     if (parsed.subject !== undefined) stored.subject = parsed.subject;
     if (parsed.artifactType !== undefined) stored.artifactType = parsed.artifactType;
     if (parsed.annotations !== undefined) stored.annotations = parsed.annotations;
     const before = await this.versions.current(name, tags);
-    await putManifestWithPolicy(this.#metadata, this.#policies, name, stored, tags);
+    await putManifestWithPolicy(this.#metadata, this.#policies, name, stored, tags, references);
     await this.versions.recordPut(name, stored, before, context);
     return parsed.subject !== undefined ? { digest, subject: parsed.subject } : { digest };
   }

@@ -1,3 +1,4 @@
+import { referencesOf } from './manifest.ts';
 import { isDigest, parseDigest } from './digest.ts';
 import { OciError, manifestUnknown, unsupported } from './errors.ts';
 import { registryEvent, type EventAction, type EventDetail, type EventSink, type RegistryEvent } from './events.ts';
@@ -163,7 +164,7 @@ export class TagVersions {
     if (!manifest) throw manifestUnknown(name, digest);
     if (digest === current) return { previous: current, digest };
     const before = new Map([[tag, current]]);
-    await putManifestWithPolicy(this.#metadata, this.#policies, name, manifest, [tag]);
+    await putManifestWithPolicy(this.#metadata, this.#policies, name, manifest, [tag], referencesOf(manifest));
     await this.recordPut(name, manifest, before, context, 'TAG');
     return { previous: current, digest };
   }
@@ -178,7 +179,7 @@ export class TagVersions {
       : (assertTag(reference), await this.#metadata.resolveTag(name, reference));
     if (!manifest) throw manifestUnknown(name, reference);
     const before = await this.current(name, tags);
-    await putManifestWithPolicy(this.#metadata, this.#policies, name, manifest, tags);
+    await putManifestWithPolicy(this.#metadata, this.#policies, name, manifest, tags, referencesOf(manifest));
     await this.recordPut(name, manifest, before, context, 'TAG');
     return { digest: manifest.digest, tags };
   }

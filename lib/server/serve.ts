@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
 import { createServer as createHttpServer, type Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import { createRegistryApp } from '../http/app.ts';
@@ -9,10 +10,11 @@ import { AuthService } from '../auth/auth-service.ts';
 import { TokenSigner } from '../auth/token-signer.ts';
 import { FsIdentityStore } from '../storage/fs/fs-identity-store.ts';
 import { loadOrCreateSigningKey } from '../storage/fs/fs-signing-key.ts';
-import type { FsKeys } from '../storage/fs/keys.ts';
+import { FsKeys } from '../storage/fs/keys.ts';
 import { FsPolicyStore } from '../storage/fs/fs-policy-store.ts';
 import { openFsStorage } from '../storage/fs/open-fs-storage.ts';
 import { SERVICE_NAME } from '../auth/service-name.ts';
+import { claimDataDir } from './control-socket.ts';
 import { listen } from './listen.ts';
 import { WebhookSink, type WebhookTarget } from './webhook-sink.ts';
 import { httpUpstreams } from '../client/upstream-registry.ts';
@@ -20,6 +22,7 @@ import { PullThroughCache } from '../registry/pull-through-cache.ts';
 import { FsCacheRuleStore } from '../storage/fs/fs-cache-rule-store.ts';
 
 export const DEFAULT_CACHE_REVALIDATE_MS = 5 * 60_000;
+import { gcSummary, LocalGc } from './local-gc.ts';
 import { nodeListener } from './node-adapter.ts';
 
 export interface ServeOptions {
@@ -43,6 +46,10 @@ export interface ServeOptions {
   cacheRevalidateMs?: number;
   /** Where the one-JSON-line-per-request log goes. Default: stdout. */
   writeLog?: (line: string) => void;
+  /** Run garbage collection this often (ms); off when undefined. */
+  gcEveryMs?: number;
+  /** Grace period of those runs. @default 24 h */
+  gcGraceMs?: number;
 }
 
 export interface RunningServer {
@@ -54,7 +61,29 @@ export interface RunningServer {
 /** `ocireg serve`: the registry over the filesystem store, on node:http (or https with a certificate). */
 export async function serve(options: ServeOptions): Promise<RunningServer> {
   const writeLog = options.writeLog ?? ((line: string) => process.stdout.write(`${line}\n`));
-  const storage = await openFsStorage(options.dataDir, options.maxChunkLength);
+  // Claim the data dir before opening it: opening clears tmp/, which another owner may be writing to.
+  let gc: LocalGc | undefined;
+  const keys = new FsKeys(resolve(options.dataDir));
+  const control = await claimDataDir(keys, { gc: (request) => gc!.gc(request) });
+  try {
+    return await serveClaimed(options, keys, control, writeLog, (local) => (gc = local));
+  } catch (error) {
+    await control.close();
+    throw error;
+  }
+}
+
+async function serveClaimed(
+  options: ServeOptions,
+  keys: FsKeys,
+  control: { close(): Promise<void> },
+  writeLog: (line: string) => void,
+  setGc: (gc: LocalGc) => void,
+): Promise<RunningServer> {
+  const storage = await openFsStorage(keys.root, options.maxChunkLength);
+  const gc = new LocalGc(storage);
+  setGc(gc);
+  const timer = options.gcEveryMs === undefined ? undefined : startPeriodicGc(gc, options.gcEveryMs, options.gcGraceMs, writeLog);
   const cache = new PullThroughCache({
     rules: new FsCacheRuleStore(storage.keys),
     blobs: storage.blobs,
@@ -98,10 +127,23 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
 
   const listening = await listen(server, options.port, options.host, tls ? 'https' : 'http');
   const close = async () => {
-    await listening.close();
+    clearInterval(timer);
+    await Promise.all([listening.close(), control.close()]);
     await webhooks?.close();
   };
   return { url: listening.url, server, close };
+}
+
+/** `serve --gc-every`: one run per period (never two at once), one JSON summary line each. */
+function startPeriodicGc(gc: LocalGc, everyMs: number, graceMs: number | undefined, writeLog: (line: string) => void): NodeJS.Timeout {
+  const timer = setInterval(() => {
+    gc.gc({ dryRun: false, ...(graceMs !== undefined ? { graceMs } : {}) }).then(
+      (report) => writeLog(JSON.stringify({ time: new Date().toISOString(), level: 'info', ...gcSummary(report) })),
+      (error: unknown) => writeLog(JSON.stringify({ time: new Date().toISOString(), level: 'error', msg: 'gc failed', error: String(error) })),
+    );
+  }, everyMs);
+  timer.unref();
+  return timer;
 }
 
 

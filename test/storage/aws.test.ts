@@ -378,6 +378,7 @@ describe('DynamoDbMetadataStore specifics', () => {
     const name = repo('pull');
     const manifest = storedManifest();
     const blob = { digest: digestOf(randomBytes(8)), size: 5, location: 'blobs/x' };
+    await store.putBlob(blob);
     await store.linkBlob(name, blob);
     await store.putManifest(name, manifest, ['v1']);
     const pushCalls = calls.snapshot();
@@ -391,7 +392,8 @@ describe('DynamoDbMetadataStore specifics', () => {
     calls.reset();
     expect((await store.getManifest(name, manifest.digest))?.digest).toBe(manifest.digest);
     expect(calls.snapshot()).toEqual({ GetItem: 1 });
-    expect(pushCalls).toEqual({ PutItem: 2, TransactWriteItems: 1 });
+    // putBlob and the catalog entry; linkBlob (record stamp + link) and the manifest with its tag.
+    expect(pushCalls).toEqual({ PutItem: 2, TransactWriteItems: 2 });
     dynamo.destroy();
   });
 
@@ -441,7 +443,10 @@ describe('DynamoDbMetadataStore specifics', () => {
     const { store, calls, dynamo } = countedStore();
     const name = repo('refs');
     const blobs = Array.from({ length: 230 }, () => ({ digest: digestOf(randomBytes(8)), size: 1, location: 'blobs/x' }));
-    await Promise.all(blobs.map((blob) => store.linkBlob(name, blob)));
+    await Promise.all(blobs.map(async (blob) => {
+      await store.putBlob(blob);
+      await store.linkBlob(name, blob);
+    }));
     const child = storedManifest();
     await store.putManifest(name, child, []);
     calls.reset();

@@ -7,6 +7,7 @@ import { bytesOf, readAll } from '../../lib/registry/bytes.ts';
 import { digestOf, parseDigest } from '../../lib/registry/digest.ts';
 import { openFsStorage } from '../../lib/storage/fs/open-fs-storage.ts';
 import { blobStoreContract } from './blob-store.contract.ts';
+import { gcStoreContract } from './gc-store.contract.ts';
 import { metadataStoreContract } from './metadata-store.contract.ts';
 import { tagHistoryStoreContract } from './tag-history-store.contract.ts';
 import { FsTagHistoryStore } from '../../lib/storage/fs/fs-tag-history-store.ts';
@@ -25,6 +26,7 @@ blobStoreContract('fs', async () => ({ store: (await openFsStorage(await freshDi
 const shared = freshDir().then(openFsStorage);
 metadataStoreContract('fs', async () => (await shared).metadata);
 tagHistoryStoreContract('fs', async (depth) => new FsTagHistoryStore((await shared).keys, depth));
+gcStoreContract('fs', async () => (await shared).metadata);
 
 describe('FsBlobStore specifics', () => {
   it('verifies by re-reading the file when the in-memory hash was lost (a restart between PATCH and PUT)', async () => {

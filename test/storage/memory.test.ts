@@ -3,6 +3,7 @@ import { MemoryManifestBodyStore } from '../../lib/storage/memory/memory-manifes
 import { MemoryMetadataStore } from '../../lib/storage/memory/memory-metadata-store.ts';
 import { MemoryTagHistoryStore } from '../../lib/storage/memory/memory-tag-history-store.ts';
 import { blobStoreContract } from './blob-store.contract.ts';
+import { gcStoreContract } from './gc-store.contract.ts';
 import { manifestBodyStoreContract } from './manifest-body-store.contract.ts';
 import { metadataStoreContract } from './metadata-store.contract.ts';
 import { tagHistoryStoreContract } from './tag-history-store.contract.ts';
@@ -11,3 +12,4 @@ blobStoreContract('memory', async () => ({ store: new MemoryBlobStore() }));
 metadataStoreContract('memory', async () => new MemoryMetadataStore());
 manifestBodyStoreContract('memory', async () => new MemoryManifestBodyStore());
 tagHistoryStoreContract('memory', async (depth) => new MemoryTagHistoryStore(depth));
+gcStoreContract('memory', async () => new MemoryMetadataStore());

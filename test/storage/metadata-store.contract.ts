@@ -16,6 +16,12 @@ function blobRecord(size = 10): BlobRecord {
   return { digest, size, location: `loc/${digest}` };
 }
 
+/** Records the blob globally, then links it: linkBlob refuses a record that does not exist. */
+async function linkCommitted(store: MetadataStore, name: string, record: BlobRecord): Promise<boolean> {
+  await store.putBlob(record);
+  return store.linkBlob(name, record);
+}
+
 function session(name: string, fields: Partial<UploadSession> = {}): UploadSession {
   return { name, uploadId: `u-${randomBytes(6).toString('hex')}`, offset: 0, version: 0, createdAt: Date.now(), storage: { any: ['json', 1] }, ...fields };
 }
@@ -43,10 +49,12 @@ export function metadataStoreContract(backend: string, makeStore: () => Promise<
       const store = await makeStore();
       const [a, b] = [repo('a'), repo('b')];
       const record = blobRecord(1234);
-      await store.linkBlob(a, record);
+      expect(await store.linkBlob(a, record)).toBe(false);
+      expect(await linkCommitted(store, a, record)).toBe(true);
       expect(await store.getLinkedBlob(a, record.digest)).toEqual(record);
+      expect(await store.linkBlob(b, { ...record, location: 'elsewhere' })).toBe(false);
       expect(await store.getLinkedBlob(b, record.digest)).toBeUndefined();
-      await store.linkBlob(a, record);
+      await linkCommitted(store, a, record);
       expect(await store.unlinkBlob(a, record.digest)).toBe(true);
       expect(await store.unlinkBlob(a, record.digest)).toBe(false);
       expect(await store.getLinkedBlob(a, record.digest)).toBeUndefined();
@@ -58,8 +66,8 @@ export function metadataStoreContract(backend: string, makeStore: () => Promise<
       const [name, other] = [repo('refs'), repo('refs-other')];
       const [linked, unlinked, elsewhere] = [blobRecord(), blobRecord(), blobRecord()];
       const [child, absentChild] = [storedManifest(), storedManifest()];
-      await store.linkBlob(name, linked);
-      await store.linkBlob(other, elsewhere);
+      await linkCommitted(store, name, linked);
+      await linkCommitted(store, other, elsewhere);
       await store.putBlob(unlinked);
       await store.putManifest(name, child, []);
       // Act
@@ -77,7 +85,7 @@ export function metadataStoreContract(backend: string, makeStore: () => Promise<
       const store = await makeStore();
       const name = repo('many-refs');
       const records = Array.from({ length: 230 }, () => blobRecord());
-      await Promise.all(records.map((record, index) => (index === 150 ? undefined : store.linkBlob(name, record))));
+      await Promise.all(records.map((record, index) => (index === 150 ? undefined : linkCommitted(store, name, record))));
       const missing = await store.missingReferences(name, { blobs: records.map((record) => record.digest), manifests: [] });
       expect(missing).toEqual([records[150]!.digest]);
     });
@@ -175,7 +183,7 @@ export function metadataStoreContract(backend: string, makeStore: () => Promise<
       const prefix = repo('cat');
       const names = [`${prefix}/x`, `${prefix}/a`, `${prefix}/m/deep`];
       for (const name of names) await store.putManifest(name, storedManifest(), ['t']);
-      await store.linkBlob(`${prefix}/blobs-only`, blobRecord());
+      await linkCommitted(store, `${prefix}/blobs-only`, blobRecord());
       const all: string[] = [];
       let last: string | undefined;
       for (;;) {

@@ -2,6 +2,7 @@ import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import type { BlobRecord } from '../../registry/types.ts';
 import { key, n, s, type Item } from './attribute-values.ts';
 import { idOf, type DynamoDbTable } from './dynamodb-table.ts';
+import { GC_ATTRIBUTES } from './gc-attributes.ts';
 import { blobRecordKey, linkedBlobKey, manifestItemKey, type ItemKey } from './keys.ts';
 import { PK } from './table-definition.ts';
 
@@ -11,6 +12,13 @@ import { PK } from './table-definition.ts';
  * ```
  *   upload A commits blobs/a               upload B commits blobs/b
  *   Put record (a) if absent ✓             Put record (b) if absent ✗ → returns record (a); the core deletes blobs/b
+ * ```
+ * and an upload races garbage collection of its digest (lib/registry/gc/collector.ts draws the whole timeline):
+ * ```
+ *   collector run R                        upload C commits blobs/c
+ *   Update record doomed = R if unstamped ✓
+ *   Delete blobs/a                         Put record (c) if absent or doomed ✓ (replaces the doomed record)
+ *   Delete record if doomed = R ✗          → record (c) stays; blobs/c was never at risk
  * ```
  */
 export class DynamoDbBlobs {
@@ -27,10 +35,12 @@ export class DynamoDbBlobs {
 
   async putBlob(record: BlobRecord): Promise<BlobRecord> {
     try {
+      const now = n(Date.now());
       await this.#table.put({
-        Item: { ...key(blobRecordKey(record.digest)), size: n(record.size), location: s(record.location) },
-        ConditionExpression: 'attribute_not_exists(#pk)',
-        ExpressionAttributeNames: { '#pk': PK },
+        Item: { ...key(blobRecordKey(record.digest)), size: n(record.size), location: s(record.location), [GC_ATTRIBUTES.createdAt]: now, [GC_ATTRIBUTES.referencedAt]: now },
+        // A doomed record's bytes are being deleted: the new upload (at a location of its own) replaces it.
+        ConditionExpression: 'attribute_not_exists(#pk) OR attribute_exists(#doomed)',
+        ExpressionAttributeNames: { '#pk': PK, '#doomed': GC_ATTRIBUTES.doomed },
         ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
       });
       return record;
@@ -47,8 +57,32 @@ export class DynamoDbBlobs {
     return item && blobRecordOf(digest, item);
   }
 
-  async linkBlob(name: string, record: BlobRecord): Promise<void> {
-    await this.#table.put({ Item: { ...key(linkedBlobKey(name, record.digest)), size: n(record.size), location: s(record.location) } });
+  /**
+   * One transaction: stamp the global record (it must exist, not be doomed, and be at the link's location) and put
+   * the link, replacing a doomed one. The stamp is what stops a collector that scanned before this link existed from
+   * dooming the record (lib/registry/gc/collector.ts).
+   */
+  async linkBlob(name: string, record: BlobRecord): Promise<boolean> {
+    const now = Date.now();
+    const failed = await this.#table.transactChecked([
+      {
+        Update: {
+          TableName: this.#table.name,
+          Key: key(blobRecordKey(record.digest)),
+          UpdateExpression: 'SET #referenced = :now',
+          ConditionExpression: 'attribute_exists(#pk) AND attribute_not_exists(#doomed) AND #location = :location',
+          ExpressionAttributeNames: { '#pk': PK, '#referenced': GC_ATTRIBUTES.referencedAt, '#doomed': GC_ATTRIBUTES.doomed, '#location': 'location' },
+          ExpressionAttributeValues: { ':now': n(now), ':location': s(record.location) },
+        },
+      },
+      {
+        Put: {
+          TableName: this.#table.name,
+          Item: { ...key(linkedBlobKey(name, record.digest)), size: n(record.size), location: s(record.location), [GC_ATTRIBUTES.createdAt]: n(now), [GC_ATTRIBUTES.referencedAt]: n(now) },
+        },
+      },
+    ]);
+    return failed === undefined;
   }
 
   async unlinkBlob(name: string, digest: string): Promise<boolean> {

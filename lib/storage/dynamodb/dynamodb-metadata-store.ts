@@ -50,7 +50,7 @@ export class DynamoDbMetadataStore implements MetadataStore {
   getLinkedBlob(name: string, digest: string): Promise<BlobRecord | undefined> {
     return this.#blobs.getLinkedBlob(name, digest);
   }
-  linkBlob(name: string, record: BlobRecord): Promise<void> {
+  linkBlob(name: string, record: BlobRecord): Promise<boolean> {
     return this.#blobs.linkBlob(name, record);
   }
   unlinkBlob(name: string, digest: string): Promise<boolean> {

@@ -146,6 +146,27 @@ export class DynamoDbTable {
     }
   }
 
+  /**
+   * One TransactWriteItems whose conditions decide: the index of the first action whose condition failed (nothing
+   * written), or undefined when it committed. Resent while cancelled by a concurrent transaction on one of its items
+   * (TransactionConflict: many pushes sharing a base layer stamp the same items).
+   */
+  async transactChecked(actions: TransactWriteItem[]): Promise<number | undefined> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.transactWrite(actions);
+        return undefined;
+      } catch (error) {
+        const reasons = error instanceof TransactionCanceledException ? (error.CancellationReasons ?? []) : [];
+        const failed = reasons.findIndex((reason) => reason.Code === 'ConditionalCheckFailed');
+        if (failed >= 0) return failed;
+        const conflict = error instanceof TransactionConflictException || reasons.some((reason) => reason.Code === 'TransactionConflict');
+        if (!conflict || attempt >= TRANSACTION_ATTEMPTS) throw error;
+        await backoff(attempt + 1, 25);
+      }
+    }
+  }
+
   /** One TransactWriteItems, resent while it is cancelled for throughput (ThrottlingError), then 429. */
   async transactWrite(actions: TransactWriteItem[]): Promise<void> {
     for (let attempt = 1; ; attempt++) {

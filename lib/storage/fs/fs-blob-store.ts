@@ -109,7 +109,7 @@ export class FsBlobStore implements BlobStore {
       } finally {
         await file.close();
       }
-      const location = this.#keys.blobLocation(digest.digest);
+      const location = this.#keys.blobLocation(digest.digest, uploadId);
       const target = this.#keys.blobPath(location);
       await mkdir(dirname(target), { recursive: true });
       await rename(path, target);

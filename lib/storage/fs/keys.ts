@@ -4,9 +4,12 @@ import { join } from 'node:path';
  * Every path of the filesystem backend, built here and only here.
  *
  * <data-dir>/
- *   blobs/<alg>/<hex[0:2]>/<hex>                      committed blob bytes; renamed into place after verification
+ *   blobs/<alg>/<hex[0:2]>/<hex>.<uploadId>           committed blob bytes; renamed into place after verification, never
+ *                                                     overwritten (data dirs from before garbage collection: <hex>)
  *   uploads/<uploadId>                                bytes of an upload in progress
  *   tmp/                                              temp files, renamed into place (same filesystem: atomic)
+ *   control.sock                                      unix socket of the process that owns the data dir (`ocireg serve`,
+ *                                                     or `ocireg gc` run alone): admin calls such as gc go through it
  *   auth/identities.json                              users, token hashes, grants, public globs (mode 0600)
  *   auth/signing-key.pem                              the ES256 key that signs registry tokens (mode 0600)
  *   policies.json                                     storage policies by repository glob (`ocireg policy`)
@@ -21,7 +24,9 @@ import { join } from 'node:path';
  *       _history/<tag>.json                           the tag's last changes, newest first (fs-tag-history-store.ts)
  *       _referrers/<alg>/<subject hex>/<alg>-<hex>.json   descriptor of a manifest whose subject is that digest
  *
- * A blob's location (what the metadata stores) is `<alg>/<hex>`.
+ * A blob's location (what the metadata stores) is `<alg>/<hex>.<uploadId>` (or `<alg>/<hex>`). One file per upload,
+ * as on S3: a blob uploaded again while garbage collection deletes the old copy lands in a file of its own
+ * (lib/registry/gc/collector.ts); a duplicate upload's file is deleted by the core.
  */
 export class FsKeys {
   readonly root: string;
@@ -32,6 +37,10 @@ export class FsKeys {
 
   get tmpDir(): string {
     return join(this.root, 'tmp');
+  }
+
+  get controlSocket(): string {
+    return join(this.root, 'control.sock');
   }
 
   get identities(): string {
@@ -58,17 +67,34 @@ export class FsKeys {
     return join(this.root, 'metadata', 'repositories');
   }
 
-  blobLocation(digest: string): string {
-    return digest.replace(':', '/');
+  get blobsDir(): string {
+    return join(this.root, 'blobs');
+  }
+
+  blobLocation(digest: string, uploadId: string): string {
+    return `${digest.replace(':', '/')}.${safeId(uploadId)}`;
   }
 
   blobPath(location: string): string {
-    const [algorithm, hex] = location.split('/', 2) as [string, string];
-    return join(this.root, 'blobs', algorithm, hex.slice(0, 2), hex);
+    const [algorithm, file] = location.split('/', 2) as [string, string];
+    return join(this.blobsDir, algorithm, file.slice(0, 2), file);
+  }
+
+  /** The location of the file at blobs/<alg>/<xx>/<file>. */
+  locationOf(algorithm: string, file: string): string {
+    return `${algorithm}/${file}`;
+  }
+
+  get blobRecordsDir(): string {
+    return join(this.root, 'metadata', 'blobs');
+  }
+
+  get uploadSessionsDir(): string {
+    return join(this.root, 'metadata', 'uploads');
   }
 
   blobRecord(digest: string): string {
-    return join(this.root, 'metadata', 'blobs', ...digestParts(digest, '.json'));
+    return join(this.blobRecordsDir, ...digestParts(digest, '.json'));
   }
 
   uploadData(uploadId: string): string {
@@ -76,7 +102,7 @@ export class FsKeys {
   }
 
   uploadSession(uploadId: string): string {
-    return join(this.root, 'metadata', 'uploads', `${safeId(uploadId)}.json`);
+    return join(this.uploadSessionsDir, `${safeId(uploadId)}.json`);
   }
 
   repository(name: string): string {

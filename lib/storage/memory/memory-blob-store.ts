@@ -42,9 +42,12 @@ export class MemoryBlobStore implements BlobStore {
     if (actual !== digest.digest) {
       throw digestInvalid('uploaded content has another digest', { expected: digest.digest, actual });
     }
-    this.#blobs.set(digest.digest, Buffer.concat(chunks));
+    // One location per upload, as on S3 and fs: a blob uploaded again while garbage collection deletes the old
+    // copy must not be overwritten by it nor deleted with it.
+    const location = `${digest.digest}@${uploadIdOf(state)}`;
+    this.#blobs.set(location, Buffer.concat(chunks));
     this.#uploads.delete(uploadIdOf(state));
-    return digest.digest;
+    return location;
   }
 
   async abort(state: Json): Promise<void> {

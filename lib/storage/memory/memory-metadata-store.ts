@@ -1,37 +1,71 @@
 import { uploadConflict } from '../../registry/errors.ts';
+import type { GcEntry, ScanPage } from '../../registry/gc/gc-entries.ts';
 import { paginate } from '../../registry/pagination.ts';
-import { TagFixedConflict, type MetadataStore, type PutManifestOptions } from '../../registry/ports.ts';
+import { TagFixedConflict, type GcStore, type MetadataStore, type PutManifestOptions } from '../../registry/ports.ts';
 import { referrerDescriptor, type BlobRecord, type Descriptor, type Page, type PageRequest, type StoredManifest, type UploadSession } from '../../registry/types.ts';
+import { InProcessReferences, referenceKey } from '../in-process-references.ts';
+
+/** A stored item and when it was written (garbage collection's grace period counts from there). */
+interface Dated<T> {
+  value: T;
+  at: number;
+}
 
 interface Repository {
-  blobs: Map<string, BlobRecord>;
-  manifests: Map<string, StoredManifest>;
+  blobs: Map<string, Dated<BlobRecord>>;
+  manifests: Map<string, Dated<StoredManifest>>;
   tags: Map<string, string>;
 }
 
-/** Metadata in memory: the fake for core unit tests. */
-export class MemoryMetadataStore implements MetadataStore {
-  readonly #blobs = new Map<string, BlobRecord>();
+export interface MemoryMetadataStoreOptions {
+  now?: () => number;
+}
+
+/** Metadata in memory: the fake for core unit tests. Garbage-collection marks: in-process-references.ts. */
+export class MemoryMetadataStore implements MetadataStore, GcStore {
+  readonly clockToleranceMs = 0;
+  readonly #now: () => number;
+  readonly #references: InProcessReferences;
+  readonly #blobs = new Map<string, Dated<BlobRecord>>();
   readonly #repositories = new Map<string, Repository>();
   readonly #uploads = new Map<string, UploadSession>();
 
+  constructor(options: MemoryMetadataStoreOptions = {}) {
+    this.#now = options.now ?? Date.now;
+    this.#references = new InProcessReferences(this.#now);
+  }
+
   async getBlob(digest: string): Promise<BlobRecord | undefined> {
-    return this.#blobs.get(digest);
+    return this.#blobs.get(digest)?.value;
   }
 
   async putBlob(record: BlobRecord): Promise<BlobRecord> {
+    const key = referenceKey.blob(record.digest);
+    await this.#references.undoomed(key);
+    this.#references.touch(key);
     const existing = this.#blobs.get(record.digest);
-    if (existing) return existing;
-    this.#blobs.set(record.digest, { ...record });
+    if (existing) return existing.value;
+    this.#blobs.set(record.digest, { value: { ...record }, at: this.#now() });
     return record;
   }
 
   async getLinkedBlob(name: string, digest: string): Promise<BlobRecord | undefined> {
-    return this.#repositories.get(name)?.blobs.get(digest);
+    return this.#repositories.get(name)?.blobs.get(digest)?.value;
   }
 
-  async linkBlob(name: string, record: BlobRecord): Promise<void> {
-    this.#repository(name).blobs.set(record.digest, { ...record });
+  async linkBlob(name: string, record: BlobRecord): Promise<boolean> {
+    const held = this.#references.hold([referenceKey.blob(record.digest)]);
+    if ('doomed' in held) return false;
+    try {
+      if (this.#blobs.get(record.digest)?.value.location !== record.location) return false;
+      const link = referenceKey.link(name, record.digest);
+      await this.#references.undoomed(link);
+      this.#repository(name).blobs.set(record.digest, { value: { ...record }, at: this.#now() });
+      this.#references.touch(link);
+      return true;
+    } finally {
+      held.release();
+    }
   }
 
   async unlinkBlob(name: string, digest: string): Promise<boolean> {
@@ -48,24 +82,33 @@ export class MemoryMetadataStore implements MetadataStore {
   }
 
   async getManifest(name: string, digest: string): Promise<StoredManifest | undefined> {
-    return this.#repositories.get(name)?.manifests.get(digest);
+    return this.#repositories.get(name)?.manifests.get(digest)?.value;
   }
 
   async resolveTag(name: string, tag: string): Promise<StoredManifest | undefined> {
     const repository = this.#repositories.get(name);
     const digest = repository?.tags.get(tag);
-    return digest === undefined ? undefined : repository?.manifests.get(digest);
+    return digest === undefined ? undefined : repository?.manifests.get(digest)?.value;
   }
 
   async putManifest(name: string, manifest: StoredManifest, tags: string[], options: PutManifestOptions = {}): Promise<void> {
-    const repository = this.#repository(name);
-    // Checked and written without an await in between: no other push runs in the middle.
-    for (const tag of options.fixedTags ?? []) {
-      const current = repository.tags.get(tag);
-      if (current !== undefined && current !== manifest.digest) throw new TagFixedConflict(tag, current);
-    }
-    repository.manifests.set(manifest.digest, manifest);
-    for (const tag of tags) repository.tags.set(tag, manifest.digest);
+    const references = options.references ?? { blobs: [], manifests: [] };
+    await this.#references.writeManifest(
+      name,
+      manifest.digest,
+      references,
+      async () => (await this.missingReferences(name, references))[0],
+      async () => {
+        const repository = this.#repository(name);
+        // Checked and written without an await in between: no other push runs in the middle.
+        for (const tag of options.fixedTags ?? []) {
+          const current = repository.tags.get(tag);
+          if (current !== undefined && current !== manifest.digest) throw new TagFixedConflict(tag, current);
+        }
+        repository.manifests.set(manifest.digest, { value: manifest, at: this.#now() });
+        for (const tag of tags) repository.tags.set(tag, manifest.digest);
+      },
+    );
   }
 
   async deleteManifest(name: string, digest: string): Promise<boolean> {
@@ -92,7 +135,7 @@ export class MemoryMetadataStore implements MetadataStore {
 
   async listReferrers(name: string, subject: string): Promise<Descriptor[]> {
     const manifests = this.#repositories.get(name)?.manifests.values() ?? [];
-    return [...manifests].filter((manifest) => manifest.subject === subject).map(referrerDescriptor);
+    return [...manifests].filter(({ value }) => value.subject === subject).map(({ value }) => referrerDescriptor(value));
   }
 
   async createUpload(session: UploadSession): Promise<void> {
@@ -113,6 +156,62 @@ export class MemoryMetadataStore implements MetadataStore {
 
   async deleteUpload(_name: string, uploadId: string): Promise<void> {
     this.#uploads.delete(uploadId);
+  }
+
+  // ---- garbage collection (GcStore)
+
+  /** Entries in the order of a key per entry; the cursor is the last key returned. */
+  async scan(cursor: string | undefined, limit: number): Promise<ScanPage<GcEntry>> {
+    const entries: [string, GcEntry][] = [];
+    for (const [name, repository] of this.#repositories) {
+      const tagged = new Set(repository.tags.values());
+      for (const [digest, { value, at }] of repository.manifests) {
+        entries.push([`1\u0000${name}\u0000${digest}`, { kind: 'manifest', name, manifest: value, tagged: tagged.has(digest), storedAt: at }]);
+      }
+      for (const [digest, { value, at }] of repository.blobs) {
+        entries.push([`2\u0000${name}\u0000${digest}`, { kind: 'link', name, digest, size: value.size, createdAt: at }]);
+      }
+    }
+    for (const [digest, { value, at }] of this.#blobs) {
+      entries.push([`3\u0000${digest}`, { kind: 'blob', digest, size: value.size, location: value.location, createdAt: at }]);
+    }
+    for (const [uploadId, session] of this.#uploads) {
+      entries.push([`4\u0000${uploadId}`, { kind: 'upload', name: session.name, uploadId, createdAt: session.createdAt, storage: session.storage }]);
+    }
+    const after = entries.filter(([key]) => cursor === undefined || key > cursor).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    const page = after.slice(0, limit);
+    return { items: page.map(([, entry]) => entry), cursor: after.length > limit ? page.at(-1)![0] : undefined };
+  }
+
+  async doomLink(name: string, digest: string, runId: string, since: number): Promise<boolean> {
+    if (!this.#repositories.get(name)?.blobs.has(digest)) return false;
+    return this.#references.doom(referenceKey.link(name, digest), runId, since);
+  }
+
+  dropLink(name: string, digest: string, runId: string): Promise<boolean> {
+    return this.#references.drop(referenceKey.link(name, digest), runId, () => this.unlinkBlob(name, digest));
+  }
+
+  async doomBlob(digest: string, runId: string, since: number): Promise<BlobRecord | undefined> {
+    const record = this.#blobs.get(digest)?.value;
+    if (!record || !this.#references.doom(referenceKey.blob(digest), runId, since)) return undefined;
+    return record;
+  }
+
+  dropBlob(record: BlobRecord, runId: string, deleteBytes: (location: string) => Promise<void>): Promise<boolean> {
+    return this.#references.drop(referenceKey.blob(record.digest), runId, async () => {
+      await deleteBytes(record.location);
+      return this.#blobs.delete(record.digest);
+    });
+  }
+
+  async doomManifest(name: string, digest: string, runId: string, since: number): Promise<boolean> {
+    if (!this.#repositories.get(name)?.manifests.has(digest)) return false;
+    return this.#references.doom(referenceKey.manifest(name, digest), runId, since);
+  }
+
+  dropManifest(name: string, digest: string, runId: string): Promise<boolean> {
+    return this.#references.drop(referenceKey.manifest(name, digest), runId, () => this.deleteManifest(name, digest));
   }
 
   #repository(name: string): Repository {

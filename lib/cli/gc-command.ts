@@ -1,0 +1,61 @@
+import { resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import type { GcReport } from '../registry/gc/gc-report.ts';
+import { formatRemoval, formatSummary } from './gc-output.ts';
+import { callOwner, claimDataDir, type GcRequest } from '../server/control-socket.ts';
+import { LocalGc } from '../server/local-gc.ts';
+import { FsKeys } from '../storage/fs/keys.ts';
+import { openFsStorage } from '../storage/fs/open-fs-storage.ts';
+import { UsageError, type Command } from './command.ts';
+import { parseDuration } from './duration.ts';
+import { STORE_OPTIONS, STORE_USAGE } from './identity-store-option.ts';
+
+export const usage = `gc         collect garbage: blobs no manifest references (bytes included), links, referrers of deleted
+             subjects, abandoned uploads; prints each removal (kind, repository, tag or digest, bytes) and the total
+             --dry-run            change nothing, print the same list
+             --grace <duration>   keep anything younger (default 24h)
+             --json               print the report as JSON
+${STORE_USAGE}
+             With --data-dir, a running \`ocireg serve\` on that dir does the run (through <data-dir>/control.sock).`;
+
+export const run: Command = async (args) => {
+  const { values } = parseArgs({
+    args,
+    options: { ...STORE_OPTIONS, 'dry-run': { type: 'boolean', default: false }, grace: { type: 'string' }, json: { type: 'boolean', default: false } },
+    strict: true,
+  });
+  const request: GcRequest = { dryRun: values['dry-run'] === true, ...(values.grace !== undefined ? { graceMs: parseDuration(values.grace) } : {}) };
+  if (values.stack !== undefined && values.table !== undefined) throw new UsageError('give --stack or --table, not both');
+  const report =
+    values.stack !== undefined || values.table !== undefined
+      ? await (await import('./deployed-gc.ts')).runDeployedGc({ stack: values.stack, table: values.table, region: values.region }, request)
+      : await runLocalGc(values['data-dir'], request);
+  if (values.json) {
+    process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+  } else {
+    for (const removal of report.removals) process.stdout.write(`${formatRemoval(removal)}\n`);
+    process.stdout.write(`${formatSummary(report)}\n`);
+  }
+  return 0;
+};
+
+/**
+ * On a data dir: the process that owns it runs the collection (its in-process marks keep pushes safe); when none
+ * does, this process claims the dir for the run, so a `serve` started meanwhile waits its turn (refuses to start).
+ */
+export async function runLocalGc(dataDir: string, request: GcRequest): Promise<GcReport> {
+  const keys = new FsKeys(resolve(dataDir));
+  const answer = await callOwner(keys, '/gc', request);
+  if (answer !== undefined) {
+    if (answer.status !== 200) throw new Error(`the ocireg process serving ${keys.root} answered ${answer.status}: ${(answer.value as { error?: string } | undefined)?.error ?? ''}`);
+    return answer.value as GcReport;
+  }
+  let gc: LocalGc | undefined;
+  const control = await claimDataDir(keys, { gc: (forwarded) => gc!.gc(forwarded) });
+  try {
+    gc = new LocalGc(await openFsStorage(keys.root));
+    return await gc.gc(request);
+  } finally {
+    await control.close();
+  }
+}

@@ -1,0 +1,295 @@
+import { randomUUID } from 'node:crypto';
+import { parseManifest } from '../manifest.ts';
+import type { BlobStore, GcStore, MetadataStore } from '../ports.ts';
+import type { BlobRecord, Json } from '../types.ts';
+import { bytesFreedBy, type GcRemoval, type GcReport } from './gc-report.ts';
+
+/** Default grace period: nothing younger than this is collected (an image being pushed has blobs and no manifest yet). */
+export const DEFAULT_GRACE_MS = 24 * 60 * 60 * 1000;
+/** Upload sessions and their storage are collected only past this age, the core's default upload lifetime. */
+export const UPLOAD_LIFETIME_MS = 24 * 60 * 60 * 1000;
+const PAGE_SIZE = 1000;
+
+export interface GcRunOptions {
+  metadata: MetadataStore & GcStore;
+  blobs: BlobStore;
+  /** Nothing younger is collected. @default 24 h */
+  graceMs?: number;
+  /** List what would go, change nothing. */
+  dryRun?: boolean;
+  /** Stop sweeping at this time (epoch ms) and report `complete: false`; the next run picks up the rest. */
+  deadline?: number;
+  /** Manifests a retention planner deleted (or, in a dry run, would delete): their references do not count. */
+  removedManifests?: { name: string; digest: string }[];
+  /** Called once per removal, as it happens (events, logs): the one place where collected items are reported. */
+  onRemoved?: (removal: GcRemoval) => void;
+  now?: () => number;
+}
+
+interface ScannedManifest {
+  name: string;
+  digest: string;
+  size: number;
+  subject: string | undefined;
+  tagged: boolean;
+  storedAt: number;
+  blobs: string[];
+  manifests: string[];
+}
+
+/**
+ * One garbage-collection run: mark, then sweep, each phase a separate call (tests interleave pushes between them).
+ *
+ * A blob goes when no manifest of any repository references it, no upload refers to it and it is older than the
+ * grace period. No stop-the-world: the sweep dooms each candidate with a conditional write that fails if anything
+ * referenced it since the scan began, every write that creates a reference refuses a doomed item in the same atomic
+ * step (MetadataStore.putManifest's references, linkBlob's record), and the run deletes only what it still dooms.
+ * `since` is the scan's start minus the store's clock tolerance; `t` is when a push's write takes effect:
+ * ```
+ *   manifest push M → link L (repository r)           collector run (since = scanStart − tolerance)
+ *   ─────────────────────────────────────────          ───────────────────────────────────────────────
+ *   (a) M written at t < since                          scan lists M (it exists for the whole scan) → L referenced, kept
+ *   (b) M written at t ≥ since, stamps L = t            scan may miss M; doomLink(L) ✗ (stamped ≥ since) → L kept
+ *   (c) push writes while L is doomed                   ✗ for the push: MANIFEST_BLOB_UNKNOWN, nothing stored;
+ *                                                       the client uploads the blob again: the new link replaces the
+ *                                                       doomed one, dropLink(L) ✗ (no longer doomed by this run)
+ *   (d) push writes after dropLink(L)                   ✗ for the push: L absent → MANIFEST_BLOB_UNKNOWN
+ *
+ *   link / mount of blob record B                       the same with B: linkBlob holds or stamps B in its write;
+ *                                                       doomBlob(B) needs no surviving link and no stamp ≥ since;
+ *                                                       an upload of a doomed B commits to a location of its own
+ *                                                       (S3: blobs/<uploadId>, fs: <hex>.<uploadId>) and putBlob
+ *                                                       replaces the doomed record: dropBlob deletes only the old
+ *                                                       bytes and no record (the record is no longer doomed by it).
+ * ```
+ * So a manifest is never stored whose blob is gone: it was written before the scan (seen), after it (stamp
+ * refuses the doom), or while doomed/after the drop (refused). Links are swept before records: a record's references
+ * are the links that survived this run, and links made after the scan began stamp the record.
+ */
+export class GcRun {
+  readonly runId = randomUUID();
+  readonly dryRun: boolean;
+  readonly #options: GcRunOptions;
+  readonly #now: () => number;
+  readonly #graceMs: number;
+  readonly #removals: GcRemoval[] = [];
+  readonly #startedAt: number;
+  #scanStart = 0;
+  #since = 0;
+  #marked = false;
+  #complete = true;
+  readonly #manifests: ScannedManifest[] = [];
+  readonly #links: { name: string; digest: string; size: number; createdAt: number }[] = [];
+  readonly #records: { digest: string; size: number; location: string; createdAt: number }[] = [];
+  readonly #uploads: { name: string; uploadId: string; createdAt: number; storage: Json }[] = [];
+  readonly #bytes: { location: string; size: number; changedAt: number }[] = [];
+  readonly #uploadData: { uploadId: string; size: number; changedAt: number }[] = [];
+  readonly #goneManifests = new Set<string>();
+  readonly #survivingLinks = new Set<string>();
+
+  constructor(options: GcRunOptions) {
+    this.#options = options;
+    this.#now = options.now ?? Date.now;
+    this.#graceMs = options.graceMs ?? DEFAULT_GRACE_MS;
+    this.dryRun = options.dryRun ?? false;
+    this.#startedAt = this.#now();
+    for (const { name, digest } of options.removedManifests ?? []) this.#goneManifests.add(pair(name, digest));
+  }
+
+  /** Phase 1: note the scan's start, then page through everything stored. */
+  async mark(): Promise<void> {
+    this.#scanStart = this.#now();
+    this.#since = this.#scanStart - this.#options.metadata.clockToleranceMs;
+    let cursor: string | undefined;
+    do {
+      const page = await this.#options.metadata.scan(cursor, PAGE_SIZE);
+      for (const entry of page.items) {
+        switch (entry.kind) {
+          case 'manifest': {
+            const { manifest } = entry;
+            let parsed;
+            try {
+              parsed = parseManifest(manifest.content, manifest.mediaType);
+            } catch (cause) {
+              // Its references are unknown: sweeping could break it. Stop rather than guess.
+              throw new Error(`garbage collection stopped: manifest ${entry.name}@${manifest.digest} cannot be parsed, so its references are unknown`, { cause });
+            }
+            this.#manifests.push({
+              name: entry.name,
+              digest: manifest.digest,
+              size: manifest.content.byteLength,
+              subject: manifest.subject,
+              tagged: entry.tagged,
+              storedAt: entry.storedAt,
+              blobs: parsed.blobs,
+              manifests: parsed.manifests,
+            });
+            break;
+          }
+          case 'link':
+            this.#links.push(entry);
+            break;
+          case 'blob':
+            this.#records.push(entry);
+            break;
+          case 'upload':
+            this.#uploads.push(entry);
+            break;
+          case 'bytes':
+            this.#bytes.push(entry);
+            break;
+          case 'upload-data':
+            this.#uploadData.push(entry);
+            break;
+        }
+      }
+      cursor = page.cursor;
+    } while (cursor !== undefined);
+    this.#marked = true;
+  }
+
+  /**
+   * Phase 2: referrers whose subject is gone from their repository, untagged, referenced by no other manifest and
+   * older than the grace period (the conformance suite pushes a referrer before its subject).
+   */
+  async sweepReferrers(): Promise<void> {
+    this.#assertMarked();
+    const present = new Set(this.#liveManifests().map((manifest) => pair(manifest.name, manifest.digest)));
+    const children = new Set(this.#liveManifests().flatMap((manifest) => manifest.manifests.map((child) => pair(manifest.name, child))));
+    for (const manifest of this.#liveManifests()) {
+      if (this.#pastDeadline()) return;
+      if (manifest.subject === undefined || manifest.tagged || present.has(pair(manifest.name, manifest.subject))) continue;
+      if (children.has(pair(manifest.name, manifest.digest)) || !this.#old(manifest.storedAt)) continue;
+      if (!this.dryRun) {
+        const { metadata } = this.#options;
+        if (!(await metadata.doomManifest(manifest.name, manifest.digest, this.runId, this.#since))) continue;
+        if (!(await metadata.dropManifest(manifest.name, manifest.digest, this.runId))) continue;
+      }
+      this.#goneManifests.add(pair(manifest.name, manifest.digest));
+      this.#report({ kind: 'manifest', name: manifest.name, digest: manifest.digest, bytes: manifest.size, reason: 'referrer of a deleted subject' });
+    }
+  }
+
+  /** Phase 3: repository blob links no remaining manifest of their repository references. */
+  async sweepLinks(): Promise<void> {
+    this.#assertMarked();
+    const referenced = new Set(this.#liveManifests().flatMap((manifest) => manifest.blobs.map((digest) => pair(manifest.name, digest))));
+    for (const link of this.#links) {
+      const id = pair(link.name, link.digest);
+      if (referenced.has(id) || !this.#old(link.createdAt) || this.#pastDeadline()) {
+        this.#survivingLinks.add(link.digest);
+        continue;
+      }
+      if (!this.dryRun) {
+        const { metadata } = this.#options;
+        if (!(await metadata.doomLink(link.name, link.digest, this.runId, this.#since)) || !(await metadata.dropLink(link.name, link.digest, this.runId))) {
+          this.#survivingLinks.add(link.digest);
+          continue;
+        }
+      }
+      this.#report({ kind: 'link', name: link.name, digest: link.digest, bytes: link.size });
+    }
+  }
+
+  /** Phase 4: blob records no surviving link names: bytes, then records (the store orders them crash-safely). */
+  async sweepBlobs(): Promise<void> {
+    this.#assertMarked();
+    for (const record of this.#records) {
+      if (this.#survivingLinks.has(record.digest) || !this.#old(record.createdAt)) continue;
+      if (this.#pastDeadline()) return;
+      let doomed: BlobRecord | undefined = record;
+      if (!this.dryRun) {
+        const { metadata, blobs } = this.#options;
+        doomed = await metadata.doomBlob(record.digest, this.runId, this.#since);
+        if (!doomed || !(await metadata.dropBlob(doomed, this.runId, (location) => blobs.delete(location)))) continue;
+      }
+      this.#report({ kind: 'blob', digest: doomed.digest, bytes: doomed.size });
+    }
+  }
+
+  /**
+   * Phase 5: upload sessions older than the upload lifetime (the core already refuses them) with their storage,
+   * upload storage without a session, and committed bytes no record names, all older than the grace period too.
+   */
+  async sweepUploads(): Promise<void> {
+    this.#assertMarked();
+    const { metadata, blobs } = this.#options;
+    const uploadAge = Math.max(this.#graceMs, UPLOAD_LIFETIME_MS);
+    const sessions = new Set(this.#uploads.map((upload) => upload.uploadId));
+    for (const upload of this.#uploads) {
+      if (this.#pastDeadline()) return;
+      if (this.#scanStart - upload.createdAt <= uploadAge) continue;
+      if (!this.dryRun) {
+        await blobs.abort(upload.storage);
+        await metadata.deleteUpload(upload.name, upload.uploadId);
+      }
+      this.#report({ kind: 'upload', name: upload.name, uploadId: upload.uploadId, bytes: 0 });
+    }
+    for (const data of this.#uploadData) {
+      if (this.#pastDeadline()) return;
+      if (sessions.has(data.uploadId) || this.#since - data.changedAt <= uploadAge) continue;
+      // The filesystem store's upload state is { uploadId } (the only backend that lists upload data).
+      if (!this.dryRun) await blobs.abort({ uploadId: data.uploadId });
+      this.#report({ kind: 'upload', uploadId: data.uploadId, bytes: data.size });
+    }
+    const named = new Set(this.#records.map((record) => record.location));
+    for (const bytes of this.#bytes) {
+      if (this.#pastDeadline()) return;
+      if (named.has(bytes.location) || this.#since - bytes.changedAt <= this.#graceMs) continue;
+      if (!this.dryRun) await blobs.delete(bytes.location);
+      this.#report({ kind: 'bytes', location: bytes.location, bytes: bytes.size });
+    }
+  }
+
+  /** Every phase in order. */
+  async run(): Promise<GcReport> {
+    await this.mark();
+    await this.sweepReferrers();
+    await this.sweepLinks();
+    await this.sweepBlobs();
+    await this.sweepUploads();
+    return this.report();
+  }
+
+  report(): GcReport {
+    const removals = [...this.#removals];
+    return {
+      runId: this.runId,
+      dryRun: this.dryRun,
+      complete: this.#complete,
+      graceMs: this.#graceMs,
+      removals,
+      bytesFreed: bytesFreedBy(removals),
+      objectsDeleted: removals.length,
+      scanned: { manifests: this.#manifests.length, links: this.#links.length, blobs: this.#records.length, uploads: this.#uploads.length },
+      durationMs: this.#now() - this.#startedAt,
+    };
+  }
+
+  #liveManifests(): ScannedManifest[] {
+    return this.#manifests.filter((manifest) => !this.#goneManifests.has(pair(manifest.name, manifest.digest)));
+  }
+
+  #old(createdAt: number): boolean {
+    return createdAt < this.#scanStart - this.#graceMs && createdAt < this.#since;
+  }
+
+  #pastDeadline(): boolean {
+    if (this.#options.deadline === undefined || this.#now() < this.#options.deadline) return false;
+    this.#complete = false;
+    return true;
+  }
+
+  #report(removal: GcRemoval): void {
+    this.#removals.push(removal);
+    this.#options.onRemoved?.(removal);
+  }
+
+  #assertMarked(): void {
+    if (!this.#marked) throw new Error('garbage collection: mark() must run before a sweep');
+  }
+}
+
+function pair(name: string, digest: string): string {
+  return `${name}\u0000${digest}`;
+}

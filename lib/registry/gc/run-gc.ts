@@ -1,0 +1,49 @@
+import type { BlobStore, GcStore, MetadataStore } from '../ports.ts';
+import { GcRun } from './collector.ts';
+import { bytesFreedBy, type GcRemoval, type GcReport } from './gc-report.ts';
+
+/**
+ * Retention rules, applied before the sweep (provided by the retention-policy feature). It deletes the tags and
+ * manifests its rules expire, or in a dry run only lists them, reporting each through `report`, and returns the
+ * manifests it deleted or would delete, so that a dry run's sweep lists the blobs they free as the real run would.
+ */
+export interface RetentionPlanner {
+  apply(context: { dryRun: boolean; now: number; report: (removal: GcRemoval) => void }): Promise<{ manifests: { name: string; digest: string }[] }>;
+}
+
+export interface RunGcOptions {
+  metadata: MetadataStore & GcStore;
+  blobs: BlobStore;
+  plan?: RetentionPlanner;
+  dryRun?: boolean;
+  graceMs?: number;
+  /** Stop at this time (epoch ms); the next run continues. */
+  deadline?: number;
+  onRemoved?: (removal: GcRemoval) => void;
+  now?: () => number;
+}
+
+/** `ocireg gc`, the scheduled function and `serve --gc-every`: retention rules first, then one collector run. */
+export async function runGc(options: RunGcOptions): Promise<GcReport> {
+  const now = options.now ?? Date.now;
+  const started = now();
+  const planned: GcRemoval[] = [];
+  const report = (removal: GcRemoval) => {
+    planned.push(removal);
+    options.onRemoved?.(removal);
+  };
+  const retained = options.plan ? await options.plan.apply({ dryRun: options.dryRun ?? false, now: started, report }) : { manifests: [] };
+  const run = new GcRun({
+    metadata: options.metadata,
+    blobs: options.blobs,
+    removedManifests: retained.manifests,
+    now,
+    ...(options.dryRun !== undefined ? { dryRun: options.dryRun } : {}),
+    ...(options.graceMs !== undefined ? { graceMs: options.graceMs } : {}),
+    ...(options.deadline !== undefined ? { deadline: options.deadline } : {}),
+    ...(options.onRemoved !== undefined ? { onRemoved: options.onRemoved } : {}),
+  });
+  const swept = await run.run();
+  const removals = [...planned, ...swept.removals];
+  return { ...swept, removals, bytesFreed: bytesFreedBy(removals), objectsDeleted: removals.length, durationMs: now() - started };
+}
