@@ -63,10 +63,10 @@ describe('RegistryStack template', () => {
     expect(fn!.Properties.Environment.Variables.BUCKET_NAME).toEqual({ Ref: bucketId });
   });
 
-  it('routes ANY /v2, ANY /v2/{proxy+}, ANY /token and the catch-all to the function on an auto-deployed $default stage with access logs', () => {
+  it('routes ANY /v2, ANY /v2/{proxy+}, ANY /token, GET /console/{proxy+} and the catch-all to the function on an auto-deployed $default stage with access logs', () => {
     const routeKeys = Object.values(template.findResources('AWS::ApiGatewayV2::Route')).map((route) => route.Properties.RouteKey).sort();
 
-    expect(routeKeys).toEqual(['$default', 'ANY /token', 'ANY /v2', 'ANY /v2/{proxy+}']);
+    expect(routeKeys).toEqual(['$default', 'ANY /token', 'ANY /v2', 'ANY /v2/{proxy+}', 'GET /console/{proxy+}']);
     template.resourceCountIs('AWS::ApiGatewayV2::Api', 1);
     template.hasResourceProperties('AWS::ApiGatewayV2::Api', { ProtocolType: 'HTTP' });
     template.resourceCountIs('AWS::ApiGatewayV2::Integration', 1);
