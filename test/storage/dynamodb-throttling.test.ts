@@ -65,13 +65,18 @@ function throttleAlways(operation: string, make: (call: AwsJsonCall) => FrontAns
   answer = (call) => (call.operation === operation ? make(call) : undefined);
 }
 const transactionOf = (call: AwsJsonCall) => throttledTransaction((call.input.TransactItems as unknown[]).length);
+/** The manifest push's transaction (a blob push links its blob in a transaction of its own since garbage collection). */
+const isManifestTransaction = (call: AwsJsonCall) =>
+  call.operation === 'TransactWriteItems' && JSON.stringify(call.input.TransactItems).includes('"MANIFEST#');
 
 describe('DynamoDbMetadataStore under throttling', () => {
   it('reads through throttled GetItems the SDK retries, and sends no retry of its own', async () => {
     // Prepare
     const name = repo('get');
     const blob = { digest: digestOf(randomBytes(8)), size: 3, location: 'blobs/x' };
-    await store().linkBlob(name, blob);
+    // A link needs the blob's global record (garbage collection stamps it when linking).
+    await store().putBlob(blob);
+    expect(await store().linkBlob(name, blob)).toBe(true);
     throttleFirst('GetItem', 2, throttlingException);
     // Act
     const read = await store().getLinkedBlob(name, blob.digest);
@@ -141,7 +146,8 @@ describe('DynamoDbMetadataStore under throttling', () => {
     // Prepare
     const name = repo('batch');
     const [linked, absent] = [digestOf(randomBytes(8)), digestOf(randomBytes(8))];
-    await store().linkBlob(name, { digest: linked, size: 1, location: 'blobs/x' });
+    await store().putBlob({ digest: linked, size: 1, location: 'blobs/x' });
+    expect(await store().linkBlob(name, { digest: linked, size: 1, location: 'blobs/x' })).toBe(true);
     throttleFirst('BatchGetItem', 1, (call) => allUnprocessed(call.input));
     // Act
     const missing = await store().missingReferences(name, { blobs: [linked, absent], manifests: [] });
@@ -178,8 +184,11 @@ describe('the AWS registry app under throttling', () => {
   it('pushes through transient throttling of the reference check and the manifest transaction', async () => {
     // Prepare: every BatchGetItem and TransactWriteItems is refused once
     const refused = new Set<string>();
+    let manifestTransactions = 0;
     answer = (call) => {
-      if (refused.has(call.operation) || !['BatchGetItem', 'TransactWriteItems'].includes(call.operation)) return undefined;
+      if (isManifestTransaction(call)) manifestTransactions += 1;
+      if (call.operation !== 'BatchGetItem' && !isManifestTransaction(call)) return undefined;
+      if (refused.has(call.operation)) return undefined;
       refused.add(call.operation);
       return call.operation === 'BatchGetItem' ? allUnprocessed(call.input) : transactionOf(call);
     };
@@ -189,7 +198,7 @@ describe('the AWS registry app under throttling', () => {
     // Assess
     expect(status).toBe(201);
     expect(count('BatchGetItem')).toBe(2);
-    expect(count('TransactWriteItems')).toBe(2);
+    expect(manifestTransactions).toBe(2);
     const pulled = await call(app, 'GET', `/v2/${name}/manifests/v1`, { headers: { accept: manifest.mediaType } });
     expect(pulled.status).toBe(200);
     expect(pulled.body.equals(manifest.bytes)).toBe(true);
@@ -199,6 +208,7 @@ describe('the AWS registry app under throttling', () => {
     // Prepare
     const name = repo('app-429');
     const { manifest } = await pushImage(name);
+    const readsBefore = count('GetItem');
     throttleAlways('GetItem', throttlingException);
     // Act
     const pulled = await call(app, 'GET', `/v2/${name}/manifests/v1`, { headers: { accept: manifest.mediaType } });
@@ -209,12 +219,12 @@ describe('the AWS registry app under throttling', () => {
     expect(pulled.json().errors[0]).toMatchObject({ code: 'TOOMANYREQUESTS', detail: { retryAfterSeconds: 1 } });
     expect(head.status).toBe(429);
     expect(head.headers['retry-after']).toBe('1');
-    expect(count('GetItem')).toBe(2 * SDK_ATTEMPTS);
+    expect(count('GetItem') - readsBefore).toBe(2 * SDK_ATTEMPTS);
   });
 
   it('answers 429 to a manifest push whose transaction stays cancelled for throughput, and the tag is not written', async () => {
     const name = repo('app-push-429');
-    throttleAlways('TransactWriteItems', transactionOf);
+    answer = (call) => (isManifestTransaction(call) ? transactionOf(call) : undefined);
     const { status } = await pushImage(name);
     answer = () => undefined;
     expect(status).toBe(429);
