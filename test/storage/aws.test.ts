@@ -27,6 +27,7 @@ import { LOCAL_CREDENTIALS, LOCAL_REGION, startAwsLocal, type AwsLocal } from '.
 import { S3CallCounter, verifyPresignedUrl } from '../../lib/dev/strict-s3.ts';
 import { parsedSha256 as sha256 } from '../support/digests.ts';
 import { boundedListingsContract } from '../http/bounded-listings.contract.ts';
+import { malformedRequestsContract } from '../http/malformed-requests.contract.ts';
 import { blobStoreContract } from './blob-store.contract.ts';
 import { manifestBodyStoreContract } from './manifest-body-store.contract.ts';
 import { metadataStoreContract, storedManifest } from './metadata-store.contract.ts';
@@ -62,6 +63,7 @@ manifestBodyStoreContract('s3 (s3rver)', async () => manifestBodyStore());
 tagHistoryStoreContract('DynamoDB Local', async (depth) => new DynamoDbTagHistoryStore({ dynamo: aws.dynamo, table: names.table, depth }));
 // Through the app: an `n` past DynamoDB's 32-bit Limit answered 500 here before the core bounded listings.
 boundedListingsContract('DynamoDB Local + s3rver', async () => ({ blobs: blobStore(), metadata: metadataStore() }));
+malformedRequestsContract('DynamoDB Local + s3rver', async () => ({ blobs: blobStore(), metadata: metadataStore() }));
 
 /** What the core does with the state between requests: JSON in a DynamoDB string attribute. */
 const persisted = (state: Json): Json => JSON.parse(JSON.stringify(state)) as Json;
