@@ -23,7 +23,7 @@ const PACKAGE_OF: Record<string, string> = {
 };
 
 /** The line `.ci/run` runs on a machine that lacks a client. */
-export const APT_LINE = 'apt-get install -y skopeo docker.io containerd umoci jq openssl openjdk-17-jre-headless';
+export const APT_LINE = 'apt-get install -y skopeo docker.io containerd umoci jq openssl openjdk-17-jre-headless chromium docker-registry';
 
 async function onPath(name: string): Promise<string | undefined> {
   for (const dir of (process.env.PATH ?? '').split(delimiter)) {
