@@ -65,7 +65,10 @@ describe('ocireg serve --auth, administered with the CLI while it runs', () => {
     expect(stdout).toMatch(/^ocireg_[0-9a-f]{16}_[A-Za-z0-9_-]{43}\n$/);
     expect(stderr).toMatch(/shown once/);
     const identities = await readFile(join(server.dataDir, 'auth', 'identities.json'), 'utf8');
-    expect(identities).not.toContain(stdout.trim().split('_')[2]);
+    // The secret is base64url, which may itself hold `_`: everything after `ocireg_<id>_`.
+    const secret = stdout.trim().slice('ocireg_'.length + 16 + 1);
+    expect(secret).toHaveLength(43);
+    expect(identities).not.toContain(secret);
     expect((await stat(join(server.dataDir, 'auth', 'identities.json'))).mode & 0o777).toBe(0o600);
     const { stdout: listed } = await ocireg(server.dataDir, 'tokens', 'list', 'dora');
     expect(listed).toMatch(/scope=team\/\*:pull/);
