@@ -1,4 +1,5 @@
 import { manifestBlobUnknown } from '../registry/errors.ts';
+import type { ManifestReferences } from '../registry/ports.ts';
 
 /**
  * The garbage-collection marks of the single-process backends (memory, and fs: one `ocireg serve` owns a data dir,
@@ -52,17 +53,17 @@ export class InProcessReferences {
 
   /**
    * A manifest write under the marks: waits while the manifest itself is doomed (it is being deleted), holds its
-   * references (MANIFEST_BLOB_UNKNOWN for a doomed one), lets `check` find absent ones and `write` store it, then
-   * stamps it and its references.
+   * references (MANIFEST_BLOB_UNKNOWN for a doomed one), lets `missing` find absent ones (the store's
+   * `missingReferences`; MANIFEST_BLOB_UNKNOWN for the first) and `write` store it, then stamps it and its references.
    */
-  async writeManifest(name: string, digest: string, references: { blobs: string[]; manifests: string[] }, check: () => Promise<string | undefined>, write: () => Promise<void>): Promise<void> {
+  async writeManifest(name: string, digest: string, references: ManifestReferences = { blobs: [], manifests: [] }, missing: (references: ManifestReferences) => Promise<string[]>, write: () => Promise<void>): Promise<void> {
     const own = referenceKey.manifest(name, digest);
     await this.undoomed(own);
     const held = this.hold([...references.blobs.map((blob) => referenceKey.link(name, blob)), ...references.manifests.map((child) => referenceKey.manifest(name, child))]);
     if ('doomed' in held) throw manifestBlobUnknown(held.doomed.split('\u0000')[2]!);
     try {
-      const missing = await check();
-      if (missing !== undefined) throw manifestBlobUnknown(missing);
+      const [absent] = await missing(references);
+      if (absent !== undefined) throw manifestBlobUnknown(absent);
       await write();
       this.touch(own);
     } finally {

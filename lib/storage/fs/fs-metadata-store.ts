@@ -1,19 +1,17 @@
-import { access, readdir, rm, stat, utimes } from 'node:fs/promises';
+import { rm, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
 import { uploadConflict } from '../../registry/errors.ts';
 import type { GcEntry, ScanPage } from '../../registry/gc/gc-entries.ts';
 import { paginate } from '../../registry/pagination.ts';
 import { TagFixedConflict, type GcStore, type MetadataStore, type PutManifestOptions } from '../../registry/ports.ts';
 import { referrerDescriptor, type BlobRecord, type Descriptor, type Page, type PageRequest, type StoredManifest, type UploadSession } from '../../registry/types.ts';
-import { createFileExclusive, isNotFound, readFileIfExists, removeFile, writeFileAtomic } from './atomic-file.ts';
+import { createFileExclusive, readFileIfExists, removeFile, writeFileAtomic } from './atomic-file.ts';
+import { exists, listDir } from './data-dir-reads.ts';
+import { scanDataDir } from './fs-gc-scan.ts';
 import { InProcessReferences, referenceKey } from '../in-process-references.ts';
 import { KeyedMutex } from './keyed-mutex.ts';
 import type { FsKeys } from './keys.ts';
-
-/** A manifest record on disk: the stored manifest with its bytes in base64. */
-interface ManifestFile extends Omit<StoredManifest, 'content'> {
-  content: string;
-}
+import { fromManifestFile, toManifestFile, type ManifestFile } from './manifest-file.ts';
 
 /**
  * Metadata in small JSON files (layout in keys.ts), each written atomically. One process owns a data dir,
@@ -90,8 +88,7 @@ export class FsMetadataStore implements MetadataStore, GcStore {
   async getManifest(name: string, digest: string): Promise<StoredManifest | undefined> {
     const text = await readFileIfExists(this.#keys.manifest(name, digest));
     if (text === undefined) return undefined;
-    const file = JSON.parse(text) as ManifestFile;
-    return { ...file, content: Buffer.from(file.content, 'base64') };
+    return fromManifestFile(JSON.parse(text) as ManifestFile);
   }
 
   async resolveTag(name: string, tag: string): Promise<StoredManifest | undefined> {
@@ -112,13 +109,8 @@ export class FsMetadataStore implements MetadataStore, GcStore {
    * Garbage collection: the references are held from their check to the end of the write (in-process-references.ts).
    */
   async putManifest(name: string, manifest: StoredManifest, tags: string[], options: PutManifestOptions = {}): Promise<void> {
-    const references = options.references ?? { blobs: [], manifests: [] };
-    await this.#references.writeManifest(
-      name,
-      manifest.digest,
-      references,
-      async () => (await this.missingReferences(name, references))[0],
-      () => this.#writeManifest(name, manifest, tags, options),
+    await this.#references.writeManifest(name, manifest.digest, options.references, (references) => this.missingReferences(name, references), () =>
+      this.#writeManifest(name, manifest, tags, options),
     );
   }
 
@@ -128,8 +120,7 @@ export class FsMetadataStore implements MetadataStore, GcStore {
       const current = (await readFileIfExists(this.#keys.tag(name, tag)))?.trim();
       if (current !== undefined && current !== manifest.digest) throw new TagFixedConflict(tag, current);
     }
-    const file: ManifestFile = { ...manifest, content: Buffer.from(manifest.content).toString('base64') };
-    await writeFileAtomic(this.#keys.tmpDir, this.#keys.manifest(name, manifest.digest), JSON.stringify(file));
+    await writeFileAtomic(this.#keys.tmpDir, this.#keys.manifest(name, manifest.digest), JSON.stringify(toManifestFile(manifest)));
     if (manifest.subject !== undefined) {
       const path = this.#keys.referrer(name, manifest.subject, manifest.digest);
       await writeFileAtomic(this.#keys.tmpDir, path, JSON.stringify(referrerDescriptor(manifest)));
@@ -221,75 +212,9 @@ export class FsMetadataStore implements MetadataStore, GcStore {
 
   // ---- garbage collection (GcStore)
 
-  /**
-   * Walks the data dir (the file names are the keys: no file is read for an entry before its page), sorts the
-   * entries by key and reads the page after `cursor`. An entry whose file vanished meanwhile is left out.
-   */
-  async scan(cursor: string | undefined, limit: number): Promise<ScanPage<GcEntry>> {
-    const entries: [string, () => Promise<GcEntry | undefined>][] = [];
-    const walk = async (dir: string, prefix: string): Promise<void> => {
-      for (const entry of await listDir(dir)) {
-        if (entry.startsWith('_')) continue;
-        const name = prefix ? `${prefix}/${entry}` : entry;
-        await this.#repositoryEntries(name, entries);
-        await walk(join(dir, entry), name);
-      }
-    };
-    await walk(this.#keys.repositoriesDir, '');
-    for (const [algorithm, file] of await listTwoLevels(this.#keys.blobRecordsDir)) {
-      const digest = `${algorithm}:${file.replace(/\.json$/, '')}`;
-      entries.push([`3\u0000${digest}`, async () => {
-        const dated = await readDated<BlobRecord>(this.#keys.blobRecord(digest));
-        return dated && { kind: 'blob', digest, size: dated.value.size, location: dated.value.location, createdAt: dated.at };
-      }]);
-    }
-    for (const file of await listDir(this.#keys.uploadSessionsDir)) {
-      entries.push([`4\u0000${file}`, async () => {
-        const dated = await readDated<UploadSession>(join(this.#keys.uploadSessionsDir, file));
-        return dated && { kind: 'upload', name: dated.value.name, uploadId: dated.value.uploadId, createdAt: dated.value.createdAt, storage: dated.value.storage };
-      }]);
-    }
-    for (const [algorithm, prefix] of await listTwoLevels(this.#keys.blobsDir)) {
-      for (const file of await listDir(join(this.#keys.blobsDir, algorithm, prefix))) {
-        const location = this.#keys.locationOf(algorithm, file);
-        entries.push([`5\u0000${location}`, async () => {
-          const info = await statIfExists(this.#keys.blobPath(location));
-          return info && { kind: 'bytes', location, size: info.size, changedAt: info.changedAt };
-        }]);
-      }
-    }
-    for (const uploadId of await listDir(this.#keys.uploadsDir)) {
-      entries.push([`6\u0000${uploadId}`, async () => {
-        const info = await statIfExists(this.#keys.uploadData(uploadId));
-        return info && { kind: 'upload-data', uploadId, size: info.size, changedAt: info.changedAt };
-      }]);
-    }
-    const after = entries.filter(([key]) => cursor === undefined || key > cursor).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    const page = after.slice(0, limit);
-    const items = (await Promise.all(page.map(([, load]) => load()))).filter((entry) => entry !== undefined);
-    return { items, cursor: after.length > limit ? page.at(-1)![0] : undefined };
-  }
-
-  async #repositoryEntries(name: string, entries: [string, () => Promise<GcEntry | undefined>][]): Promise<void> {
-    let tagged: Promise<Set<string>> | undefined;
-    const taggedDigests = () =>
-      (tagged ??= this.#tagNames(name).then(async (tags) => new Set((await Promise.all(tags.map((tag) => readFileIfExists(this.#keys.tag(name, tag))))).flatMap((digest) => (digest === undefined ? [] : [digest.trim()])))));
-    for (const [algorithm, file] of await listTwoLevels(this.#keys.manifestsDir(name))) {
-      const digest = `${algorithm}:${file.replace(/\.json$/, '')}`;
-      entries.push([`1\u0000${name}\u0000${digest}`, async () => {
-        const dated = await readDated<ManifestFile>(this.#keys.manifest(name, digest));
-        if (!dated) return undefined;
-        const manifest = { ...dated.value, content: Buffer.from(dated.value.content, 'base64') };
-        return { kind: 'manifest', name, manifest, tagged: (await taggedDigests()).has(digest), storedAt: dated.at };
-      }]);
-    }
-    for (const [algorithm, file] of await listTwoLevels(join(this.#keys.repository(name), '_blobs'))) {
-      const digest = `${algorithm}:${file.replace(/\.json$/, '')}`;
-      entries.push([`2\u0000${name}\u0000${digest}`, async () => {
-        const dated = await readDated<BlobRecord>(this.#keys.blobLink(name, digest));
-        return dated && { kind: 'link', name, digest, size: dated.value.size, createdAt: dated.at };
-      }]);
-    }
+  /** The data dir's entries, walked and paged in fs-gc-scan.ts. */
+  scan(cursor: string | undefined, limit: number): Promise<ScanPage<GcEntry>> {
+    return scanDataDir(this.#keys, cursor, limit);
   }
 
   doomLink(name: string, digest: string, runId: string, since: number): Promise<boolean> {
@@ -342,47 +267,4 @@ export class FsMetadataStore implements MetadataStore, GcStore {
 /** Lock keys of tags: upload ids (the other lock keys) hold no `/` or `:`. */
 function tagLock(name: string, tag: string): string {
   return `tag:${name}:${tag}`;
-}
-
-async function listDir(dir: string): Promise<string[]> {
-  try {
-    return await readdir(dir);
-  } catch (error) {
-    if (isNotFound(error)) return [];
-    throw error;
-  }
-}
-
-/** The entries two directory levels down: [first, second] pairs, e.g. [algorithm, file]. */
-async function listTwoLevels(dir: string): Promise<[string, string][]> {
-  const pairs: [string, string][] = [];
-  for (const first of await listDir(dir)) for (const second of await listDir(join(dir, first))) pairs.push([first, second]);
-  return pairs;
-}
-
-/** A JSON file and its modification time, or undefined when it does not exist. */
-async function readDated<T>(path: string): Promise<{ value: T; at: number } | undefined> {
-  const [text, info] = await Promise.all([readFileIfExists(path), statIfExists(path)]);
-  return text === undefined || info === undefined ? undefined : { value: JSON.parse(text) as T, at: info.changedAt };
-}
-
-/**
- * Size and the later of modification and status change (a rename sets the change time: bytes renamed into place
- * count as new), or undefined when absent.
- */
-async function statIfExists(path: string): Promise<{ size: number; changedAt: number } | undefined> {
-  try {
-    const info = await stat(path);
-    return { size: info.size, changedAt: Math.max(info.mtimeMs, info.ctimeMs) };
-  } catch (error) {
-    if (isNotFound(error)) return undefined;
-    throw error;
-  }
-}
-
-async function exists(path: string): Promise<boolean> {
-  return access(path).then(
-    () => true,
-    (error: unknown) => (isNotFound(error) ? false : Promise.reject(error)),
-  );
 }

@@ -92,12 +92,11 @@ export class MemoryMetadataStore implements MetadataStore, GcStore {
   }
 
   async putManifest(name: string, manifest: StoredManifest, tags: string[], options: PutManifestOptions = {}): Promise<void> {
-    const references = options.references ?? { blobs: [], manifests: [] };
     await this.#references.writeManifest(
       name,
       manifest.digest,
-      references,
-      async () => (await this.missingReferences(name, references))[0],
+      options.references,
+      (references) => this.missingReferences(name, references),
       async () => {
         const repository = this.#repository(name);
         // Checked and written without an await in between: no other push runs in the middle.
