@@ -32,6 +32,8 @@ export interface EventDetail {
   'artifact-type'?: 'blob' | 'manifest' | 'tag';
   actor?: Actor;
   'user-agent'?: string;
+  /** GC: why a manifest or tag was removed (the retention rule, or `referrer of a deleted subject`). */
+  reason?: string;
 }
 
 /** The envelope, as EventBridge delivers it to rule targets (and as webhooks receive it locally). */

@@ -13,11 +13,15 @@ export interface Actor {
 }
 
 export const ANONYMOUS: Actor = { subject: 'anonymous' };
+/** Garbage collection and the retention rules it applies. */
+export const GC_ACTOR: Actor = { subject: 'gc' };
 
 /** What the transport knows about the request that changes a tag. */
 export interface ChangeContext {
   actor: Actor;
   userAgent?: string;
+  /** Why, when the change was not a client's request (`removed by retention: …`). */
+  reason?: string;
 }
 
 export type TagAction = 'created' | 'moved' | 'deleted';
@@ -32,6 +36,8 @@ export interface TagChange {
   digest?: string;
   actor: Actor;
   userAgent?: string;
+  /** Why, when not a client's request: `removed by retention: <the rule>`. */
+  reason?: string;
 }
 
 /**

@@ -6,9 +6,10 @@ import { putManifestWithPolicy } from './immutable-tags.ts';
 import { assertName, assertTag } from './names.ts';
 import type { PolicyCache } from './policy-cache.ts';
 import type { MetadataStore } from './ports.ts';
-import { ANONYMOUS, type ChangeContext, type TagChange, type TagHistoryStore } from './tag-history.ts';
+import { ANONYMOUS, GC_ACTOR, type ChangeContext, type TagChange, type TagHistoryStore } from './tag-history.ts';
 import type { Page, PageRequest, StoredManifest } from './types.ts';
 import { listTags } from './listings.ts';
+import type { GcRemoval } from './gc/gc-report.ts';
 
 export interface TagVersionsOptions {
   metadata: MetadataStore;
@@ -120,9 +121,25 @@ export class TagVersions {
     await this.#publish(detail, context);
   }
 
-  /** For garbage collection's removal callback: a blob or manifest it removed. */
-  async recordCollected(name: string, digest: string, artifact: 'blob' | 'manifest'): Promise<void> {
-    await this.#publish({ 'action-type': 'GC', result: 'SUCCESS', 'repository-name': name, 'image-digest': digest, 'artifact-type': artifact }, undefined);
+  /**
+   * For garbage collection's removal callback (runGc's `onRemoved`, never in a dry run): one GC event per manifest,
+   * per blob link (a blob leaving a repository) and per tag a retention rule expired; global blob records, uploads
+   * and stray bytes belong to no repository and publish nothing. An expired tag is also written to the tag's history
+   * (`removed by retention: <reason>`) unless the delete that removed it recorded it already.
+   */
+  async recordCollected(removal: GcRemoval): Promise<void> {
+    if (removal.kind !== 'manifest' && removal.kind !== 'link' && removal.kind !== 'tag') return;
+    if (removal.kind === 'tag' && this.#history) {
+      const newest = (await this.#history.list(removal.name, removal.tag))[0];
+      if (!(newest?.action === 'deleted' && newest.previous === removal.digest)) {
+        await this.#history.append(removal.name, [change(removal.tag, new Date(), 'deleted', removal.digest, undefined, collectedBy(removal.reason))]);
+      }
+    }
+    const artifact = removal.kind === 'link' ? 'blob' : removal.kind;
+    const detail: EventDetail = { 'action-type': 'GC', result: 'SUCCESS', 'repository-name': removal.name, 'image-digest': removal.digest, 'artifact-type': artifact };
+    if (removal.kind === 'tag') Object.assign(detail, { 'image-tag': removal.tag, 'image-tags': [removal.tag] });
+    if (removal.kind !== 'link') detail.reason = removal.reason;
+    await this.#publish(detail, undefined);
   }
 
   /** A tag's kept changes, newest first. */
@@ -226,7 +243,13 @@ function change(tag: string, at: Date, action: TagChange['action'], previous: st
   if (previous !== undefined) entry.previous = previous;
   if (digest !== undefined) entry.digest = digest;
   if (context?.userAgent !== undefined) entry.userAgent = context.userAgent;
+  if (context?.reason !== undefined) entry.reason = context.reason;
   return entry;
+}
+
+/** Who removes what retention rules expire: `ocireg history` shows it with the rule's reason. */
+export function collectedBy(reason: string): ChangeContext {
+  return { actor: GC_ACTOR, reason: `removed by retention: ${reason}` };
 }
 
 /** The manifest's bytes plus the sizes of the descriptors it lists (config and layers, or child manifests). */

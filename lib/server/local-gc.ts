@@ -1,4 +1,4 @@
-import type { GcReport } from '../registry/gc/gc-report.ts';
+import type { GcRemoval, GcReport } from '../registry/gc/gc-report.ts';
 import { runGc, type RetentionPlanner } from '../registry/gc/run-gc.ts';
 import type { BlobStore, GcStore, MetadataStore } from '../registry/ports.ts';
 import type { ControlHandlers, GcRequest } from './control-socket.ts';
@@ -10,11 +10,17 @@ import type { ControlHandlers, GcRequest } from './control-socket.ts';
 export class LocalGc implements ControlHandlers {
   readonly #storage: { metadata: MetadataStore & GcStore; blobs: BlobStore };
   readonly #plan: RetentionPlanner | undefined;
+  readonly #collected: ((removal: GcRemoval) => Promise<void>) | undefined;
   #last: Promise<unknown> = Promise.resolve();
 
-  constructor(storage: { metadata: MetadataStore & GcStore; blobs: BlobStore }, plan?: RetentionPlanner) {
+  /**
+   * `collected` is told of each removal of a real run (not of a dry run), as it happens: the registry's events and
+   * tag history (TagVersions.recordCollected). Its failures are its own: the run goes on.
+   */
+  constructor(storage: { metadata: MetadataStore & GcStore; blobs: BlobStore }, plan?: RetentionPlanner, collected?: (removal: GcRemoval) => Promise<void>) {
     this.#storage = storage;
     this.#plan = plan;
+    this.#collected = collected;
   }
 
   gc(request: GcRequest): Promise<GcReport> {
@@ -24,11 +30,17 @@ export class LocalGc implements ControlHandlers {
         dryRun: request.dryRun,
         ...(request.graceMs !== undefined ? { graceMs: request.graceMs } : {}),
         ...(this.#plan ? { plan: this.#plan } : {}),
+        ...(this.#collected && !request.dryRun ? { onRemoved: reportTo(this.#collected) } : {}),
       }),
     );
     this.#last = run.catch(() => undefined);
     return run;
   }
+}
+
+/** runGc's synchronous callback onto an asynchronous recorder whose failure must not stop the run. */
+function reportTo(collected: (removal: GcRemoval) => Promise<void>): (removal: GcRemoval) => void {
+  return (removal) => void collected(removal).catch(() => undefined);
 }
 
 /** The one JSON line a run logs (serve --gc-every, the scheduled function): totals, not the list. */

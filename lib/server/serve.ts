@@ -81,9 +81,6 @@ async function serveClaimed(
   setGc: (gc: LocalGc) => void,
 ): Promise<RunningServer> {
   const storage = await openFsStorage(keys.root, options.maxChunkLength);
-  const gc = new LocalGc(storage);
-  setGc(gc);
-  const timer = options.gcEveryMs === undefined ? undefined : startPeriodicGc(gc, options.gcEveryMs, options.gcGraceMs, writeLog);
   const cache = new PullThroughCache({
     rules: new FsCacheRuleStore(storage.keys),
     blobs: storage.blobs,
@@ -101,6 +98,12 @@ async function serveClaimed(
     cache,
     ...(webhooks ? { events: webhooks, onEventFailure: (error: unknown) => writeLog(JSON.stringify({ level: 'error', msg: 'event not sent', error: String(error) })) } : {}),
   });
+  // Removals of `ocireg gc` (through the control socket) and `--gc-every` become GC events and tag history.
+  const gc = new LocalGc(storage, undefined, (removal) =>
+    registry.versions.recordCollected(removal).catch((error: unknown) => writeLog(JSON.stringify({ time: new Date().toISOString(), level: 'error', msg: 'gc removal not recorded', removal, error: String(error) }))),
+  );
+  setGc(gc);
+  const timer = options.gcEveryMs === undefined ? undefined : startPeriodicGc(gc, options.gcEveryMs, options.gcGraceMs, writeLog);
   const auth = options.auth ? await localAuthService(storage.keys) : undefined;
   const app = createRegistryApp({ registry, ...(auth ? { auth } : {}), log: (line, cause) => writeLog(formatLog(line, cause)) });
 

@@ -27,7 +27,7 @@ function versionedRegistry(depth = 10) {
     return { ...manifest, size: manifest.bytes.byteLength + config.bytes.byteLength + layer.bytes.byteLength };
   };
   const command = (path: string, body: unknown) => send('POST', path, { body: JSON.stringify(body), headers: { 'content-type': 'application/json', 'user-agent': 'ocireg/0.1' } });
-  return { send, pushImage, command, events, blobs, metadata };
+  return { send, pushImage, command, events, blobs, metadata, registry };
 }
 
 describe('tag history over /v2/<name>/_ocireg/history/<tag>', () => {
@@ -153,5 +153,33 @@ describe('promotion and tag details', () => {
     expect((await command('/v2/p/x/_ocireg/tag', { reference: 'nope', tags: ['b'] })).json().errors[0].code).toBe('MANIFEST_UNKNOWN');
     expect((await command('/v2/p/x/_ocireg/tag', { reference: 'a' })).status).toBe(405);
     expect((await send('GET', '/v2/p/none/_ocireg/tags')).json().errors[0].code).toBe('NAME_UNKNOWN');
+  });
+});
+
+describe('garbage collection in the tag history and events', () => {
+  it('records a tag the retention rules removed as deleted by gc with the rule, once, and publishes one GC event per report', async () => {
+    // Prepare: the planner deleted the tag without a history entry
+    const { send, pushImage, events, metadata, registry } = versionedRegistry();
+    const image = await pushImage('team/expired', 'v1');
+    await metadata.deleteTag('team/expired', 'v1');
+    const removal = { kind: 'tag' as const, name: 'team/expired', tag: 'v1', digest: image.digest, reason: 'not among the 1 most recently pushed tags' };
+    events.length = 0;
+    // Act
+    await registry.versions.recordCollected(removal);
+    await registry.versions.recordCollected(removal);
+    // Assess
+    const { changes } = (await send('GET', '/v2/team/expired/_ocireg/history/v1')).json();
+    expect(changes.map((change: { action: string }) => change.action)).toEqual(['deleted', 'created']);
+    expect(changes[0]).toMatchObject({ previous: image.digest, actor: { subject: 'gc' }, reason: 'removed by retention: not among the 1 most recently pushed tags' });
+    const detail = { 'action-type': 'GC', result: 'SUCCESS', 'repository-name': 'team/expired', 'image-digest': image.digest, 'artifact-type': 'tag', 'image-tag': 'v1', 'image-tags': ['v1'], reason: removal.reason };
+    expect(events.flat().map((event) => event.detail)).toEqual([detail, detail]);
+  });
+
+  it('publishes nothing for removals outside a repository (blob records, uploads, stray bytes)', async () => {
+    const { events, registry } = versionedRegistry();
+    await registry.versions.recordCollected({ kind: 'blob', digest: `sha256:${'0'.repeat(64)}`, bytes: 10 });
+    await registry.versions.recordCollected({ kind: 'upload', uploadId: 'u1', bytes: 0 });
+    await registry.versions.recordCollected({ kind: 'bytes', location: 'sha256/00', bytes: 1 });
+    expect(events).toEqual([]);
   });
 });
