@@ -1,7 +1,10 @@
+import type { IncomingMessage } from 'node:http';
+import { OciError, tooManyRequests } from '../registry/errors.ts';
 import type { CacheRule, Upstream, UpstreamManifest } from '../registry/ports.ts';
 import type { ByteSource } from '../registry/types.ts';
-import { headerValue, HttpTransport } from './http-transport.ts';
-import { RegistryClient } from './registry-client.ts';
+import { headerValue, HttpTransport, NetworkError } from './http-transport.ts';
+import { errorOf, RegistryClient } from './registry-client.ts';
+import { RegistryError } from './retry.ts';
 
 /** Every manifest type a cache stores, so the upstream answers with the exact bytes it holds (no conversion). */
 const MANIFEST_ACCEPT = [
@@ -11,16 +14,29 @@ const MANIFEST_ACCEPT = [
   'application/vnd.docker.distribution.manifest.v2+json',
 ].join(', ');
 
+/** When a 429 names no Retry-After, the client is told to come back in this many seconds. */
+const DEFAULT_RETRY_AFTER_SECONDS = 60;
+
 /**
- * A pull-through cache's upstream over HTTP(S): a RegistryClient (Docker token auth, anonymous or with the rule's
- * credentials; its token is reused across requests) per rule. 404 is "absent"; any other failure throws, and the
- * cache decides whether to serve what it holds.
+ * A pull-through cache's upstream over HTTP(S): a RegistryClient (Docker token auth or Basic, anonymous or with the
+ * rule's credentials; its token is reused across requests) per rule. 404 is "absent". Every other failure is
+ * translated here, at the boundary, into the OciError the client of the cache gets when nothing is cached:
+ *
+ * | upstream answer                                   | OciError            | why                                        |
+ * |---------------------------------------------------|---------------------|--------------------------------------------|
+ * | 401/403 (registry or its token endpoint)          | DENIED 403          | the rule's credentials (or anonymous) are refused: fix the rule, retrying will not help |
+ * | 429                                               | TOOMANYREQUESTS 429 | with the upstream's Retry-After (Docker Hub's pull limit) |
+ * | no connection, timeout, 5xx, anything unexpected  | UNAVAILABLE 503     | distribution's errcode for a service that cannot answer now |
+ *
+ * The cache serves what it holds instead whenever it can (pull-through-cache.ts).
  */
 export class HttpUpstream implements Upstream {
   readonly #client: RegistryClient;
+  readonly #rule: CacheRule;
 
   constructor(rule: CacheRule, transport = new HttpTransport()) {
     const base = new URL(rule.upstream);
+    this.#rule = rule;
     this.#client = new RegistryClient({
       registry: base.host,
       plainHttp: base.protocol === 'http:',
@@ -31,13 +47,13 @@ export class HttpUpstream implements Upstream {
   }
 
   async headManifest(name: string, reference: string): Promise<string | undefined> {
-    const result = await this.#client.request('HEAD', `/v2/${name}/manifests/${reference}`, { headers: { accept: MANIFEST_ACCEPT }, expect: [200, 404] });
+    const result = await this.#call(name, () => this.#client.request('HEAD', `/v2/${name}/manifests/${reference}`, { headers: { accept: MANIFEST_ACCEPT }, expect: [200, 404] }));
     if (result.status === 404) return undefined;
     return headerValue(result.headers, 'docker-content-digest');
   }
 
   async getManifest(name: string, reference: string): Promise<UpstreamManifest | undefined> {
-    const result = await this.#client.request('GET', `/v2/${name}/manifests/${reference}`, { headers: { accept: MANIFEST_ACCEPT }, expect: [200, 404] });
+    const result = await this.#call(name, () => this.#client.request('GET', `/v2/${name}/manifests/${reference}`, { headers: { accept: MANIFEST_ACCEPT }, expect: [200, 404] }));
     if (result.status === 404) return undefined;
     return {
       digest: headerValue(result.headers, 'docker-content-digest') ?? '',
@@ -47,22 +63,55 @@ export class HttpUpstream implements Upstream {
   }
 
   async openBlob(name: string, digest: string): Promise<{ size: number | undefined; body: ByteSource } | undefined> {
-    const response = await this.#client.open('GET', `/v2/${name}/blobs/${digest}`);
+    const response = await this.#call(name, () => this.#client.open('GET', `/v2/${name}/blobs/${digest}`));
     const status = response.statusCode ?? 0;
     if (status === 404) {
       response.resume();
       return undefined;
     }
-    if (status !== 200) {
-      response.resume();
-      throw new Error(`GET ${name}/blobs/${digest} on the upstream answered ${status}`);
-    }
+    if (status !== 200) throw this.#translate(name, errorOf('GET', this.#client.url(`/v2/${name}/blobs/${digest}`), { status, headers: response.headers, body: await smallBody(response), url: this.#client.base }));
     const length = headerValue(response.headers, 'content-length');
     return { size: length === undefined ? undefined : Number(length), body: response };
   }
+
+  async #call<T>(name: string, exchange: () => Promise<T>): Promise<T> {
+    try {
+      return await exchange();
+    } catch (error) {
+      throw this.#translate(name, error);
+    }
+  }
+
+  #translate(name: string, error: unknown): OciError {
+    const upstream = this.#rule.upstream;
+    const detail = { prefix: this.#rule.prefix, upstream, name, cause: error instanceof Error ? error.message : String(error) };
+    if (error instanceof RegistryError && (error.status === 401 || error.status === 403)) {
+      const who = this.#rule.credentials
+        ? `the credentials of ${this.#rule.credentials.username} stored in cache rule ${this.#rule.prefix}`
+        : `anonymous access (cache rule ${this.#rule.prefix} has no credentials: ocireg cache add ${this.#rule.prefix} ${upstream} --username U --password-stdin)`;
+      return new OciError('DENIED', `the upstream ${upstream} refused ${who} for ${name}: it answered ${error.status}${error.code ? ` ${error.code}` : ''}`, detail, { cause: error });
+    }
+    if (error instanceof RegistryError && error.status === 429) {
+      const seconds = error.retryAfterMs === undefined ? DEFAULT_RETRY_AFTER_SECONDS : Math.ceil(error.retryAfterMs / 1000);
+      return tooManyRequests(`the upstream ${upstream} is rate-limiting pulls of ${name}: ${error.message}`, seconds, { cause: error });
+    }
+    const reason = error instanceof NetworkError ? 'cannot be reached' : 'failed';
+    return new OciError('UNAVAILABLE', `the upstream ${upstream} ${reason} while fetching ${name}: ${error instanceof Error ? error.message : String(error)}`, detail, { cause: error });
+  }
 }
 
-/** One HttpUpstream per rule (same prefix and upstream), so each keeps its token between requests. */
+/** An error answer's body, capped (it only feeds an error message). */
+async function smallBody(response: IncomingMessage): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let length = 0;
+  for await (const chunk of response as AsyncIterable<Buffer>) {
+    if (length < 65_536) chunks.push(chunk);
+    length += chunk.byteLength;
+  }
+  return Buffer.concat(chunks);
+}
+
+/** One HttpUpstream per rule (same prefix, upstream and credentials), so each keeps its token between requests. */
 export function httpUpstreams(): (rule: CacheRule) => Upstream {
   const transport = new HttpTransport();
   const made = new Map<string, HttpUpstream>();

@@ -25,6 +25,7 @@ export const STATUS_OF: Record<OciErrorCode, number> = {
   PAYLOAD_TOO_LARGE: 413,
   PAGINATION_NUMBER_INVALID: 400,
   TAG_CONFLICT: 409,
+  UNAVAILABLE: 503,
   UNKNOWN: 500,
 };
 

@@ -25,6 +25,8 @@ export type OciErrorCode =
   | 'PAYLOAD_TOO_LARGE'
   | 'PAGINATION_NUMBER_INVALID'
   | 'TAG_CONFLICT'
+  /** Distribution's errcode for a service that cannot answer now (503): a pull-through cache's upstream is down. */
+  | 'UNAVAILABLE'
   | 'UNKNOWN';
 
 export class OciError extends Error {

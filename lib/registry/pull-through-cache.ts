@@ -182,9 +182,14 @@ export class PullThroughCache {
   }
 }
 
+/**
+ * What a miss answers when the upstream cannot: the Upstream's own OciError (DENIED for refused credentials,
+ * TOOMANYREQUESTS, UNAVAILABLE: lib/client/upstream-registry.ts), else 503 UNAVAILABLE. Distribution's proxy answers
+ * 500 UNKNOWN here; 503 with its errcode UNAVAILABLE keeps 500 for our own faults and tells clients to come back.
+ */
 function upstreamUnavailable(name: string, reference: string, error: unknown): OciError {
-  if (isOciError(error)) return error;
-  return new OciError('UNKNOWN', `the upstream of ${name} cannot be reached and nothing is cached for ${reference}`, { name, reference, cause: describe(error) }, { cause: error });
+  if (isOciError(error) && error.code !== 'UNAVAILABLE') return error;
+  return new OciError('UNAVAILABLE', `${isOciError(error) ? error.message : `the upstream of ${name} cannot be reached (${describe(error)})`}; nothing is cached for ${name}:${reference}`, { name, reference, cause: describe(error) }, { cause: error });
 }
 
 function describe(error: unknown): string {

@@ -145,8 +145,11 @@ describe('pull-through cache on ocireg serve with docker-registry upstream', () 
     expect(byDigest.digest).toBe(first.manifestDigest);
     expect((await fetchBlobDigest(server.url, 'hub/library/app', first.manifest.layers[0]!.digest)).digest).toBe(first.manifest.layers[0]!.digest);
     expect(server.lines().some((line) => line.msg === 'upstream unavailable: serving the cached manifest' && line.name === 'hub/library/app')).toBe(true);
-    expect(uncached.status).toBe(500);
-    expect(JSON.parse(uncached.bytes.toString('utf8')).errors[0].message).toContain('cannot be reached and nothing is cached');
+    expect(uncached.status).toBe(503);
+    expect(JSON.parse(uncached.bytes.toString('utf8')).errors[0]).toMatchObject({
+      code: 'UNAVAILABLE',
+      message: expect.stringMatching(new RegExp(`^the upstream ${upstream.url} cannot be reached while fetching library/other: .*; nothing is cached for hub/library/other:1$`)),
+    });
   });
 });
 

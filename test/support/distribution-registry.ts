@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import bcrypt from 'bcryptjs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { freePort } from './registry-server.ts';
@@ -7,8 +8,14 @@ import { isRunning, requireTool, stopChild, trackChild, waitFor } from './tools.
 /**
  * CNCF Distribution (`docker-registry`, Debian package docker-registry) on a free loopback port over a filesystem
  * store in `dir`: the upstream of the pull-through cache suites. `start()` again after `stop()` serves the same
- * content on the same port (an upstream that went away and came back).
+ * content on the same port (an upstream that went away and came back). With `htpasswd`, every request needs Basic
+ * credentials of those users (distribution's htpasswd auth reads bcrypt hashes only; `openssl passwd` has no bcrypt,
+ * so bcryptjs writes them).
  */
+export interface DistributionRegistryOptions {
+  htpasswd?: Record<string, string>;
+}
+
 export interface DistributionRegistry {
   url: string;
   host: string;
@@ -16,7 +23,7 @@ export interface DistributionRegistry {
   stop(): Promise<void>;
 }
 
-export async function distributionRegistry(dir: string): Promise<DistributionRegistry> {
+export async function distributionRegistry(dir: string, options: DistributionRegistryOptions = {}): Promise<DistributionRegistry> {
   const binary = await requireTool('docker-registry');
   const port = await freePort();
   const host = `127.0.0.1:${port}`;
@@ -25,8 +32,27 @@ export async function distributionRegistry(dir: string): Promise<DistributionReg
   // https://distribution.github.io/distribution/about/configuration/
   await writeFile(
     config,
-    ['version: 0.1', 'log:', '  level: error', 'storage:', '  filesystem:', `    rootdirectory: ${join(dir, 'storage')}`, '  delete:', '    enabled: true', 'http:', `  addr: ${host}`, ''].join('\n'),
+    [
+      'version: 0.1',
+      'log:',
+      '  level: error',
+      'storage:',
+      '  filesystem:',
+      `    rootdirectory: ${join(dir, 'storage')}`,
+      '  delete:',
+      '    enabled: true',
+      'http:',
+      `  addr: ${host}`,
+      ...(options.htpasswd ? ['auth:', '  htpasswd:', '    realm: upstream', `    path: ${join(dir, 'htpasswd')}`] : []),
+      '',
+    ].join('\n'),
   );
+  if (options.htpasswd) {
+    const lines = Object.entries(options.htpasswd).map(([user, password]) => `${user}:${bcrypt.hashSync(password, 10)}`);
+    await writeFile(join(dir, 'htpasswd'), `${lines.join('\n')}\n`);
+  }
+  // Ready when /v2/ answers: 200, or 401 with a challenge when auth is on.
+  const ready = options.htpasswd ? 401 : 200;
   let child: ChildProcess | undefined;
   let stderr = '';
   return {
@@ -38,7 +64,7 @@ export async function distributionRegistry(dir: string): Promise<DistributionReg
       child = started;
       trackChild(started);
       started.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
-      await waitFor(async () => (await fetch(`http://${host}/v2/`)).status === 200, `docker-registry on ${host}`, 30_000, 100, () =>
+      await waitFor(async () => (await fetch(`http://${host}/v2/`)).status === ready, `docker-registry on ${host}`, 30_000, 100, () =>
         isRunning(started) ? undefined : `docker-registry exited: ${stderr.trim()}`,
       );
     },

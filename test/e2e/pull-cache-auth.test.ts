@@ -1,0 +1,175 @@
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { distributionRegistry, type DistributionRegistry } from '../support/distribution-registry.ts';
+import { blobPath, buildRandomImage, MANIFEST_ACCEPT, MiB, sameFileBytes, type LayoutImage } from '../support/images.ts';
+import { OCIREG_CLI, startRegistryServer, type RegistryServer } from '../support/registry-server.ts';
+import { tempDirs } from '../support/temp-dirs.ts';
+import { describeFailure, requireTools, runOk, runTool } from '../support/tools.ts';
+
+/**
+ * The pull-through cache against upstreams that need credentials, through `ocireg serve --auth` (the cache itself
+ * protected too):
+ * - Bearer token auth: another `ocireg serve --auth` (a real token-auth registry: challenge, /token, JWT) with a
+ *   public `pub/**` (anonymous tokens) and a private `private/**` readable by the user `mirror`;
+ * - Basic auth: CNCF Distribution (`docker-registry`) with its htpasswd auth.
+ * Rules: anonymous, with the right credentials (`cache add --username --password-stdin`) and with a wrong password.
+ */
+
+const dirs = tempDirs('ocireg-pull-cache-auth-');
+let work: string;
+let tokenUpstream: RegistryServer;
+let basicUpstream: DistributionRegistry;
+let cache: RegistryServer;
+let image: LayoutImage;
+/** Access tokens of the cache's users, by name. */
+const tokens: Record<string, string> = {};
+
+const skopeo = (args: string[]) => runTool('skopeo', args, { timeoutMs: 180_000 });
+const ocireg = (dataDir: string, args: string[], input?: string) =>
+  runOk(process.execPath, [OCIREG_CLI, ...args, '--data-dir', dataDir], input === undefined ? {} : { input });
+
+beforeAll(async () => {
+  await requireTools('skopeo', 'umoci', 'docker-registry');
+  work = await dirs.make();
+  image = await buildRandomImage({ layout: join(work, 'src'), tag: 'one', randomBytes: 2 * MiB });
+
+  // Token-auth upstream: pusher writes everything, mirror reads private/**, anyone reads pub/**.
+  tokenUpstream = await startRegistryServer({ serveArgs: ['--auth'] });
+  const upstreamDir = tokenUpstream.dataDir;
+  await ocireg(upstreamDir, ['users', 'add', 'pusher']);
+  await ocireg(upstreamDir, ['grants', 'set', 'pusher', '**', 'push']);
+  const pusher = (await ocireg(upstreamDir, ['tokens', 'create', 'pusher'])).stdout.trim();
+  await ocireg(upstreamDir, ['users', 'add', 'mirror']);
+  await ocireg(upstreamDir, ['grants', 'set', 'mirror', 'private/**', 'pull']);
+  tokens.mirror = (await ocireg(upstreamDir, ['tokens', 'create', 'mirror'])).stdout.trim();
+  await ocireg(upstreamDir, ['repos', 'public', 'pub/**']);
+  for (const name of ['pub/app', 'private/app']) {
+    const push = await skopeo(['copy', '--dest-tls-verify=false', '--dest-creds', `pusher:${pusher}`, image.ref, `docker://${tokenUpstream.host}/${name}:1`]);
+    expect(push.code, describeFailure(push)).toBe(0);
+  }
+
+  // Basic-auth upstream.
+  basicUpstream = await distributionRegistry(join(work, 'basic'), { htpasswd: { mirror: 'right-password' } });
+  await basicUpstream.start();
+  const push = await skopeo(['copy', '--dest-tls-verify=false', '--dest-creds', 'mirror:right-password', image.ref, `docker://${basicUpstream.host}/library/app:1`]);
+  expect(push.code, describeFailure(push)).toBe(0);
+
+  // The cache, with --auth: dev may pull everything, writer may push under priv/, nobody has no grant.
+  cache = await startRegistryServer({ serveArgs: ['--auth', '--cache-revalidate', '1m'] });
+  const cacheDir = cache.dataDir;
+  await ocireg(cacheDir, ['cache', 'add', 'anon', tokenUpstream.url]);
+  await ocireg(cacheDir, ['cache', 'add', 'priv', tokenUpstream.url, '--username', 'mirror', '--password-stdin'], `${tokens.mirror}\n`);
+  await ocireg(cacheDir, ['cache', 'add', 'wrong', tokenUpstream.url, '--username', 'mirror', '--password-stdin'], `${tokens.mirror}x\n`);
+  await ocireg(cacheDir, ['cache', 'add', 'basic', basicUpstream.url, '--username', 'mirror', '--password-stdin'], 'right-password\n');
+  await ocireg(cacheDir, ['cache', 'add', 'basicwrong', basicUpstream.url, '--username', 'mirror', '--password-stdin'], 'wrong-password\n');
+  await ocireg(cacheDir, ['cache', 'add', 'basicanon', basicUpstream.url]);
+  for (const [user, glob, level] of [['dev', '**', 'pull'], ['writer', 'priv/**', 'push'], ['nobody', 'elsewhere/**', 'pull']] as const) {
+    await ocireg(cacheDir, ['users', 'add', user]);
+    await ocireg(cacheDir, ['grants', 'set', user, glob, level]);
+    tokens[user] = (await ocireg(cacheDir, ['tokens', 'create', user])).stdout.trim();
+  }
+}, 300_000);
+
+afterAll(async () => {
+  await cache?.stop();
+  await tokenUpstream?.stop();
+  await basicUpstream?.stop();
+  await dirs.cleanUp();
+});
+
+/** A Bearer token of the cache for `scope`, the way docker gets one (challenge, then GET realm with Basic). */
+async function bearer(user: string, scope: string): Promise<string> {
+  const challenge = (await fetch(`${cache.url}/v2/`)).headers.get('www-authenticate') ?? '';
+  const realm = /realm="([^"]+)"/.exec(challenge)![1]!;
+  const service = /service="([^"]+)"/.exec(challenge)![1]!;
+  const response = await fetch(`${realm}?service=${encodeURIComponent(service)}&scope=${encodeURIComponent(scope)}`, {
+    headers: { authorization: `Basic ${Buffer.from(`${user}:${tokens[user]}`).toString('base64')}` },
+  });
+  expect(response.status).toBe(200);
+  return ((await response.json()) as { token: string }).token;
+}
+
+async function getManifest(user: string, name: string, reference: string): Promise<{ status: number; body: string }> {
+  const token = await bearer(user, `repository:${name}:pull`);
+  const response = await fetch(`${cache.url}/v2/${name}/manifests/${reference}`, { headers: { accept: MANIFEST_ACCEPT, authorization: `Bearer ${token}` } });
+  return { status: response.status, body: await response.text() };
+}
+
+async function pullWithSkopeo(name: string): Promise<void> {
+  const back = join(work, name.replaceAll('/', '-'));
+  const pull = await skopeo(['copy', '--src-tls-verify=false', '--src-creds', `dev:${tokens.dev}`, `docker://${cache.host}/${name}:1`, `oci:${back}:1`]);
+  expect(pull.code, describeFailure(pull)).toBe(0);
+  for (const blob of image.blobs) expect(await sameFileBytes(blobPath(back, blob.digest), blobPath(image.layout, blob.digest)), blob.digest).toBe(true);
+}
+
+function firstError(body: string): { code: string; message: string } {
+  return (JSON.parse(body) as { errors: Array<{ code: string; message: string }> }).errors[0]!;
+}
+
+describe('pull-through cache with upstream credentials, on ocireg serve --auth', () => {
+  it('pulls a public repository of a token-auth upstream anonymously (anonymous token)', async () => {
+    await pullWithSkopeo('anon/pub/app');
+  });
+
+  it('pulls a private repository of a token-auth upstream with the credentials stored by cache add --password-stdin', async () => {
+    await pullWithSkopeo('priv/private/app');
+  });
+
+  it('answers 403 DENIED naming the rule when the token-auth upstream refuses anonymous access', async () => {
+    const answer = await getManifest('dev', 'anon/private/app', '1');
+
+    expect(answer.status).toBe(403);
+    const error = firstError(answer.body);
+    expect(error.code).toBe('DENIED');
+    expect(error.message).toContain(`the upstream ${tokenUpstream.url} refused anonymous access (cache rule anon has no credentials`);
+  });
+
+  it('answers 403 DENIED naming the rule and user when the token endpoint refuses the stored password', async () => {
+    const answer = await getManifest('dev', 'wrong/private/app', '1');
+
+    expect(answer.status).toBe(403);
+    const error = firstError(answer.body);
+    expect(error.code).toBe('DENIED');
+    expect(error.message).toContain(`refused the credentials of mirror stored in cache rule wrong for private/app: it answered 401`);
+    expect(cache.stderr()).not.toMatch(/at .*\.ts:\d+/);
+  });
+
+  it('pulls from a Basic-auth (htpasswd) upstream with the stored credentials', async () => {
+    await pullWithSkopeo('basic/library/app');
+  });
+
+  it('answers 403 DENIED when the Basic-auth upstream refuses the stored password or anonymous access', async () => {
+    const wrong = await getManifest('dev', 'basicwrong/library/app', '1');
+    const anonymous = await getManifest('dev', 'basicanon/library/app', '1');
+
+    expect(wrong.status).toBe(403);
+    expect(firstError(wrong.body).message).toContain('refused the credentials of mirror stored in cache rule basicwrong');
+    expect(anonymous.status).toBe(403);
+    expect(firstError(anonymous.body).message).toContain('refused anonymous access (cache rule basicanon has no credentials');
+  });
+
+  it('keeps cached repositories under the same grants: no grant, no pull (and no upstream fetch); a push grant still cannot push', async () => {
+    // Prepare: a manifest the cache has not fetched yet.
+    const before = tokenUpstream.requests().length;
+
+    // Act
+    const refused = await fetch(`${cache.url}/v2/priv/pub/app/manifests/1`, {
+      headers: { accept: MANIFEST_ACCEPT, authorization: `Bearer ${await bearer('nobody', 'repository:priv/pub/app:pull')}` },
+    });
+    const upload = await fetch(`${cache.url}/v2/priv/private/app/blobs/uploads/`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${await bearer('writer', 'repository:priv/private/app:pull,push')}` },
+    });
+    const push = await skopeo(['copy', '--dest-tls-verify=false', '--dest-creds', `writer:${tokens.writer}`, image.ref, `docker://${cache.host}/priv/private/app:mine`]);
+
+    // Assess
+    expect(before).toBeGreaterThan(0);
+    expect(refused.status).toBe(403);
+    expect(firstError(await refused.text())).toEqual({ code: 'DENIED', message: 'requested access to the resource is denied', detail: expect.anything() });
+    expect(tokenUpstream.requests().length).toBe(before);
+    expect(upload.status).toBe(403);
+    expect(firstError(await upload.text())).toMatchObject({ code: 'DENIED', message: expect.stringContaining('read-only pull-through cache') });
+    expect(push.code).not.toBe(0);
+    expect(push.stderr).toContain('read-only pull-through cache');
+  });
+});
