@@ -16,6 +16,8 @@ export function formatRemoval(removal: GcRemoval): string {
       return `upload\t${removal.name === undefined ? '' : `${removal.name} `}${removal.uploadId}\t${removal.bytes}`;
     case 'bytes':
       return `bytes\t${removal.location}\t${removal.bytes}`;
+    case 'manifest-body':
+      return `manifest-body\t${removal.digest}\t${removal.bytes}`;
   }
 }
 

@@ -77,6 +77,8 @@ export interface ManifestBodyStore {
   put(digest: string, content: Uint8Array, mediaType: string): Promise<void>;
   /** The bytes stored under `digest`; undefined when absent. */
   get(digest: string): Promise<Uint8Array | undefined>;
+  /** Deletes the body of `digest`. Idempotent. Only garbage collection calls it (GcStore.dropManifestBody). */
+  delete(digest: string): Promise<void>;
 }
 
 /**
@@ -262,4 +264,11 @@ export interface GcStore {
   doomManifest(name: string, digest: string, runId: string, since: number): Promise<boolean>;
   /** Deletes the manifest, its tags and referrer entry, if `runId` still dooms it. */
   dropManifest(name: string, digest: string, runId: string): Promise<boolean>;
+  /**
+   * Stores whose scan lists `manifest-body` entries: dooms the body of `digest` unless a push stored or referenced
+   * it at or after `since`.
+   */
+  doomManifestBody?(digest: string, runId: string, since: number): Promise<boolean>;
+  /** Deletes the body `runId` still dooms; true when deleted. */
+  dropManifestBody?(digest: string, runId: string): Promise<boolean>;
 }

@@ -89,7 +89,7 @@ function lines(report: GcReport): string[] {
   return report.removals.map(formatRemoval).sort();
 }
 
-const PHASES = ['mark', 'sweepReferrers', 'sweepLinks', 'sweepBlobs', 'sweepUploads'] as const;
+const PHASES = ['mark', 'sweepReferrers', 'sweepLinks', 'sweepBlobs', 'sweepUploads', 'sweepManifestBodies'] as const;
 
 /**
  * Garbage collection through the registry, on one backend: what goes, what stays, the dry run, and pushes

@@ -39,6 +39,16 @@ export function manifestBodyStoreContract(backend: string, makeStore: () => Prom
       expect(Buffer.from((await store.get(body.digest))!).equals(Buffer.from(body.content))).toBe(true);
     });
 
+    it('deletes a body, and deleting it again or one never put is no error', async () => {
+      const store = await makeStore();
+      const body = largeBody(1000);
+      await store.put(body.digest, body.content, MEDIA_TYPE);
+      await store.delete(body.digest);
+      await store.delete(body.digest);
+      await store.delete(largeBody(10).digest);
+      expect(await store.get(body.digest)).toBeUndefined();
+    });
+
     it('is not changed by a caller that modifies its buffer after put', async () => {
       const store = await makeStore();
       const body = largeBody(1000);

@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { parseManifest } from '../manifest.ts';
 import type { BlobStore, GcStore, MetadataStore } from '../ports.ts';
-import type { BlobRecord, Json } from '../types.ts';
+import type { BlobRecord } from '../types.ts';
+import type { GcEntry } from './gc-entries.ts';
 import { bytesFreedBy, type GcRemoval, type GcReport } from './gc-report.ts';
 
 /** Default grace period: nothing younger than this is collected (an image being pushed has blobs and no manifest yet). */
@@ -9,6 +10,12 @@ export const DEFAULT_GRACE_MS = 24 * 60 * 60 * 1000;
 /** Upload sessions and their storage are collected only past this age, the core's default upload lifetime. */
 export const UPLOAD_LIFETIME_MS = 24 * 60 * 60 * 1000;
 const PAGE_SIZE = 1000;
+/**
+ * Committed bytes no record names are collected only past this age, whatever the grace period: an upload's bytes
+ * exist before its record (commit, then MetadataStore.putBlob), and on S3 an object assembled from a multipart
+ * upload is dated when the upload began (docs/aws-assumptions.md), up to the upload lifetime before its commit.
+ */
+export const STRAY_BYTES_MIN_AGE_MS = UPLOAD_LIFETIME_MS + 60 * 60 * 1000;
 
 export interface GcRunOptions {
   metadata: MetadataStore & GcStore;
@@ -79,11 +86,15 @@ export class GcRun {
   #marked = false;
   #complete = true;
   readonly #manifests: ScannedManifest[] = [];
-  readonly #links: { name: string; digest: string; size: number; createdAt: number }[] = [];
-  readonly #records: { digest: string; size: number; location: string; createdAt: number }[] = [];
-  readonly #uploads: { name: string; uploadId: string; createdAt: number; storage: Json }[] = [];
-  readonly #bytes: { location: string; size: number; changedAt: number }[] = [];
-  readonly #uploadData: { uploadId: string; size: number; changedAt: number }[] = [];
+  /** Everything else the scan found, by kind. */
+  readonly #found: { [K in Exclude<GcEntry['kind'], 'manifest'>]: Extract<GcEntry, { kind: K }>[] } = {
+    link: [],
+    blob: [],
+    upload: [],
+    bytes: [],
+    'upload-data': [],
+    'manifest-body': [],
+  };
   readonly #goneManifests = new Set<string>();
   readonly #survivingLinks = new Set<string>();
 
@@ -104,44 +115,8 @@ export class GcRun {
     do {
       const page = await this.#options.metadata.scan(cursor, PAGE_SIZE);
       for (const entry of page.items) {
-        switch (entry.kind) {
-          case 'manifest': {
-            const { manifest } = entry;
-            let parsed;
-            try {
-              parsed = parseManifest(manifest.content, manifest.mediaType);
-            } catch (cause) {
-              // Its references are unknown: sweeping could break it. Stop rather than guess.
-              throw new Error(`garbage collection stopped: manifest ${entry.name}@${manifest.digest} cannot be parsed, so its references are unknown`, { cause });
-            }
-            this.#manifests.push({
-              name: entry.name,
-              digest: manifest.digest,
-              size: manifest.content.byteLength,
-              subject: manifest.subject,
-              tagged: entry.tagged,
-              storedAt: entry.storedAt,
-              blobs: parsed.blobs,
-              manifests: parsed.manifests,
-            });
-            break;
-          }
-          case 'link':
-            this.#links.push(entry);
-            break;
-          case 'blob':
-            this.#records.push(entry);
-            break;
-          case 'upload':
-            this.#uploads.push(entry);
-            break;
-          case 'bytes':
-            this.#bytes.push(entry);
-            break;
-          case 'upload-data':
-            this.#uploadData.push(entry);
-            break;
-        }
+        if (entry.kind === 'manifest') this.#manifests.push(scanned(entry));
+        else (this.#found[entry.kind] as GcEntry[]).push(entry);
       }
       cursor = page.cursor;
     } while (cursor !== undefined);
@@ -174,7 +149,7 @@ export class GcRun {
   async sweepLinks(): Promise<void> {
     this.#assertMarked();
     const referenced = new Set(this.#liveManifests().flatMap((manifest) => manifest.blobs.map((digest) => pair(manifest.name, digest))));
-    for (const link of this.#links) {
+    for (const link of this.#found.link) {
       const id = pair(link.name, link.digest);
       if (referenced.has(id) || !this.#old(link.createdAt) || this.#pastDeadline()) {
         this.#survivingLinks.add(link.digest);
@@ -194,7 +169,7 @@ export class GcRun {
   /** Phase 4: blob records no surviving link names: bytes, then records (the store orders them crash-safely). */
   async sweepBlobs(): Promise<void> {
     this.#assertMarked();
-    for (const record of this.#records) {
+    for (const record of this.#found.blob) {
       if (this.#survivingLinks.has(record.digest) || !this.#old(record.createdAt)) continue;
       if (this.#pastDeadline()) return;
       let doomed: BlobRecord | undefined = record;
@@ -215,8 +190,8 @@ export class GcRun {
     this.#assertMarked();
     const { metadata, blobs } = this.#options;
     const uploadAge = Math.max(this.#graceMs, UPLOAD_LIFETIME_MS);
-    const sessions = new Set(this.#uploads.map((upload) => upload.uploadId));
-    for (const upload of this.#uploads) {
+    const sessions = new Set(this.#found.upload.map((upload) => upload.uploadId));
+    for (const upload of this.#found.upload) {
       if (this.#pastDeadline()) return;
       if (this.#scanStart - upload.createdAt <= uploadAge) continue;
       if (!this.dryRun) {
@@ -225,19 +200,38 @@ export class GcRun {
       }
       this.#report({ kind: 'upload', name: upload.name, uploadId: upload.uploadId, bytes: 0 });
     }
-    for (const data of this.#uploadData) {
+    for (const data of this.#found['upload-data']) {
       if (this.#pastDeadline()) return;
       if (sessions.has(data.uploadId) || this.#since - data.changedAt <= uploadAge) continue;
       // The filesystem store's upload state is { uploadId } (the only backend that lists upload data).
       if (!this.dryRun) await blobs.abort({ uploadId: data.uploadId });
       this.#report({ kind: 'upload', uploadId: data.uploadId, bytes: data.size });
     }
-    const named = new Set(this.#records.map((record) => record.location));
-    for (const bytes of this.#bytes) {
+    const named = new Set(this.#found.blob.map((record) => record.location));
+    for (const bytes of this.#found.bytes) {
       if (this.#pastDeadline()) return;
-      if (named.has(bytes.location) || this.#since - bytes.changedAt <= this.#graceMs) continue;
+      if (named.has(bytes.location) || this.#since - bytes.changedAt <= Math.max(this.#graceMs, STRAY_BYTES_MIN_AGE_MS)) continue;
       if (!this.dryRun) await blobs.delete(bytes.location);
       this.#report({ kind: 'bytes', location: bytes.location, bytes: bytes.size });
+    }
+  }
+
+  /**
+   * Phase 6: manifest bodies kept outside the metadata store (S3 on AWS) that no manifest of any repository has,
+   * older than the grace period; the store's guard refuses the doom if a push stored or referenced one since.
+   */
+  async sweepManifestBodies(): Promise<void> {
+    this.#assertMarked();
+    const { metadata } = this.#options;
+    const needed = new Set(this.#liveManifests().map((manifest) => manifest.digest));
+    for (const body of this.#found['manifest-body']) {
+      if (this.#pastDeadline()) return;
+      if (needed.has(body.digest) || !this.#old(body.changedAt)) continue;
+      if (!this.dryRun) {
+        if (!metadata.doomManifestBody || !metadata.dropManifestBody) continue;
+        if (!(await metadata.doomManifestBody(body.digest, this.runId, this.#since)) || !(await metadata.dropManifestBody(body.digest, this.runId))) continue;
+      }
+      this.#report({ kind: 'manifest-body', digest: body.digest, bytes: body.size });
     }
   }
 
@@ -248,6 +242,7 @@ export class GcRun {
     await this.sweepLinks();
     await this.sweepBlobs();
     await this.sweepUploads();
+    await this.sweepManifestBodies();
     return this.report();
   }
 
@@ -261,7 +256,7 @@ export class GcRun {
       removals,
       bytesFreed: bytesFreedBy(removals),
       objectsDeleted: removals.length,
-      scanned: { manifests: this.#manifests.length, links: this.#links.length, blobs: this.#records.length, uploads: this.#uploads.length },
+      scanned: { manifests: this.#manifests.length, links: this.#found.link.length, blobs: this.#found.blob.length, uploads: this.#found.upload.length },
       durationMs: this.#now() - this.#startedAt,
     };
   }
@@ -288,6 +283,27 @@ export class GcRun {
   #assertMarked(): void {
     if (!this.#marked) throw new Error('garbage collection: mark() must run before a sweep');
   }
+}
+
+function scanned(entry: Extract<GcEntry, { kind: 'manifest' }>): ScannedManifest {
+  const { manifest } = entry;
+  let parsed;
+  try {
+    parsed = parseManifest(manifest.content, manifest.mediaType);
+  } catch (cause) {
+    // Its references are unknown: sweeping could break it. Stop rather than guess.
+    throw new Error(`garbage collection stopped: manifest ${entry.name}@${manifest.digest} cannot be parsed, so its references are unknown`, { cause });
+  }
+  return {
+    name: entry.name,
+    digest: manifest.digest,
+    size: manifest.content.byteLength,
+    subject: manifest.subject,
+    tagged: entry.tagged,
+    storedAt: entry.storedAt,
+    blobs: parsed.blobs,
+    manifests: parsed.manifests,
+  };
 }
 
 function pair(name: string, digest: string): string {

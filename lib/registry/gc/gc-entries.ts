@@ -26,4 +26,14 @@ export type GcEntry =
    */
   | { kind: 'bytes'; location: string; size: number; changedAt: number }
   /** Upload storage by upload id (filesystem backend); collected when old and no session refers to it. */
-  | { kind: 'upload-data'; uploadId: string; size: number; changedAt: number };
+  | { kind: 'upload-data'; uploadId: string; size: number; changedAt: number }
+  /**
+   * A manifest body kept outside the metadata store (ManifestBodyStore: S3 on AWS), by digest; collected when no
+   * manifest of any repository has that digest, through GcStore.doomManifestBody/dropManifestBody.
+   */
+  | { kind: 'manifest-body'; digest: string; size: number; changedAt: number };
+
+/** Pages of entries kept beside the metadata (a bucket's objects), which a metadata store's scan continues into. */
+export interface GcScanSource {
+  scan(cursor: string | undefined, limit: number): Promise<ScanPage<GcEntry>>;
+}

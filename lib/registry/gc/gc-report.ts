@@ -11,7 +11,9 @@ export type GcRemoval =
   /** An abandoned upload: its session and storage, or storage left without a session. */
   | { kind: 'upload'; name?: string; uploadId: string; bytes: number }
   /** Committed bytes no record names (left by a crash). */
-  | { kind: 'bytes'; location: string; bytes: number };
+  | { kind: 'bytes'; location: string; bytes: number }
+  /** A large manifest's body kept outside the metadata store, which no manifest of any repository needs any more. */
+  | { kind: 'manifest-body'; digest: string; bytes: number };
 
 export interface GcReport {
   runId: string;

@@ -2,7 +2,7 @@ import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import type { BlobRecord } from '../../registry/types.ts';
 import { key, n, s, type Item } from './attribute-values.ts';
 import { idOf, type DynamoDbTable } from './dynamodb-table.ts';
-import { GC_ATTRIBUTES } from './gc-attributes.ts';
+import { doomedBy, doomUpdate, GC_ATTRIBUTES } from './gc-attributes.ts';
 import { blobRecordKey, linkedBlobKey, manifestItemKey, type ItemKey } from './keys.ts';
 import { PK } from './table-definition.ts';
 
@@ -17,8 +17,9 @@ import { PK } from './table-definition.ts';
  * ```
  *   collector run R                        upload C commits blobs/c
  *   Update record doomed = R if unstamped ✓
- *   Delete blobs/a                         Put record (c) if absent or doomed ✓ (replaces the doomed record)
+ *                                          Put record (c) if absent or doomed ✓ (replaces the doomed record)
  *   Delete record if doomed = R ✗          → record (c) stays; blobs/c was never at risk
+ *   Delete blobs/a (no record names it)
  * ```
  */
 export class DynamoDbBlobs {
@@ -87,6 +88,34 @@ export class DynamoDbBlobs {
 
   async unlinkBlob(name: string, digest: string): Promise<boolean> {
     return this.#table.delete(linkedBlobKey(name, digest));
+  }
+
+  /** Dooms the link unless a push linked it again or referenced it at or after `since` (createdAt, stamps, lease). */
+  async doomLink(name: string, digest: string, runId: string, since: number): Promise<boolean> {
+    return (await this.#table.updateIf(linkedBlobKey(name, digest), doomUpdate(runId, since, Date.now()))) !== undefined;
+  }
+
+  /** Deletes the link if `runId` still dooms it (a re-link Put replaced it otherwise). */
+  async dropLink(name: string, digest: string, runId: string): Promise<boolean> {
+    return this.#table.deleteIf(linkedBlobKey(name, digest), doomedBy(runId));
+  }
+
+  /** Dooms the record unless linked (stamped) at or after `since`; the record as doomed. */
+  async doomBlob(digest: string, runId: string, since: number): Promise<BlobRecord | undefined> {
+    const item = await this.#table.updateIf(blobRecordKey(digest), doomUpdate(runId, since, Date.now()));
+    return item && blobRecordOf(digest, item);
+  }
+
+  /**
+   * Record first, then bytes: a crash in between leaves bytes no record names (collected later as stray bytes under
+   * `blobs/`), never a record without bytes. The old bytes go even when an upload replaced the doomed record meanwhile:
+   * the new record is at a location of its own (see the class comment).
+   */
+  async dropBlob(record: BlobRecord, runId: string, deleteBytes: (location: string) => Promise<void>): Promise<boolean> {
+    const deleted = await this.#table.deleteIf(blobRecordKey(record.digest), doomedBy(runId));
+    const current = deleted ? undefined : await this.getBlob(record.digest);
+    if (current?.location !== record.location) await deleteBytes(record.location);
+    return deleted;
   }
 
   /**

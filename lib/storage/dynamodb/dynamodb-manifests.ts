@@ -2,7 +2,11 @@ import { randomBytes } from 'node:crypto';
 import type { TransactWriteItem } from '@aws-sdk/client-dynamodb';
 import { TagFixedConflict, type ManifestBodyStore, type PutManifestOptions } from '../../registry/ports.ts';
 import { referrerDescriptor, type Descriptor, type Page, type PageRequest, type StoredManifest } from '../../registry/types.ts';
-import { key, s } from './attribute-values.ts';
+import { manifestBlobUnknown } from '../../registry/errors.ts';
+import { key, n, s, type Item } from './attribute-values.ts';
+import { DynamoDbManifestBodies } from './dynamodb-manifest-bodies.ts';
+import { assertLeaseHolds, leaseReferences, referenceActions } from './dynamodb-references.ts';
+import { doomedBy, doomUpdate, GC_ATTRIBUTES } from './gc-attributes.ts';
 import { MAX_TRANSACTION_ITEMS, type DynamoDbTable } from './dynamodb-table.ts';
 import { CATALOG_PK, catalogKey, MANIFEST_PREFIX, manifestItemKey, referrerKey, referrersPrefix, repositoryPartition, TAG_PREFIX, tagKey, tagOf } from './keys.ts';
 import { ManifestItems } from './manifest-item.ts';
@@ -39,14 +43,23 @@ import { PK, SK } from './table-definition.ts';
  *
  * Large manifest bodies are shared by every repository (content-addressed); deleting a manifest leaves its
  * body to garbage collection.
+ *
+ * Garbage collection (lib/registry/gc/collector.ts draws the race): a push's first transaction also stamps every
+ * item the manifest references (its blob links, its child manifests; dynamodb-references.ts) and the guard of its
+ * stored body (dynamodb-manifest-bodies.ts), each on condition that it exists and is not doomed, so the manifest is
+ * stored with all of them or not at all (MANIFEST_BLOB_UNKNOWN). A manifest item carries `createdAt`: a run that
+ * missed the push does not doom it. More references than the transaction holds: leased first
+ * (dynamodb-references.ts `leaseReferences`).
  */
 export class DynamoDbManifests {
   readonly #table: DynamoDbTable;
   readonly #items: ManifestItems;
+  readonly #bodies: DynamoDbManifestBodies;
 
-  constructor(table: DynamoDbTable, bodies: ManifestBodyStore | undefined) {
+  constructor(table: DynamoDbTable, bodies: ManifestBodyStore | undefined, bodyGuards: DynamoDbManifestBodies) {
     this.#table = table;
     this.#items = new ManifestItems(bodies);
+    this.#bodies = bodyGuards;
   }
 
   async getManifest(name: string, digest: string): Promise<StoredManifest | undefined> {
@@ -71,48 +84,96 @@ export class DynamoDbManifests {
    *                                             if absent or digest = b ] ✗ ConditionalCheckFailed
    *                                           Get tag t → a: TagFixedConflict(t, a); manifest b was not written
    */
-  async putManifest(name: string, manifest: StoredManifest, tags: string[], options: PutManifestOptions = {}): Promise<void> {
+  async putManifest(name: string, manifest: StoredManifest, tags: string[], options: PutManifestOptions = {}, attempt = 1): Promise<void> {
     const table = this.#table.name;
     const fixed = new Set(options.fixedTags ?? []);
-    const fields = await this.#items.fields(manifest, tags.length);
-    const puts: TransactWriteItem[] = [{ Put: { TableName: table, Item: { ...key(manifestItemKey(name, manifest.digest)), ...fields, rev: s(randomBytes(8).toString('hex')) } } }];
+    const now = Date.now();
+    let bodyGen: string | undefined;
+    const fields = await this.#items.fields(manifest, tags.length, async () => {
+      bodyGen = await this.#bodies.reserve(manifest.digest);
+    });
+    const manifestItem = { ...key(manifestItemKey(name, manifest.digest)), ...fields, rev: s(randomBytes(8).toString('hex')), [GC_ATTRIBUTES.createdAt]: n(now) };
+    const first: TransactWriteItem[] = [{ Put: { TableName: table, Item: manifestItem } }];
     if (manifest.subject !== undefined) {
-      puts.push({ Put: { TableName: table, Item: { ...key(referrerKey(name, manifest.subject, manifest.digest)), descriptor: s(JSON.stringify(referrerDescriptor(manifest))) } } });
+      first.push({ Put: { TableName: table, Item: { ...key(referrerKey(name, manifest.subject, manifest.digest)), descriptor: s(JSON.stringify(referrerDescriptor(manifest))) } } });
     }
+    const bodyAt = bodyGen === undefined ? -1 : first.push(this.#bodies.stamp(manifest.digest, bodyGen, now)) - 1;
+    const references = options.references ?? { blobs: [], manifests: [] };
+    let stamps = referenceActions(table, name, references, GC_ATTRIBUTES.referencedAt, now);
+    let leaseEnd: number | undefined;
+    if (first.length + stamps.length + fixed.size > MAX_TRANSACTION_ITEMS) {
+      leaseEnd = await leaseReferences(this.#table, name, references);
+      stamps = [];
+    }
+    const stampsAt = first.length;
+    first.push(...stamps.map(({ action }) => action));
     // Fixed tags first, so they travel with the manifest in the first transaction.
-    for (const tag of [...tags].sort((a, b) => Number(fixed.has(b)) - Number(fixed.has(a)))) {
+    const tagPuts = [...tags].sort((a, b) => Number(fixed.has(b)) - Number(fixed.has(a))).map((tag): TransactWriteItem => {
       const put: TransactWriteItem['Put'] = { TableName: table, Item: { ...key(tagKey(name, tag)), ...fields } };
       if (fixed.has(tag)) {
         put.ConditionExpression = 'attribute_not_exists(#pk) OR #digest = :digest';
         put.ExpressionAttributeNames = { '#pk': PK, '#digest': 'digest' };
         put.ExpressionAttributeValues = { ':digest': s(manifest.digest) };
       }
-      puts.push({ Put: put });
-    }
-    // The manifest and its referrer entry travel in the first transaction, tags beyond the 100-action limit after it.
-    for (let at = 0; at < puts.length; at += MAX_TRANSACTION_ITEMS) {
-      const batch = puts.slice(at, at + MAX_TRANSACTION_ITEMS);
-      try {
-        await this.#table.transact(async () => batch, (error) => fixed.size > 0 && isConditionFailure(error));
-      } catch (error) {
-        if (!isConditionFailure(error)) throw error;
-        for (const tag of fixed) {
-          const current = (await this.#table.get(tagKey(name, tag), { expression: '#digest', names: { '#digest': 'digest' } }))?.digest?.S;
-          if (current !== undefined && current !== manifest.digest) throw new TagFixedConflict(tag, current);
-        }
-        // The tag was deleted (or set to this digest) since the condition failed: push again.
-        return this.putManifest(name, manifest, tags, options);
+      return { Put: put };
+    });
+    const tagsAt = first.length;
+    const room = MAX_TRANSACTION_ITEMS - first.length;
+    first.push(...tagPuts.slice(0, room));
+    if (leaseEnd !== undefined) assertLeaseHolds(leaseEnd);
+    const failed = await this.#table.transactChecked(first);
+    if (failed !== undefined) {
+      if (failed >= stampsAt && failed < tagsAt) throw manifestBlobUnknown(stamps[failed - stampsAt]!.digest);
+      if (failed === bodyAt && attempt < 5) return this.putManifest(name, manifest, tags, options, attempt + 1);
+      for (const tag of fixed) {
+        const current = (await this.#table.get(tagKey(name, tag), { expression: '#digest', names: { '#digest': 'digest' } }))?.digest?.S;
+        if (current !== undefined && current !== manifest.digest) throw new TagFixedConflict(tag, current);
       }
+      // The tag was deleted (or set to this digest) since the condition failed: push again.
+      if (attempt < 5) return this.putManifest(name, manifest, tags, options, attempt + 1);
+      throw new Error(`manifest ${name}@${manifest.digest}: its transaction kept failing a condition`);
+    }
+    // Tags beyond the 100-action limit after it (fixed ones beyond it lose their guarantee: ~97 fixed tags in one push).
+    const rest = tagPuts.slice(room);
+    for (let at = 0; at < rest.length; at += MAX_TRANSACTION_ITEMS) {
+      const batch = rest.slice(at, at + MAX_TRANSACTION_ITEMS);
+      await this.#table.transact(async () => batch);
     }
     await this.#table.put({ Item: key(catalogKey(name)) });
   }
 
   async deleteManifest(name: string, digest: string): Promise<boolean> {
+    return this.#deleteManifest(name, digest, (item) => ({
+      ConditionExpression: '#rev = :rev',
+      ExpressionAttributeNames: { '#rev': 'rev' },
+      ExpressionAttributeValues: { ':rev': item.rev ?? s('') },
+    }));
+  }
+
+  /** Garbage collection: deletes the manifest as deleteManifest does, only while run `runId` dooms it. */
+  async dropManifest(name: string, digest: string, runId: string): Promise<boolean> {
+    return this.#deleteManifest(name, digest, (item) => (item[GC_ATTRIBUTES.doomed]?.S === runId ? doomedBy(runId) : undefined));
+  }
+
+  /** Dooms a manifest item for run `runId` unless it was pushed, or referenced by a push, at or after `since`. */
+  async doomManifest(name: string, digest: string, runId: string, since: number): Promise<boolean> {
+    return (await this.#table.updateIf(manifestItemKey(name, digest), doomUpdate(runId, since, Date.now()))) !== undefined;
+  }
+
+  /**
+   * Deletes a manifest, its tags and its referrer entry in one transaction whose manifest delete carries
+   * `condition(item)` (undefined: leave it, false); a concurrent push changes the item and the whole is retried.
+   */
+  async #deleteManifest(name: string, digest: string, condition: (item: Item) => DeleteCondition | undefined): Promise<boolean> {
     const table = this.#table.name;
     let found = true;
     await this.#table.transact(async () => {
-      const manifest = await this.#table.get(manifestItemKey(name, digest), { expression: '#rev, #subject', names: { '#rev': 'rev', '#subject': 'subject' } });
-      if (!manifest) {
+      const manifest = await this.#table.get(manifestItemKey(name, digest), {
+        expression: '#rev, #subject, #doomed',
+        names: { '#rev': 'rev', '#subject': 'subject', '#doomed': GC_ATTRIBUTES.doomed },
+      });
+      const guard = manifest && condition(manifest);
+      if (!guard) {
         found = false;
         return [];
       }
@@ -123,17 +184,7 @@ export class DynamoDbManifests {
         ExpressionAttributeNames: { '#pk': PK, '#sk': SK, '#digest': 'digest' },
         ExpressionAttributeValues: { ':pk': s(repositoryPartition(name)), ':prefix': s(TAG_PREFIX), ':digest': s(digest) },
       });
-      const deletes: TransactWriteItem[] = [
-        {
-          Delete: {
-            TableName: table,
-            Key: key(manifestItemKey(name, digest)),
-            ConditionExpression: '#rev = :rev',
-            ExpressionAttributeNames: { '#rev': 'rev' },
-            ExpressionAttributeValues: { ':rev': manifest.rev ?? s('') },
-          },
-        },
-      ];
+      const deletes: TransactWriteItem[] = [{ Delete: { TableName: table, Key: key(manifestItemKey(name, digest)), ...guard } }];
       const subject = manifest.subject?.S;
       if (subject !== undefined) deletes.push({ Delete: { TableName: table, Key: key(referrerKey(name, subject, digest)) } });
       for (const tag of tags.items) {
@@ -219,7 +270,4 @@ export class DynamoDbManifests {
   }
 }
 
-/** A transaction cancelled because a condition failed (not for a conflict or throughput). */
-function isConditionFailure(error: unknown): boolean {
-  return error instanceof Error && error.name === 'TransactionCanceledException' && ((error as { CancellationReasons?: { Code?: string }[] }).CancellationReasons ?? []).some((reason) => reason.Code === 'ConditionalCheckFailed');
-}
+type DeleteCondition = Pick<NonNullable<TransactWriteItem['Delete']>, 'ConditionExpression' | 'ExpressionAttributeNames' | 'ExpressionAttributeValues'>;

@@ -1,12 +1,15 @@
 import {
   BatchGetItemCommand,
+  ConditionalCheckFailedException,
   DeleteItemCommand,
   GetItemCommand,
   PutItemCommand,
   QueryCommand,
+  ScanCommand,
   TransactionCanceledException,
   TransactionConflictException,
   TransactWriteItemsCommand,
+  UpdateItemCommand,
   type BatchGetItemCommandOutput,
   type DeleteItemCommandInput,
   type DynamoDBClient,
@@ -14,6 +17,7 @@ import {
   type PutItemCommandInput,
   type QueryCommandInput,
   type TransactWriteItem,
+  type UpdateItemCommandInput,
 } from '@aws-sdk/client-dynamodb';
 import { key, type Item } from './attribute-values.ts';
 import type { ItemKey } from './keys.ts';
@@ -72,6 +76,37 @@ export class DynamoDbTable {
         await backoff(attempt + 1, 25);
       }
     }
+  }
+
+  /** UpdateItem on a condition: the item as it is after the update, or undefined when the condition failed. */
+  async updateIf(itemKey: ItemKey, input: Omit<UpdateItemCommandInput, 'TableName' | 'Key' | 'ReturnValues'>): Promise<Item | undefined> {
+    try {
+      const { Attributes } = await translateThrottling(this.#client.send(new UpdateItemCommand({ ...input, TableName: this.#name, Key: key(itemKey), ReturnValues: 'ALL_NEW' })));
+      return Attributes ?? {};
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return undefined;
+      throw error;
+    }
+  }
+
+  /** DeleteItem on a condition: true when the item was there and the condition held. */
+  async deleteIf(itemKey: ItemKey, condition: Pick<DeleteItemCommandInput, 'ConditionExpression' | 'ExpressionAttributeNames' | 'ExpressionAttributeValues'>): Promise<boolean> {
+    try {
+      return await this.delete(itemKey, condition);
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return false;
+      throw error;
+    }
+  }
+
+  /**
+   * One page of a strongly consistent Scan of the whole table, of at most `limit` items read, after `start`
+   * (undefined: from the beginning); `next` is undefined after the last page. An item that exists for the whole
+   * scan is returned exactly once (DynamoDB documents a consistent Scan as reflecting every write completed before it).
+   */
+  async scanPage(start: Item | undefined, limit: number): Promise<{ items: Item[]; next: Item | undefined }> {
+    const page = await translateThrottling(this.#client.send(new ScanCommand({ TableName: this.#name, ConsistentRead: true, Limit: limit, ExclusiveStartKey: start })));
+    return { items: page.Items ?? [], next: page.LastEvaluatedKey };
   }
 
   /**

@@ -12,6 +12,7 @@
  * | tag history                 | REPO#<name>        | HISTORY#<tag>                    | changes (JSON, newest first), rev             |
  * | repository (catalog)        | REPOSITORIES       | <name>                           |                                               |
  * | upload session              | UPLOAD#<uploadId>  | UPLOAD                           | name, offset, version, createdAt, storage (JSON), ttl |
+ * | large manifest body guard⁴  | BODY#<digest>      | BODY                             | gen, lastReferencedAt, doomed?, doomedAt?     |
  * | user                        | IDENTITY           | USER#<name>                      | doc (JSON), teams (SS)²                       |
  * | access token (hash only)    | IDENTITY           | TOKEN#<id>                       | doc (JSON)                                    |
  * | grant                       | IDENTITY           | GRANT#<user>#<glob>              | doc (JSON)                                    |
@@ -21,12 +22,15 @@
  * | failed logins in a window   | FAILURES#<key>     | WINDOW                           | count, until, ttl                             |
  * | storage policy              | POLICIES           | <repository glob>                | doc (JSON)                                    |
  *
+ * Blob records, links and manifest items also carry the garbage-collection attributes of gc-attributes.ts.
  * ¹ manifest fields: digest, mediaType, size, subject?, artifactType?, annotations (JSON)?, and the bytes either
  *   inline (`content`, binary) or, above {@link INLINE_MANIFEST_LIMIT}, in the ManifestBodyStore by digest
  *   (`bodyStored`; items written before it existed say `contentKey`, read the same way: manifest-item.ts).
  * ² the teams the user belongs to: an index of the team items' `members`, which decide.
  * ³ `grants` maps glob → level. Members and grants share the team item's 400 KB: ~5,000 members with 64-byte
  *   names beside 100 grants. Token issuance reads whole team items, so a smaller team is a cheaper login.
+ * ⁴ the garbage-collection marks of a body in the ManifestBodyStore (S3 `manifests/…`), which has no conditional
+ *   delete: lib/storage/dynamodb/dynamodb-manifest-bodies.ts.
  *
  * | access pattern                               | request                                                           |
  * | -------------------------------------------- | ----------------------------------------------------------------- |
@@ -41,6 +45,7 @@
  * | referrers of a subject                       | Query REPO#<name>, begins_with REFERRER#<subject>#                |
  * | a tag's history / a repository's history     | GetItem HISTORY#<tag> / Query REPO#<name>, begins_with HISTORY#   |
  * | upload session                               | GetItem / conditional PutItem UPLOAD#<uploadId> / UPLOAD          |
+ * | garbage collection: everything               | Scan, one page per call (lib/storage/dynamodb/dynamodb-gc-scan.ts) |
  * | a user's effective grants (token issuance)   | GetItem USER#<name> ∥ Query GRANT#<name>#, then BatchGetItem the  |
  * |                                              | TEAM#<team> items the user item lists (skipped when none)         |
  * | teams list                                   | Query IDENTITY, begins_with TEAM#                                 |
@@ -112,6 +117,11 @@ export function referrerKey(name: string, subject: string, digest: string): Item
 
 export function catalogKey(name: string): ItemKey {
   return { pk: CATALOG_PK, sk: name };
+}
+
+/** The garbage-collection guard of a large manifest's body (one per digest, shared like the body). */
+export function manifestBodyGuardKey(digest: string): ItemKey {
+  return { pk: `BODY#${digest}`, sk: 'BODY' };
 }
 
 export function uploadKey(uploadId: string): ItemKey {

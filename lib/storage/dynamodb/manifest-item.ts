@@ -28,8 +28,11 @@ export class ManifestItems {
     this.#bodies = bodies;
   }
 
-  /** The shared attributes for `manifest` pointed at by `tagCount` tags; stores the body first when it must. */
-  async fields(manifest: StoredManifest, tagCount: number): Promise<Item> {
+  /**
+   * The shared attributes for `manifest` pointed at by `tagCount` tags; stores the body first when it must, after
+   * `beforeStore` (garbage collection's reservation: dynamodb-manifest-bodies.ts).
+   */
+  async fields(manifest: StoredManifest, tagCount: number, beforeStore?: () => Promise<void>): Promise<Item> {
     const fields: Item = { digest: s(manifest.digest), mediaType: s(manifest.mediaType), size: n(manifest.content.byteLength) };
     if (manifest.subject !== undefined) fields.subject = s(manifest.subject);
     if (manifest.artifactType !== undefined) fields.artifactType = s(manifest.artifactType);
@@ -46,6 +49,7 @@ export class ManifestItems {
     if (!this.#bodies) {
       throw payloadTooLarge(`manifest of ${manifest.content.byteLength} bytes is too large for a DynamoDB item and no store is configured for large manifests`);
     }
+    await beforeStore?.();
     await this.#bodies.put(manifest.digest, manifest.content, manifest.mediaType);
     fields.bodyStored = { BOOL: true };
     return fields;

@@ -12,4 +12,8 @@ export class MemoryManifestBodyStore implements ManifestBodyStore {
     const content = this.#bodies.get(digest);
     return content && new Uint8Array(content);
   }
+
+  async delete(digest: string): Promise<void> {
+    this.#bodies.delete(digest);
+  }
 }

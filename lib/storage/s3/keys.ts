@@ -47,6 +47,12 @@ export function manifestKey(digest: string): string {
   return `${MANIFESTS_PREFIX}${algorithm}/${hex}`;
 }
 
+/** The digest a key built by {@link manifestKey} names; undefined for any other key. */
+export function digestOfManifestKey(key: string): string | undefined {
+  const match = /^manifests\/([a-z0-9]+)\/([a-f0-9]+)$/.exec(key);
+  return match ? `${match[1]}:${match[2]}` : undefined;
+}
+
 function checkedUploadId(uploadId: string): string {
   if (!UPLOAD_ID.test(uploadId)) throw new Error(`unsafe upload id for an S3 key: ${JSON.stringify(uploadId)}`);
   return uploadId;

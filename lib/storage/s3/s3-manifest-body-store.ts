@@ -1,4 +1,4 @@
-import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { ManifestBodyStore } from '../../registry/ports.ts';
 import { manifestKey } from './keys.ts';
 import { isS3Error } from './s3-errors.ts';
@@ -43,5 +43,9 @@ export class S3ManifestBodyStore implements ManifestBodyStore {
       if (isS3Error(error, 'NoSuchKey', 'NotFound')) return undefined;
       throw error;
     }
+  }
+
+  async delete(digest: string): Promise<void> {
+    await this.#s3.send(new DeleteObjectCommand({ Bucket: this.#bucket, Key: manifestKey(digest) }));
   }
 }
