@@ -134,6 +134,8 @@ export async function createAwsRegistryApp(config: RegistryApiConfig, options: A
     ...(events ? { events, onEventFailure: (error: unknown) => log.error('event not sent', { error: error instanceof Error ? error.message : String(error) }) } : {}),
     history,
     policies: new PolicyCache(new DynamoDbPolicyStore({ dynamo, table: config.table })),
+    // The pull was answered; the next one records it (throttling, a transaction on the item).
+    onPullNotRecorded: (error: unknown, pull) => log.warn({ message: 'pull not recorded', ...pull }, asError(error)),
   });
 
   let auth: AuthService | undefined;

@@ -108,7 +108,7 @@ ${COMMON_USAGE}`,
 };
 
 export const ls = {
-  usage: `ls         the repositories you may pull, or a repository's tags with digest, size and push time
+  usage: `ls         the repositories you may pull, or a repository's tags with digest, size, push time and last pull
              ocireg ls <registry>[/<repo>] [--json]
 ${COMMON_USAGE}`,
   run: (async (args) => {
@@ -128,7 +128,7 @@ ${COMMON_USAGE}`,
     }
     const tags = await client.tags(parsed.repository);
     if (values.json) write(`${JSON.stringify(tags, null, 2)}\n`);
-    else write(table(['TAG', 'DIGEST', 'SIZE', 'PUSHED'], tags.map((entry) => [entry.tag, short(entry.digest), formatBytes(entry.size), entry.pushedAt ?? '-'])));
+    else write(table(['TAG', 'DIGEST', 'SIZE', 'PUSHED', 'LAST PULL'], tags.map((entry) => [entry.tag, short(entry.digest), formatBytes(entry.size), entry.pushedAt ?? '-', entry.lastPulledAt?.slice(0, 10) ?? '-'])));
     return 0;
   }) satisfies Command,
 };

@@ -6,10 +6,11 @@ import type { HttpResponse } from './types.ts';
  * `/v2/<name>/manifests/<reference>`, by tag or digest. The size limit and every validation live in the core.
  * @see https://github.com/opencontainers/distribution-spec/blob/v1.1.1/spec.md#pulling-manifests
  */
-export const manifests: MethodTable<'manifest'> = { GET: get, HEAD: get, PUT: put, DELETE: remove };
+export const manifests: MethodTable<'manifest'> = { GET: (context) => get(context, true), HEAD: (context) => get(context, false), PUT: put, DELETE: remove };
 
-async function get({ registry, route }: HandlerContext<'manifest'>): Promise<HttpResponse> {
-  const manifest = await registry.getManifest(route.name, route.reference);
+/** GET is a pull (recorded for the retention rules); HEAD only asks (docker and containerd check digests with it). */
+async function get({ registry, route }: HandlerContext<'manifest'>, pull: boolean): Promise<HttpResponse> {
+  const manifest = pull ? await registry.pullManifest(route.name, route.reference) : await registry.getManifest(route.name, route.reference);
   const headers = {
     'content-type': manifest.mediaType,
     'content-length': String(manifest.content.byteLength),

@@ -19,6 +19,11 @@ export interface RepositoryPolicy {
   expireUnpulledMs?: number;
   /** Retention deletes manifests that no tag and no kept index points at, this long after their push (ms). */
   expireUntaggedMs?: number;
+  /**
+   * Retention keeps the manifests named by each kept tag's last K history changes (its rollback targets).
+   * @default DEFAULT_HISTORY_DEPTH (10, tag-history.ts); never more than the history store keeps per tag
+   */
+  keepHistory?: number;
   /** Tag globs that retention never expires (`v*`, `prod-*`): the "retain" action. */
   protect: string[];
   /** Tags cannot be moved to another manifest once pushed, except those matching {@link mutableTags}. */

@@ -136,6 +136,22 @@ export interface MetadataStore {
   /** Manifests of repository `name` whose subject is `subject`. */
   listReferrers(name: string, subject: string): Promise<Descriptor[]>;
 
+  /**
+   * Records that a pull read manifest `digest` of `name` through `reference` (a tag pointing at it, or the digest) at
+   * `at`: at most one write per record and UTC day (lib/registry/last-pull.ts). The caller decides from the
+   * `pulledAt` its read returned, so a pull stays one read; the write is conditional (not yet recorded that day, the
+   * record still there and, by tag, still at `digest`), so concurrent pulls of a stale record write once and a pull
+   * never brings back a deleted manifest or tag. True when written. A store may keep the pull on the record read (the
+   * DynamoDB tag item embeds its manifest) or on the manifest itself: {@link manifestActivity} merges them.
+   */
+  recordPull(name: string, reference: string, digest: string, at: number): Promise<boolean>;
+  /**
+   * Every manifest of `name` (by digest) with what retention, usage and `ocireg ls` call its activity: the last
+   * recorded pull through any record (the digest, or a tag pointing at it now) and when a push last wrote the
+   * manifest (each undefined where not recorded: never pulled, or pushed before the backend dated pushes).
+   */
+  manifestActivity(name: string): Promise<Map<string, ManifestActivity>>;
+
   /** Creates an upload session; it must not exist yet. */
   createUpload(session: UploadSession): Promise<void>;
   getUpload(name: string, uploadId: string): Promise<UploadSession | undefined>;
@@ -146,6 +162,12 @@ export interface MetadataStore {
   updateUpload(next: UploadSession): Promise<void>;
   /** Idempotent. */
   deleteUpload(name: string, uploadId: string): Promise<void>;
+}
+
+/** See {@link MetadataStore.manifestActivity}. Epoch ms. */
+export interface ManifestActivity {
+  pulledAt?: number;
+  pushedAt?: number;
 }
 
 export interface PutManifestOptions {

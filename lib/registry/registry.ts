@@ -5,6 +5,7 @@ import { listReferrers, listRepositories, listTags } from './listings.ts';
 import { parseManifest, readManifestBody } from './manifest.ts';
 import { assertName, assertTag, isValidName, isValidTag } from './names.ts';
 import { putManifestWithPolicy } from './immutable-tags.ts';
+import { pulledToday } from './last-pull.ts';
 import type { PolicyCache } from './policy-cache.ts';
 import type { BlobRead, BlobStore, MetadataStore } from './ports.ts';
 import { TagVersions, type TagVersionsOptions } from './tag-versions.ts';
@@ -15,6 +16,8 @@ import type { BlobRecord, ByteRange, ByteSource, Descriptor, Page, PageRequest, 
 export interface RegistryOptions extends BlobUploadsOptions, Omit<TagVersionsOptions, 'metadata'> {
   /** Repositories under a cache rule's prefix are filled from their upstream on a miss, and read-only. */
   cache?: PullThroughCache;
+  /** Told when recording a pull failed (the pull is answered anyway; the next pull tries again). */
+  onPullNotRecorded?: (error: unknown, pull: { name: string; reference: string; digest: string }) => void;
 }
 
 export interface ManifestPutResult {
@@ -33,6 +36,8 @@ export class Registry {
   readonly #metadata: MetadataStore;
   readonly #policies: PolicyCache | undefined;
   readonly #cache: PullThroughCache | undefined;
+  readonly #now: () => number;
+  readonly #onPullNotRecorded: NonNullable<RegistryOptions['onPullNotRecorded']>;
   /** Blob uploads: POST, PATCH, PUT, GET and DELETE on an upload. */
   readonly uploads: BlobUploads;
   /** Tag history, rollback, promotion and events (tag-versions.ts). */
@@ -43,6 +48,8 @@ export class Registry {
     this.#metadata = options.metadata;
     this.#policies = options.policies;
     this.#cache = options.cache;
+    this.#now = options.now ?? Date.now;
+    this.#onPullNotRecorded = options.onPullNotRecorded ?? (() => undefined);
     this.uploads = new BlobUploads(options);
     this.versions = new TagVersions(options);
   }
@@ -124,6 +131,24 @@ export class Registry {
     const stored = () => byReference(reference, (digest) => this.#metadata.getManifest(name, digest), (tag) => this.#metadata.resolveTag(name, tag));
     const manifest = (await this.#cache?.getManifest(name, reference, stored)) ?? (await stored());
     if (!manifest) throw manifestUnknown(name, reference);
+    return manifest;
+  }
+
+  /**
+   * A manifest GET: {@link getManifest}, and the pull recorded for the retention rules (`--expire-unpulled`) and
+   * `ocireg ls`, at most once per record and day, decided from what the read returned (last-pull.ts). A failed
+   * record is reported to `onPullNotRecorded`, never to the client.
+   */
+  async pullManifest(name: string, reference: string): Promise<StoredManifest> {
+    const manifest = await this.getManifest(name, reference);
+    const now = this.#now();
+    if (!pulledToday(manifest.pulledAt, now)) {
+      try {
+        await this.#metadata.recordPull(name, reference, manifest.digest, now);
+      } catch (error) {
+        this.#onPullNotRecorded(error, { name, reference, digest: manifest.digest });
+      }
+    }
     return manifest;
   }
 

@@ -3,7 +3,7 @@ import { parseManifest } from './manifest.ts';
 import { policyFor, type RepositoryPolicy } from './policy.ts';
 import type { MetadataStore } from './ports.ts';
 import { emptyPlan, planRepository, type RepositorySnapshot, type RetentionManifest, type RetentionPlan, type RetentionTag } from './retention.ts';
-import type { TagHistoryStore } from './tag-history.ts';
+import { DEFAULT_HISTORY_DEPTH, type TagHistoryStore } from './tag-history.ts';
 import type { StoredManifest } from './types.ts';
 
 export interface RetentionSources {
@@ -27,7 +27,7 @@ export async function planRetention(sources: RetentionSources, policies: readonl
   for (const name of await listAll((page) => sources.metadata.listRepositories(page))) {
     const policy = policyFor(policies, name);
     if (!policy || !hasRetentionRules(policy)) continue;
-    const repository = planRepository(await loadSnapshot(sources, name), policy, now);
+    const repository = planRepository(await loadSnapshot(sources, name, policy.keepHistory), policy, now);
     plan.tags.push(...repository.tags);
     plan.manifests.push(...repository.manifests);
   }
@@ -38,10 +38,13 @@ function hasRetentionRules(policy: RepositoryPolicy): boolean {
   return policy.keepLast !== undefined || policy.expireAfterMs !== undefined || policy.expireUnpulledMs !== undefined || policy.expireUntaggedMs !== undefined;
 }
 
-/** The facts the rules need about repository `name`, read from the stores. */
-export async function loadSnapshot(sources: RetentionSources, name: string): Promise<RepositorySnapshot> {
+/**
+ * The facts the rules need about repository `name`, read from the stores; each tag's rollback targets are the
+ * digests of its last `keepHistory` changes.
+ */
+export async function loadSnapshot(sources: RetentionSources, name: string, keepHistory = DEFAULT_HISTORY_DEPTH): Promise<RepositorySnapshot> {
   const { metadata, history } = sources;
-  const changes = history ? await history.listRepository(name) : new Map();
+  const [changes, activity] = await Promise.all([history ? history.listRepository(name) : new Map(), metadata.manifestActivity(name)]);
   const tags: RetentionTag[] = [];
   const found = new Map<string, StoredManifest>();
   const tagNames = await listAll(async (page) => (await metadata.listTags(name, page)) ?? { items: [], hasMore: false });
@@ -50,7 +53,12 @@ export async function loadSnapshot(sources: RetentionSources, name: string): Pro
     if (!manifest) continue;
     found.set(manifest.digest, manifest);
     const set = (changes.get(tag) ?? []).find((change: { digest?: string }) => change.digest === manifest.digest);
-    tags.push({ tag, digest: manifest.digest, ...(set ? { pushedAt: Date.parse(set.at) } : {}) });
+    const entry: RetentionTag = { tag, digest: manifest.digest };
+    if (set) entry.pushedAt = Date.parse(set.at);
+    const { pulledAt, pushedAt } = activity.get(manifest.digest) ?? {};
+    if (pulledAt !== undefined) entry.pulledAt = pulledAt;
+    if (pushedAt !== undefined) entry.manifestPushedAt = pushedAt;
+    tags.push(entry);
   }
   // Untagged manifests: listed by the store when it can, else those the history says lost a tag.
   const untaggedSince = new Map<string, number>();
@@ -61,7 +69,11 @@ export async function loadSnapshot(sources: RetentionSources, name: string): Pro
       untaggedSince.set(change.previous, Math.max(untaggedSince.get(change.previous) ?? -Infinity, at));
     }
   }
-  const candidates = new Set([...(sources.listManifests ? await sources.listManifests(name) : []), ...untaggedSince.keys()]);
+  // A manifest pushed by digest and never tagged is untagged since its push.
+  for (const [digest, { pushedAt }] of activity) {
+    if (pushedAt !== undefined) untaggedSince.set(digest, Math.max(untaggedSince.get(digest) ?? -Infinity, pushedAt));
+  }
+  const candidates = new Set([...(sources.listManifests ? await sources.listManifests(name) : []), ...activity.keys(), ...untaggedSince.keys()]);
   for (const digest of candidates) {
     if (found.has(digest)) continue;
     const manifest = await metadata.getManifest(name, digest);
@@ -91,7 +103,7 @@ export async function loadSnapshot(sources: RetentionSources, name: string): Pro
   const rollbackTargets = new Map<string, string[]>();
   for (const tag of tags) {
     const digests = new Set<string>();
-    for (const change of (changes.get(tag.tag) ?? []) as Array<{ digest?: string; previous?: string }>) {
+    for (const change of ((changes.get(tag.tag) ?? []) as Array<{ digest?: string; previous?: string }>).slice(0, keepHistory)) {
       if (change.digest !== undefined) digests.add(change.digest);
       if (change.previous !== undefined) digests.add(change.previous);
     }

@@ -10,7 +10,10 @@ import { matchingTagGlob, type RepositoryPolicy } from './policy.ts';
  * - protected (`--protect v*`): never expires, and does not use up a `--keep-last` slot;
  * - `--keep-last N`: the N most recently pushed of the other tags stay (re-tagging counts as a push);
  * - `--expire-after D`: a tag pushed more than D ago goes;
- * - `--expire-unpulled D`: a tag neither pushed nor pulled for D goes; only with a recorded pull or push time;
+ * - `--expire-unpulled D`: a tag neither pushed nor pulled for D goes: its last activity is the latest of its push,
+ *   its manifest's last push (re-pushing the same digest counts) and the manifest's last recorded pull (by any tag or
+ *   the digest, recorded once a day: last-pull.ts); a manifest never pulled counts from its push; with none known,
+ *   the tag stays;
  * - a tag whose push time is unknown (pushed before push times were recorded) is treated as pushed now: never
  *   expired by age, and among the newest for `--keep-last`.
  *
@@ -24,8 +27,10 @@ export interface RetentionTag {
   digest: string;
   /** When the tag was last set (ms since the epoch): pushed or re-tagged. */
   pushedAt?: number;
-  /** When a pull last read it (recorded to the day). */
+  /** When a pull last read its manifest, by any tag or by digest (recorded to the day). */
   pulledAt?: number;
+  /** When a push last wrote its manifest (under any tag, or by digest); activity for `--expire-unpulled`. */
+  manifestPushedAt?: number;
 }
 
 export interface RetentionManifest {
@@ -72,7 +77,7 @@ export function planRepository(snapshot: RepositorySnapshot, policy: RepositoryP
       expired.set(tag.tag, `pushed ${formatAge(now - tag.pushedAt)} ago (expire after ${formatAge(policy.expireAfterMs)})`);
       continue;
     }
-    const active = Math.max(tag.pushedAt ?? -Infinity, tag.pulledAt ?? -Infinity);
+    const active = Math.max(tag.pushedAt ?? -Infinity, tag.pulledAt ?? -Infinity, tag.manifestPushedAt ?? -Infinity);
     if (policy.expireUnpulledMs !== undefined && Number.isFinite(active) && now - active > policy.expireUnpulledMs) {
       expired.set(tag.tag, `neither pushed nor pulled for ${formatAge(now - active)} (expire unpulled after ${formatAge(policy.expireUnpulledMs)})`);
     }

@@ -31,6 +31,8 @@ export interface TagDetails {
   size: number;
   /** When the tag was last set (its newest recorded change); absent when it predates history. */
   pushedAt?: string;
+  /** The manifest's last recorded pull, by tag or digest (to the day: last-pull.ts); absent when never recorded. */
+  lastPulledAt?: string;
 }
 
 export type RollbackTarget = { to: string } | { steps: number };
@@ -204,7 +206,7 @@ export class TagVersions {
   /** One bounded page of tags with what each points at, its size and when it was set. */
   async details(name: string, page: PageRequest): Promise<Page<TagDetails>> {
     const tags = await listTags(this.#metadata, name, page);
-    const kept = this.#history ? await this.#history.listRepository(name) : new Map<string, TagChange[]>();
+    const [kept, activity] = await Promise.all([this.#history ? this.#history.listRepository(name) : new Map<string, TagChange[]>(), this.#metadata.manifestActivity(name)]);
     const items = await Promise.all(
       tags.items.map(async (tag): Promise<TagDetails | undefined> => {
         const manifest = await this.#metadata.resolveTag(name, tag);
@@ -212,6 +214,8 @@ export class TagVersions {
         const details: TagDetails = { tag, digest: manifest.digest, mediaType: manifest.mediaType, size: imageSize(manifest) };
         const newest = kept.get(tag)?.[0];
         if (newest?.digest === manifest.digest) details.pushedAt = newest.at;
+        const pulledAt = activity.get(manifest.digest)?.pulledAt;
+        if (pulledAt !== undefined) details.lastPulledAt = new Date(pulledAt).toISOString();
         return details;
       }),
     );

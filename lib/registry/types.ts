@@ -30,6 +30,12 @@ export interface StoredManifest {
   /** The manifest's `artifactType`, or its config's media type for an image manifest. */
   artifactType?: string;
   annotations?: Record<string, string>;
+  /**
+   * When a pull last read this record (epoch ms), as MetadataStore.recordPull (ports.ts) wrote it: at most once a UTC
+   * day, so it may lag a day. Set by the stores on reads (the pull path decides from it whether to write); absent when
+   * never recorded. Not part of the manifest: putManifest ignores it.
+   */
+  pulledAt?: number;
 }
 
 /** The descriptor a referrers response lists for a stored manifest. */

@@ -96,6 +96,7 @@ async function serveClaimed(
     history: storage.history,
     policies: new PolicyCache(new FsPolicyStore(storage.keys)),
     cache,
+    onPullNotRecorded: (error, pull) => writeLog(JSON.stringify({ time: new Date().toISOString(), level: 'warn', msg: 'pull not recorded', ...pull, error: String(error) })),
     ...(webhooks ? { events: webhooks, onEventFailure: (error: unknown) => writeLog(JSON.stringify({ level: 'error', msg: 'event not sent', error: String(error) })) } : {}),
   });
   // Removals of `ocireg gc` (through the control socket) and `--gc-every` become GC events and tag history.

@@ -71,17 +71,27 @@ async function versionStory(server: RegistryServer, dockerConfig: string, creden
   const toDigest = await ocireg(dockerConfig, 'rollback', `${ref}:v`, '--to', second);
   expect(toDigest.stdout).toContain(`${first} -> ${second}`);
 
+  // A pull by tag is recorded on the manifest: every tag pointing at it shows it (a HEAD is not a pull).
+  const puller = new RegistryClient({ registry: server.host, plainHttp: true, credentials, scopes: [`repository:${repo}:pull`] });
+  await puller.request('HEAD', `/v2/${repo}/manifests/v`, { headers: { accept: MediaType.ociManifest }, expect: [200] });
+  const beforePull = JSON.parse((await ocireg(dockerConfig, 'ls', ref, '--json')).stdout) as Array<{ lastPulledAt?: string }>;
+  expect(beforePull.map((tag) => tag.lastPulledAt)).toEqual([undefined, undefined, undefined]);
+  const pulledAround = Date.now();
+  await puller.request('GET', `/v2/${repo}/manifests/prod`, { headers: { accept: MediaType.ociManifest }, expect: [200] });
+
   const listing = await ocireg(dockerConfig, 'ls', ref, '--json');
   expect(listing.code, listing.stderr).toBe(0);
-  const tags = JSON.parse(listing.stdout) as Array<{ tag: string; digest: string; size: number; pushedAt: string }>;
+  const tags = JSON.parse(listing.stdout) as Array<{ tag: string; digest: string; size: number; pushedAt: string; lastPulledAt?: string }>;
   expect(tags.map((tag) => [tag.tag, tag.digest])).toEqual([
     ['prod', second],
     ['stable', second],
     ['v', second],
   ]);
   expect(tags[0]!.size).toBeGreaterThan(2048 + 64);
+  for (const tag of tags) expect(Math.abs(Date.parse(tag.lastPulledAt!) - pulledAround)).toBeLessThan(30_000);
   const table = await ocireg(dockerConfig, 'ls', ref);
-  expect(table.stdout).toMatch(/^TAG\s+DIGEST\s+SIZE\s+PUSHED/);
+  expect(table.stdout).toMatch(/^TAG\s+DIGEST\s+SIZE\s+PUSHED\s+LAST PULL/);
+  expect(table.stdout).toContain(tags[0]!.lastPulledAt!.slice(0, 10));
   const repositories = await ocireg(dockerConfig, 'ls', server.host, '--json');
   expect(JSON.parse(repositories.stdout)).toContain(repo);
 }

@@ -1,12 +1,13 @@
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { GcEntry, GcScanSource, ScanPage } from '../../registry/gc/gc-entries.ts';
-import type { GcStore, ManifestBodyStore, MetadataStore, PutManifestOptions } from '../../registry/ports.ts';
+import type { GcStore, ManifestActivity, ManifestBodyStore, MetadataStore, PutManifestOptions } from '../../registry/ports.ts';
 import type { BlobRecord, Descriptor, Page, PageRequest, StoredManifest, UploadSession } from '../../registry/types.ts';
 import { UPLOAD_SESSION_TTL_SECONDS } from '../aws-resources.ts';
 import { DynamoDbBlobs } from './dynamodb-blobs.ts';
 import { DynamoDbGcScan } from './dynamodb-gc-scan.ts';
 import { DynamoDbManifestBodies } from './dynamodb-manifest-bodies.ts';
 import { DynamoDbManifests } from './dynamodb-manifests.ts';
+import { DynamoDbPulls } from './dynamodb-pulls.ts';
 import { DynamoDbTable } from './dynamodb-table.ts';
 import { DynamoDbUploads } from './dynamodb-uploads.ts';
 import { ManifestItems } from './manifest-item.ts';
@@ -48,8 +49,8 @@ export interface DynamoDbMetadataStoreOptions {
 /**
  * Registry metadata in one DynamoDB table (items and access patterns: keys.ts), talking to DynamoDB only.
  * One module per concern, each with its races drawn: blobs and links (dynamodb-blobs.ts), manifests, tags,
- * referrers and the catalog (dynamodb-manifests.ts), upload sessions (dynamodb-uploads.ts); the requests and
- * their throttling policy in dynamodb-table.ts and throttling.ts.
+ * referrers and the catalog (dynamodb-manifests.ts), upload sessions (dynamodb-uploads.ts), last pulls
+ * (dynamodb-pulls.ts); the requests and their throttling policy in dynamodb-table.ts and throttling.ts.
  *
  * Reads are strongly consistent: clients read what they just pushed (a manifest list's children, a tag right
  * after its push), and an eventually consistent miss would be a spurious 404. The pull path is one GetItem per
@@ -62,6 +63,7 @@ export class DynamoDbMetadataStore implements MetadataStore, GcStore {
   readonly #uploads: DynamoDbUploads;
   readonly #bodies: DynamoDbManifestBodies;
   readonly #scan: DynamoDbGcScan;
+  readonly #pulls: DynamoDbPulls;
 
   constructor(options: DynamoDbMetadataStoreOptions) {
     const table = new DynamoDbTable(options.dynamo, options.table);
@@ -69,6 +71,7 @@ export class DynamoDbMetadataStore implements MetadataStore, GcStore {
     this.#blobs = new DynamoDbBlobs(table);
     this.#bodies = new DynamoDbManifestBodies(table, options.bodies);
     this.#manifests = new DynamoDbManifests(table, options.bodies, this.#bodies);
+    this.#pulls = new DynamoDbPulls(table);
     this.#uploads = new DynamoDbUploads(table, options.uploadTtlSeconds ?? UPLOAD_SESSION_TTL_SECONDS);
     this.#scan = new DynamoDbGcScan(table, new ManifestItems(options.bodies), options.objects);
   }
@@ -115,6 +118,13 @@ export class DynamoDbMetadataStore implements MetadataStore, GcStore {
   }
   listReferrers(name: string, subject: string): Promise<Descriptor[]> {
     return this.#manifests.listReferrers(name, subject);
+  }
+
+  recordPull(name: string, reference: string, digest: string, at: number): Promise<boolean> {
+    return this.#pulls.record(name, reference, digest, at);
+  }
+  manifestActivity(name: string): Promise<Map<string, ManifestActivity>> {
+    return this.#pulls.activity(name);
   }
 
   createUpload(session: UploadSession): Promise<void> {

@@ -64,6 +64,11 @@ export class DynamoDbTable {
     await translateThrottling(this.#client.send(new PutItemCommand({ ...input, TableName: this.#name })));
   }
 
+  /** UpdateItem; a failed condition throws ConditionalCheckFailedException for the caller to translate. */
+  async update(itemKey: ItemKey, input: Omit<UpdateItemCommandInput, 'TableName' | 'Key'>): Promise<void> {
+    await translateThrottling(this.#client.send(new UpdateItemCommand({ ...input, TableName: this.#name, Key: key(itemKey) })));
+  }
+
   /** DeleteItem; true when an item was there. */
   async delete(itemKey: ItemKey, input: Omit<DeleteItemCommandInput, 'TableName' | 'Key'> = {}): Promise<boolean> {
     for (let attempt = 1; ; attempt++) {

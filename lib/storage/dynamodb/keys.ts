@@ -6,8 +6,8 @@
  * | --------------------------- | ------------------ | -------------------------------- | --------------------------------------------- |
  * | blob record (global)        | BLOB#<digest>      | BLOB                             | size, location                                |
  * | blob linked in a repository | REPO#<name>        | BLOB#<digest>                    | size, location                                |
- * | manifest                    | REPO#<name>        | MANIFEST#<digest>                | manifest fields¹, rev                         |
- * | tag                         | REPO#<name>        | TAG#<tag>                        | manifest fields¹ of the manifest it points at |
+ * | manifest                    | REPO#<name>        | MANIFEST#<digest>                | manifest fields¹, rev, pulledAt?⁵             |
+ * | tag                         | REPO#<name>        | TAG#<tag>                        | manifest fields¹ of the manifest it points at, pulledAt?⁵ |
  * | referrer                    | REPO#<name>        | REFERRER#<subject>#<digest>      | descriptor (JSON)                             |
  * | tag history                 | REPO#<name>        | HISTORY#<tag>                    | changes (JSON, newest first), rev             |
  * | repository (catalog)        | REPOSITORIES       | <name>                           |                                               |
@@ -31,12 +31,15 @@
  *   names beside 100 grants. Token issuance reads whole team items, so a smaller team is a cheaper login.
  * ⁴ the garbage-collection marks of a body in the ManifestBodyStore (S3 `manifests/…`), which has no conditional
  *   delete: lib/storage/dynamodb/dynamodb-manifest-bodies.ts.
+ * ⁵ the last pull recorded through that item, at most once a day (dynamodb-pulls.ts); a push rewrites the item without it.
  *
  * | access pattern                               | request                                                           |
  * | -------------------------------------------- | ----------------------------------------------------------------- |
  * | blob GET/HEAD (name, digest)                 | GetItem REPO#<name> / BLOB#<digest>                               |
  * | manifest GET by tag                          | GetItem REPO#<name> / TAG#<tag> (the manifest is in the tag item) |
  * | manifest GET by digest                       | GetItem REPO#<name> / MANIFEST#<digest>                           |
+ * | record a pull (at most once a day per item)  | conditional UpdateItem of the tag or manifest item the GET read   |
+ * | a repository's pulls and pushes (retention)  | Query REPO#<name>, begins_with MANIFEST# ∥ begins_with TAG#       |
  * | mount without `from`, upload dedup           | GetItem BLOB#<digest> / BLOB                                      |
  * | manifest PUT: its blobs and child manifests  | BatchGetItem REPO#<name> / BLOB#…, MANIFEST#… (≤ 100 keys each)   |
  * | tags list (n, last)                          | Query REPO#<name>, sk > TAG#<last>, begins_with TAG#, Limit n+1   |

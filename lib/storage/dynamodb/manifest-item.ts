@@ -69,6 +69,8 @@ export class ManifestItems {
     if (item.subject?.S !== undefined) manifest.subject = item.subject.S;
     if (item.artifactType?.S !== undefined) manifest.artifactType = item.artifactType.S;
     if (item.annotations?.S !== undefined) manifest.annotations = JSON.parse(item.annotations.S) as Record<string, string>;
+    // The last pull recorded through this item (dynamodb-pulls.ts): the pull path's day check.
+    if (item.pulledAt?.N !== undefined) manifest.pulledAt = Number(item.pulledAt.N);
     return manifest;
   }
 }

@@ -3,12 +3,13 @@ import { join } from 'node:path';
 import { uploadConflict } from '../../registry/errors.ts';
 import type { GcEntry, ScanPage } from '../../registry/gc/gc-entries.ts';
 import { paginate } from '../../registry/pagination.ts';
-import { TagFixedConflict, type GcStore, type MetadataStore, type PutManifestOptions } from '../../registry/ports.ts';
+import { TagFixedConflict, type GcStore, type ManifestActivity, type MetadataStore, type PutManifestOptions } from '../../registry/ports.ts';
 import { referrerDescriptor, type BlobRecord, type Descriptor, type Page, type PageRequest, type StoredManifest, type UploadSession } from '../../registry/types.ts';
 import { createFileExclusive, readFileIfExists, removeFile, writeFileAtomic } from './atomic-file.ts';
 import { exists, listDir } from './data-dir-reads.ts';
 import { scanDataDir } from './fs-gc-scan.ts';
 import { InProcessReferences, referenceKey } from '../in-process-references.ts';
+import { FsPullRecords } from './fs-pull-records.ts';
 import { KeyedMutex } from './keyed-mutex.ts';
 import type { FsKeys } from './keys.ts';
 import { fromManifestFile, toManifestFile, type ManifestFile } from './manifest-file.ts';
@@ -22,10 +23,12 @@ export class FsMetadataStore implements MetadataStore, GcStore {
   readonly clockToleranceMs = 0;
   readonly #keys: FsKeys;
   readonly #mutex = new KeyedMutex();
+  readonly #pulls: FsPullRecords;
   readonly #references = new InProcessReferences();
 
   constructor(keys: FsKeys) {
     this.#keys = keys;
+    this.#pulls = new FsPullRecords(keys);
   }
 
   // ---- blobs
@@ -86,14 +89,25 @@ export class FsMetadataStore implements MetadataStore, GcStore {
   }
 
   async getManifest(name: string, digest: string): Promise<StoredManifest | undefined> {
-    const text = await readFileIfExists(this.#keys.manifest(name, digest));
+    const [text, pulledAt] = await Promise.all([readFileIfExists(this.#keys.manifest(name, digest)), this.#pulls.read(name, digest)]);
     if (text === undefined) return undefined;
-    return fromManifestFile(JSON.parse(text) as ManifestFile);
+    const manifest = fromManifestFile(JSON.parse(text) as ManifestFile);
+    return pulledAt === undefined ? manifest : { ...manifest, pulledAt };
   }
 
   async resolveTag(name: string, tag: string): Promise<StoredManifest | undefined> {
     const digest = await readFileIfExists(this.#keys.tag(name, tag));
     return digest === undefined ? undefined : this.getManifest(name, digest.trim());
+  }
+
+  recordPull(name: string, reference: string, digest: string, at: number): Promise<boolean> {
+    return this.#pulls.record(name, digest, at, async () =>
+      reference === digest ? exists(this.#keys.manifest(name, digest)) : (await readFileIfExists(this.#keys.tag(name, reference)))?.trim() === digest,
+    );
+  }
+
+  manifestActivity(name: string): Promise<Map<string, ManifestActivity>> {
+    return this.#pulls.activity(name);
   }
 
   /**
@@ -148,7 +162,9 @@ export class FsMetadataStore implements MetadataStore, GcStore {
       if (target?.trim() === digest) await removeFile(this.#keys.tag(name, tag));
     }
     if (manifest.subject !== undefined) await removeFile(this.#keys.referrer(name, manifest.subject, digest));
-    return removeFile(this.#keys.manifest(name, digest));
+    const removed = await removeFile(this.#keys.manifest(name, digest));
+    await this.#pulls.remove(name, digest);
+    return removed;
   }
 
   async deleteTag(name: string, tag: string): Promise<boolean> {

@@ -22,6 +22,7 @@ import { join } from 'node:path';
  *       _manifests/<alg>/<hex>.json                   manifest record, content inline (base64)
  *       _tags/<tag>                                   the digest the tag points at
  *       _history/<tag>.json                           the tag's last changes, newest first (fs-tag-history-store.ts)
+ *       _pulls/<alg>/<hex>                            the manifest's last recorded pull, epoch ms (fs-pull-records.ts)
  *       _referrers/<alg>/<subject hex>/<alg>-<hex>.json   descriptor of a manifest whose subject is that digest
  *
  * A blob's location (what the metadata stores) is `<alg>/<hex>.<uploadId>` (or `<alg>/<hex>`). One file per upload,
@@ -135,6 +136,14 @@ export class FsKeys {
 
   tagHistory(name: string, tag: string): string {
     return join(this.tagHistoryDir(name), `${tag}.json`);
+  }
+
+  pullsDir(name: string): string {
+    return join(this.repository(name), '_pulls');
+  }
+
+  pull(name: string, digest: string): string {
+    return join(this.pullsDir(name), ...digestParts(digest, ''));
   }
 
   referrersDir(name: string, subject: string): string {

@@ -5,8 +5,10 @@ export interface ManifestFile extends Omit<StoredManifest, 'content'> {
   content: string;
 }
 
+/** The record of a manifest; its last pull is kept apart (fs-pull-records.ts). */
 export function toManifestFile(manifest: StoredManifest): ManifestFile {
-  return { ...manifest, content: Buffer.from(manifest.content).toString('base64') };
+  const { pulledAt: _kept, ...stored } = manifest;
+  return { ...stored, content: Buffer.from(manifest.content).toString('base64') };
 }
 
 export function fromManifestFile(file: ManifestFile): StoredManifest {

@@ -1,7 +1,8 @@
 import { uploadConflict } from '../../registry/errors.ts';
 import type { GcEntry, ScanPage } from '../../registry/gc/gc-entries.ts';
 import { paginate } from '../../registry/pagination.ts';
-import { TagFixedConflict, type GcStore, type MetadataStore, type PutManifestOptions } from '../../registry/ports.ts';
+import { pulledToday } from '../../registry/last-pull.ts';
+import { TagFixedConflict, type GcStore, type ManifestActivity, type MetadataStore, type PutManifestOptions } from '../../registry/ports.ts';
 import { referrerDescriptor, type BlobRecord, type Descriptor, type Page, type PageRequest, type StoredManifest, type UploadSession } from '../../registry/types.ts';
 import { InProcessReferences, referenceKey } from '../in-process-references.ts';
 
@@ -15,6 +16,8 @@ interface Repository {
   blobs: Map<string, Dated<BlobRecord>>;
   manifests: Map<string, Dated<StoredManifest>>;
   tags: Map<string, string>;
+  /** The last recorded pull of each manifest, by digest (through its digest or any tag). */
+  pulls: Map<string, number>;
 }
 
 export interface MemoryMetadataStoreOptions {
@@ -82,13 +85,34 @@ export class MemoryMetadataStore implements MetadataStore, GcStore {
   }
 
   async getManifest(name: string, digest: string): Promise<StoredManifest | undefined> {
-    return this.#repositories.get(name)?.manifests.get(digest)?.value;
+    const repository = this.#repositories.get(name);
+    const manifest = repository?.manifests.get(digest)?.value;
+    const pulledAt = repository?.pulls.get(digest);
+    return manifest && pulledAt !== undefined ? { ...manifest, pulledAt } : manifest;
   }
 
   async resolveTag(name: string, tag: string): Promise<StoredManifest | undefined> {
+    const digest = this.#repositories.get(name)?.tags.get(tag);
+    return digest === undefined ? undefined : this.getManifest(name, digest);
+  }
+
+  /** Per manifest: a tag pull and a digest pull of one day write once between them. */
+  async recordPull(name: string, reference: string, digest: string, at: number): Promise<boolean> {
     const repository = this.#repositories.get(name);
-    const digest = repository?.tags.get(tag);
-    return digest === undefined ? undefined : repository?.manifests.get(digest)?.value;
+    if (!repository?.manifests.has(digest) || (reference !== digest && repository.tags.get(reference) !== digest)) return false;
+    if (pulledToday(repository.pulls.get(digest), at)) return false;
+    repository.pulls.set(digest, at);
+    return true;
+  }
+
+  async manifestActivity(name: string): Promise<Map<string, ManifestActivity>> {
+    const repository = this.#repositories.get(name);
+    const activity = new Map<string, ManifestActivity>();
+    for (const [digest, { at }] of repository?.manifests ?? []) {
+      const pulledAt = repository!.pulls.get(digest);
+      activity.set(digest, pulledAt === undefined ? { pushedAt: at } : { pushedAt: at, pulledAt });
+    }
+    return activity;
   }
 
   async putManifest(name: string, manifest: StoredManifest, tags: string[], options: PutManifestOptions = {}): Promise<void> {
@@ -104,7 +128,8 @@ export class MemoryMetadataStore implements MetadataStore, GcStore {
           const current = repository.tags.get(tag);
           if (current !== undefined && current !== manifest.digest) throw new TagFixedConflict(tag, current);
         }
-        repository.manifests.set(manifest.digest, { value: manifest, at: this.#now() });
+        const { pulledAt: _read, ...stored } = manifest;
+        repository.manifests.set(manifest.digest, { value: stored, at: this.#now() });
         for (const tag of tags) repository.tags.set(tag, manifest.digest);
       },
     );
@@ -113,6 +138,7 @@ export class MemoryMetadataStore implements MetadataStore, GcStore {
   async deleteManifest(name: string, digest: string): Promise<boolean> {
     const repository = this.#repositories.get(name);
     if (!repository?.manifests.delete(digest)) return false;
+    repository.pulls.delete(digest);
     for (const [tag, target] of repository.tags) if (target === digest) repository.tags.delete(tag);
     return true;
   }
@@ -216,7 +242,7 @@ export class MemoryMetadataStore implements MetadataStore, GcStore {
   #repository(name: string): Repository {
     let repository = this.#repositories.get(name);
     if (!repository) {
-      repository = { blobs: new Map(), manifests: new Map(), tags: new Map() };
+      repository = { blobs: new Map(), manifests: new Map(), tags: new Map(), pulls: new Map() };
       this.#repositories.set(name, repository);
     }
     return repository;
