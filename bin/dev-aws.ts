@@ -53,7 +53,7 @@ export interface DevAws {
   names: ResourceNames;
   /** DynamoDB Local and s3rver, with their clients (e.g. to inspect the bucket). */
   local: AwsLocal;
-  endpoints: { dynamo: string; s3: string };
+  endpoints: { dynamo: string; s3: string; secretsManager: string };
   /** With auth: the token signing key (PKCS#8 PEM) the start wrote to the secret, e.g. for tests that mint tokens. */
   signingKeyPem?: string;
   /** Stops the gateway, then the emulators. Idempotent. */
@@ -69,12 +69,13 @@ export async function startDevAws(options: DevAwsOptions = {}): Promise<DevAws> 
     const presignS3 = local.s3Client({ hostname: 'localhost' });
     const logger = new Logger({ serviceName: SERVICE_NAME, logLevel: options.logLevel ?? 'INFO' });
     let signingKeySecret: string | undefined;
+    // Always: the pull-through cache's rules keep upstream credentials there (ocireg cache add --table).
+    secrets = await startSecretsManagerLocal({ region: LOCAL_REGION });
     if (options.auth) {
-      secrets = await startSecretsManagerLocal({ region: LOCAL_REGION });
       // As the stack creates it: random text that is not a key yet.
       signingKeySecret = secrets.createSecret(`${names.table}-signing-key`, randomBytes(16).toString('hex'));
     }
-    const secretsClient = secrets ? createSecretsManagerClient({ endpoint: secrets.endpoint, region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS }) : undefined;
+    const secretsClient = createSecretsManagerClient({ endpoint: secrets.endpoint, region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS });
     const config = {
       table: names.table,
       bucket: names.bucket,
@@ -83,12 +84,12 @@ export async function startDevAws(options: DevAwsOptions = {}): Promise<DevAws> 
       ...(options.blobHeadRedirect ? { blobHeadRedirect: true } : {}),
       ...(signingKeySecret !== undefined ? { signingKeySecret } : {}),
     };
-    const clients = { dynamo: local.dynamo, s3: local.s3, presignS3, ...(secretsClient ? { secrets: secretsClient } : {}) };
+    const clients = { dynamo: local.dynamo, s3: local.s3, presignS3, secrets: secretsClient };
     const app = new ColdStart(() => createAwsRegistryApp(config, { clients, logger }));
     // A start that cannot initialise fails here, not at the first request.
     await app.get();
     const signingKeyPem =
-      secretsClient && signingKeySecret !== undefined ? (await secretsClient.send(new GetSecretValueCommand({ SecretId: signingKeySecret }))).SecretString : undefined;
+      signingKeySecret !== undefined ? (await secretsClient.send(new GetSecretValueCommand({ SecretId: signingKeySecret }))).SecretString : undefined;
     const gateway = await startEmulatedApiGateway({
       handler: createHandler(app, { logger }),
       port: options.port ?? 0,
@@ -100,13 +101,13 @@ export async function startDevAws(options: DevAwsOptions = {}): Promise<DevAws> 
       url: gateway.url,
       names,
       local,
-      endpoints: local.endpoints,
+      endpoints: { ...local.endpoints, secretsManager: secrets.endpoint },
       ...(signingKeyPem !== undefined ? { signingKeyPem } : {}),
       stop: () =>
         (stopped ??= (async () => {
           await gateway.close();
           presignS3.destroy();
-          secretsClient?.destroy();
+          secretsClient.destroy();
           await secrets?.close();
           await local.stop();
         })()),
@@ -143,12 +144,13 @@ async function main(args: string[]): Promise<void> {
     ...(maxChunkLength !== undefined ? { maxChunkLength } : {}),
     accessLog: (line) => process.stdout.write(`${JSON.stringify({ msg: 'gateway', ...line })}\n`),
   });
-  const adminEnv = `AWS_ENDPOINT_URL_DYNAMODB=${dev.endpoints.dynamo} AWS_ACCESS_KEY_ID=${LOCAL_CREDENTIALS.accessKeyId} AWS_SECRET_ACCESS_KEY=${LOCAL_CREDENTIALS.secretAccessKey} AWS_REGION=${LOCAL_REGION}`;
+  const adminEnv = `AWS_ENDPOINT_URL_DYNAMODB=${dev.endpoints.dynamo} AWS_ENDPOINT_URL_SECRETS_MANAGER=${dev.endpoints.secretsManager} AWS_ACCESS_KEY_ID=${LOCAL_CREDENTIALS.accessKeyId} AWS_SECRET_ACCESS_KEY=${LOCAL_CREDENTIALS.secretAccessKey} AWS_REGION=${LOCAL_REGION}`;
   process.stdout.write(
     [
       `registry: ${dev.url}`,
       `  DynamoDB Local ${dev.endpoints.dynamo} (table ${dev.names.table}), s3rver ${dev.endpoints.s3} (bucket ${dev.names.bucket}); blobs redirect to http://localhost:${new URL(dev.endpoints.s3).port}`,
       ...(values.auth ? [`  admin: ${adminEnv} npm exec ocireg -- users add alice --admin --table ${dev.names.table}`] : []),
+      `  cache: ${adminEnv} npm exec ocireg -- cache add hub https://registry-1.docker.io --table ${dev.names.table}`,
       '',
     ].join('\n'),
   );

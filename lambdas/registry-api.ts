@@ -22,7 +22,14 @@ import { DynamoDbMetadataStore } from '../lib/storage/dynamodb/dynamodb-metadata
 import { S3ManifestBodyStore } from '../lib/storage/s3/s3-manifest-body-store.ts';
 import { S3BlobStore } from '../lib/storage/s3/s3-blob-store.ts';
 import { loadOrCreateSecretSigningKey } from '../lib/storage/secrets/secrets-manager-signing-key.ts';
+import { PullThroughCache } from '../lib/registry/pull-through-cache.ts';
+import { DynamoDbCacheRuleStore } from '../lib/storage/dynamodb/dynamodb-cache-rule-store.ts';
+import { CacheCredentialSecrets } from '../lib/storage/secrets/cache-credential-secrets.ts';
 import { toApiGatewayResult, toHttpRequest } from './api-gateway-v2.ts';
+import { secretCredentialUpstreams } from './cache-upstreams.ts';
+
+/** How long a cached tag is served before the upstream is asked again, as `ocireg serve` does. */
+export const DEFAULT_CACHE_REVALIDATE_SECONDS = 300;
 import { ColdStart } from './cold-start.ts';
 
 /**
@@ -41,6 +48,7 @@ import { ColdStart } from './cold-start.ts';
  * | `SIGNING_KEY_SECRET_ARN`   | token signing key secret; when set, Docker token auth is on              |
  * | `BLOB_HEAD_REDIRECT`       | `true`: blob HEADs are 307s to presigned S3 HEAD URLs (default `false`)  |
  * | `EVENT_BUS_NAME`           | registry events go to this EventBridge bus (`default`); none when unset  |
+ * | `CACHE_REVALIDATE_SECONDS` | pull-through cache: a cached tag is re-checked upstream after (def. 300) |
  */
 export interface RegistryApiConfig {
   table: string;
@@ -53,6 +61,8 @@ export interface RegistryApiConfig {
   blobHeadRedirect?: boolean;
   /** Registry events go to this EventBridge bus (`default` for the account's default bus); none when absent. */
   eventBus?: string;
+  /** Pull-through cache: how long a cached tag is served before the upstream is asked again (HEAD), seconds. @default 300 */
+  cacheRevalidateSeconds?: number;
 }
 
 /** Reads {@link RegistryApiConfig} from the environment; throws naming the variable that is missing or wrong. */
@@ -77,6 +87,8 @@ export function configFromEnv(env: Record<string, string | undefined> = process.
   if (env.S3_PUBLIC_ENDPOINT) config.s3PublicEndpoint = env.S3_PUBLIC_ENDPOINT;
   if (env.SIGNING_KEY_SECRET_ARN) config.signingKeySecret = env.SIGNING_KEY_SECRET_ARN;
   if (env.EVENT_BUS_NAME) config.eventBus = env.EVENT_BUS_NAME;
+  const cacheRevalidateSeconds = positiveInteger('CACHE_REVALIDATE_SECONDS');
+  if (cacheRevalidateSeconds !== undefined) config.cacheRevalidateSeconds = cacheRevalidateSeconds;
   const headRedirect = env.BLOB_HEAD_REDIRECT;
   if (headRedirect !== undefined && headRedirect !== '') {
     if (headRedirect !== 'true' && headRedirect !== 'false') throw new Error(`environment variable BLOB_HEAD_REDIRECT must be "true" or "false", got "${headRedirect}"`);
@@ -128,7 +140,17 @@ export async function createAwsRegistryApp(config: RegistryApiConfig, options: A
   const log = options.logger ?? logger;
   const events =
     config.eventBus !== undefined ? new EventBridgeEventSink({ client: clients.events ?? createEventBridgeClient(), bus: config.eventBus }) : undefined;
+  const secrets = clients.secrets ?? createSecretsManagerClient();
+  const cache = new PullThroughCache({
+    rules: new DynamoDbCacheRuleStore({ dynamo, table: config.table }),
+    blobs,
+    metadata,
+    upstreamFor: secretCredentialUpstreams(new CacheCredentialSecrets(secrets)),
+    revalidateAfterMs: (config.cacheRevalidateSeconds ?? DEFAULT_CACHE_REVALIDATE_SECONDS) * 1000,
+    log: (entry) => log.warn({ message: String(entry.msg ?? 'pull-through cache'), ...entry }),
+  });
   const registry = new Registry({
+    cache,
     blobs,
     metadata,
     ...(events ? { events, onEventFailure: (error: unknown) => log.error('event not sent', { error: error instanceof Error ? error.message : String(error) }) } : {}),
@@ -143,7 +165,7 @@ export async function createAwsRegistryApp(config: RegistryApiConfig, options: A
     const secretId = config.signingKeySecret;
     const loadKey =
       options.signingKey ??
-      (() => loadOrCreateSecretSigningKey(clients.secrets ?? createSecretsManagerClient(), secretId!));
+      (() => loadOrCreateSecretSigningKey(secrets, secretId!));
     const signer = await TokenSigner.fromPem(await loadKey(), SERVICE_NAME, SERVICE_NAME);
     auth = new AuthService({ identities: new DynamoDbIdentityStore({ dynamo, table: config.table }), signer });
   }

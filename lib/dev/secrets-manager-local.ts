@@ -3,7 +3,8 @@ import { createServer, type IncomingMessage, type RequestListener, type ServerRe
 import { listen } from '../server/listen.ts';
 
 /**
- * The two Secrets Manager operations the registry calls (GetSecretValue, PutSecretValue), over the service's own
+ * The Secrets Manager operations the registry calls (GetSecretValue, PutSecretValue; CreateSecret, DeleteSecret and
+ * RestoreSecret for the cache rules' credentials), over the service's own
  * wire protocol (AWS JSON 1.1: `POST /`, `X-Amz-Target: secretsmanager.<Operation>`), so the real SDK client talks
  * to it by endpoint alone. No Secrets Manager emulator ships with the project's dependencies; this one keeps the
  * rules the registry's key initialisation relies on, each from the API reference:
@@ -13,6 +14,10 @@ import { listen } from '../server/listen.ts';
  * - A new version takes the `AWSCURRENT` label; the version that had it gets `AWSPREVIOUS`.
  * - GetSecretValue reads `AWSCURRENT`, or the version named by `VersionId` / `VersionStage`; an unknown secret or
  *   version is `ResourceNotFoundException`.
+ * - CreateSecret of an existing name is `ResourceExistsException`, of a name scheduled for deletion
+ *   `InvalidRequestException`. DeleteSecret schedules the deletion (the secret can no longer be read, written or
+ *   created again: `InvalidRequestException`) until RestoreSecret, or deletes at once with
+ *   `ForceDeleteWithoutRecovery`.
  * @see https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_PutSecretValue.html
  * @see https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_GetSecretValue.html
  */
@@ -37,7 +42,11 @@ interface Secret {
   arn: string;
   name: string;
   versions: Map<string, Version>;
+  /** When DeleteSecret scheduled its deletion (epoch ms). */
+  deletedAt?: number;
 }
+
+const SCHEDULED = 'You can’t perform this operation on the secret because it was marked for deletion.';
 
 /** An AWS JSON 1.1 error as the SDK parses it: the type in `__type` and `X-Amzn-ErrorType`, the text in `message`. */
 export function writeAwsJsonError(res: ServerResponse, status: number, type: string, message: string): void {
@@ -51,11 +60,13 @@ export async function startSecretsManagerLocal(options: { region?: string; accou
   const account = options.account ?? '000000000000';
   const secrets = new Map<string, Secret>();
   const find = (id: string) => secrets.get(id) ?? [...secrets.values()].find((secret) => secret.arn === id);
+  const arnOf = (name: string) => `arn:aws:secretsmanager:${region}:${account}:secret:${name}-${randomUUID().slice(0, 6)}`;
 
   const operations: Record<string, (input: Record<string, unknown>) => [number, Record<string, unknown>] | [number, string, string]> = {
     GetSecretValue(input) {
       const secret = find(String(input.SecretId));
       if (!secret) return [400, 'ResourceNotFoundException', "Secrets Manager can't find the specified secret."];
+      if (secret.deletedAt !== undefined) return [400, 'InvalidRequestException', SCHEDULED];
       const stage = typeof input.VersionStage === 'string' ? input.VersionStage : input.VersionId === undefined ? 'AWSCURRENT' : undefined;
       const entry =
         typeof input.VersionId === 'string'
@@ -70,6 +81,7 @@ export async function startSecretsManagerLocal(options: { region?: string; accou
     PutSecretValue(input) {
       const secret = find(String(input.SecretId));
       if (!secret) return [400, 'ResourceNotFoundException', "Secrets Manager can't find the specified secret."];
+      if (secret.deletedAt !== undefined) return [400, 'InvalidRequestException', SCHEDULED];
       if (typeof input.SecretString !== 'string') return [400, 'InvalidParameterException', 'You must provide either SecretString or SecretBinary.'];
       const versionId = typeof input.ClientRequestToken === 'string' ? input.ClientRequestToken : randomUUID();
       if (versionId.length < 32 || versionId.length > 64) return [400, 'ValidationException', 'ClientRequestToken must be 32 to 64 characters long.'];
@@ -84,6 +96,31 @@ export async function startSecretsManagerLocal(options: { region?: string; accou
       }
       secret.versions.set(versionId, { value: input.SecretString, stages: new Set(['AWSCURRENT']), created: Date.now() });
       return [200, { ARN: secret.arn, Name: secret.name, VersionId: versionId, VersionStages: ['AWSCURRENT'] }];
+    },
+    CreateSecret(input) {
+      const name = String(input.Name ?? '');
+      if (!/^[A-Za-z0-9/_+=.@-]{1,512}$/.test(name)) return [400, 'ValidationException', 'Invalid name. Must be a valid name containing alphanumeric characters, or any of the following: -/_+=.@!'];
+      if (typeof input.SecretString !== 'string') return [400, 'InvalidParameterException', 'You must provide either SecretString or SecretBinary.'];
+      const existing = secrets.get(name);
+      if (existing?.deletedAt !== undefined) return [400, 'InvalidRequestException', `You can't create this secret because a secret with this name is already scheduled for deletion.`];
+      if (existing) return [400, 'ResourceExistsException', `The operation failed because the secret ${name} already exists.`];
+      const versionId = typeof input.ClientRequestToken === 'string' ? input.ClientRequestToken : randomUUID();
+      const secret: Secret = { arn: arnOf(name), name, versions: new Map([[versionId, { value: input.SecretString, stages: new Set(['AWSCURRENT']), created: Date.now() }]]) };
+      secrets.set(name, secret);
+      return [200, { ARN: secret.arn, Name: name, VersionId: versionId }];
+    },
+    DeleteSecret(input) {
+      const secret = find(String(input.SecretId));
+      if (!secret) return [400, 'ResourceNotFoundException', "Secrets Manager can't find the specified secret."];
+      if (input.ForceDeleteWithoutRecovery === true) secrets.delete(secret.name);
+      else secret.deletedAt ??= Date.now();
+      return [200, { ARN: secret.arn, Name: secret.name, DeletionDate: (secret.deletedAt ?? Date.now()) / 1000 }];
+    },
+    RestoreSecret(input) {
+      const secret = find(String(input.SecretId));
+      if (!secret) return [400, 'ResourceNotFoundException', "Secrets Manager can't find the specified secret."];
+      delete secret.deletedAt;
+      return [200, { ARN: secret.arn, Name: secret.name }];
     },
   };
 
@@ -116,7 +153,7 @@ export async function startSecretsManagerLocal(options: { region?: string; accou
     endpoint: listening.url,
     listener,
     createSecret(name, secretString) {
-      const arn = `arn:aws:secretsmanager:${region}:${account}:secret:${name}-${randomUUID().slice(0, 6)}`;
+      const arn = arnOf(name);
       secrets.set(name, { arn, name, versions: new Map([[randomUUID(), { value: secretString, stages: new Set(['AWSCURRENT']), created: Date.now() }]]) });
       return arn;
     },

@@ -15,6 +15,7 @@ import { Construct } from 'constructs';
 import { SERVICE_NAME } from '../auth/service-name.ts';
 import { BLOB_BUCKET, METADATA_TABLE } from '../storage/aws-resources.ts';
 import { DEFAULT_MAX_CHUNK_LENGTH } from '../storage/s3/s3-blob-store.ts';
+import { RegistryCache } from './registry-cache.ts';
 import { RegistryEvents, type RegistryWebhook } from './registry-events.ts';
 
 export interface OciRegistryProps {
@@ -215,6 +216,8 @@ export class OciRegistry extends Construct {
       const events = new RegistryEvents(this, 'Events', { role, bus: eventBus, ...(props.webhooks ? { webhooks: props.webhooks } : {}) });
       environment.EVENT_BUS_NAME = events.bus.eventBusName;
     }
+    // The pull-through cache: its rules' upstream credentials (lib/infra/registry-cache.ts).
+    new RegistryCache(this, 'Cache', { table: this.table, role });
     if (props.auth ?? true) {
       this.signingKey = new Secret(this, 'SigningKey', {
         description: 'ocireg token signing key (ES256, PKCS#8 PEM); the first function start replaces this placeholder',

@@ -1,3 +1,4 @@
+import { BriefCache } from './brief-cache.ts';
 import { policyFor, type RepositoryPolicy } from './policy.ts';
 import type { PolicyStore } from './ports.ts';
 
@@ -10,13 +11,10 @@ export const POLICY_CACHE_MS = 5_000;
  * function instance) applies within seconds, without a restart. Concurrent callers share one read.
  */
 export class PolicyCache {
-  readonly #store: PolicyStore;
-  readonly #ttlMs: number;
-  #read: { at: number; policies: Promise<RepositoryPolicy[]> } | undefined;
+  readonly #policies: BriefCache<RepositoryPolicy[]>;
 
   constructor(store: PolicyStore, ttlMs = POLICY_CACHE_MS) {
-    this.#store = store;
-    this.#ttlMs = ttlMs;
+    this.#policies = new BriefCache(() => store.listPolicies(), ttlMs);
   }
 
   /** The policy that applies to repository `name`, or undefined. */
@@ -25,15 +23,6 @@ export class PolicyCache {
   }
 
   async policies(): Promise<RepositoryPolicy[]> {
-    const now = Date.now();
-    if (!this.#read || now - this.#read.at >= this.#ttlMs) {
-      const policies = this.#store.listPolicies();
-      this.#read = { at: now, policies };
-      // A failed read is not kept: the next call tries again.
-      policies.catch(() => {
-        if (this.#read?.policies === policies) this.#read = undefined;
-      });
-    }
-    return this.#read.policies;
+    return this.#policies.get();
   }
 }

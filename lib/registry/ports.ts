@@ -216,13 +216,18 @@ export interface CacheRule {
   prefix: string;
   /** The upstream registry's base URL, e.g. `https://registry-1.docker.io`. */
   upstream: string;
-  /** Credentials for the upstream; absent: anonymous pulls. */
+  /** Credentials for the upstream; absent (and no `credentialsSecret`): anonymous pulls. */
   credentials?: { username: string; password: string };
+  /**
+   * Where the credentials are kept instead, when the store keeps them outside the rule (DynamoDB: the name of a
+   * Secrets Manager secret). The upstream reads them when it needs them; `credentials` is then absent.
+   */
+  credentialsSecret?: string;
 }
 
 /**
  * The pull-through cache rules, keyed by prefix. Credentials are secrets: the fs store keeps them in a file of
- * mode 0600. No two rules nest (`hub` and `hub/library` at once), so a repository has at most one rule.
+ * mode 0600, the DynamoDB store in one Secrets Manager secret per rule (listed as `credentialsSecret`). No two rules nest (`hub` and `hub/library` at once), so a repository has at most one rule.
  */
 export interface CacheRuleStore {
   /** Creates or replaces the rule of `rule.prefix`; throws UNSUPPORTED when it would nest with another rule. */

@@ -1,3 +1,4 @@
+import { BriefCache } from './brief-cache.ts';
 import { ruleFor } from './cache-rules.ts';
 import { digestOf, isDigest, parseDigest } from './digest.ts';
 import { blobUnknown, digestInvalid, isOciError, manifestUnknown, OciError } from './errors.ts';
@@ -14,10 +15,15 @@ export interface PullThroughCacheOptions {
   upstreamFor: (rule: CacheRule) => Upstream;
   /** A tag's cached manifest is served without asking the upstream for this long after the last check. */
   revalidateAfterMs: number;
+  /** How long a read list of rules is used before the store is read again. @default {@link CACHE_RULES_TTL_MS} */
+  rulesTtlMs?: number;
   /** Receives a line when the upstream cannot answer and cached content is served instead. */
   log?: (entry: Record<string, unknown>) => void;
   now?: () => number;
 }
+
+/** How long the rules read from the store are used: how soon `ocireg cache add|rm` applies to a running registry. */
+export const CACHE_RULES_TTL_MS = 5_000;
 
 /**
  * The pull-through cache: repositories under a rule's prefix are filled from the upstream on a miss and then served
@@ -31,6 +37,8 @@ export interface PullThroughCacheOptions {
 export class PullThroughCache {
   readonly #options: PullThroughCacheOptions;
   readonly #now: () => number;
+  /** Every request asks whether its repository is cached: the rules are read once per few seconds, not per request. */
+  readonly #rules: BriefCache<CacheRule[]>;
   /** `name:tag` → when the upstream last confirmed (or gave) the cached manifest. */
   readonly #checkedAt = new Map<string, number>();
   /** Fills in progress, by `name@digest`: concurrent misses of one blob in this process share one upstream copy. */
@@ -39,11 +47,12 @@ export class PullThroughCache {
   constructor(options: PullThroughCacheOptions) {
     this.#options = options;
     this.#now = options.now ?? Date.now;
+    this.#rules = new BriefCache(() => options.rules.list(), options.rulesTtlMs ?? CACHE_RULES_TTL_MS, this.#now);
   }
 
   /** The rule `name` falls under, or undefined: an ordinary repository. */
   async ruleOf(name: string): Promise<{ rule: CacheRule; upstreamName: string } | undefined> {
-    return ruleFor(await this.#options.rules.list(), name);
+    return ruleFor(await this.#rules.get(), name);
   }
 
   /** DENIED when `name` is a cached repository: pushes and deletes belong to the upstream. */

@@ -2,6 +2,7 @@ import { readdir } from 'node:fs/promises';
 import { createServer, request, type Server } from 'node:http';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CACHE_RULES_TTL_MS } from '../../lib/registry/pull-through-cache.ts';
 import { addRandomLayer, blobPath, buildRandomImage, fetchBlobDigest, fetchManifest, MiB, sameFileBytes, type LayoutImage } from '../support/images.ts';
 import { distributionRegistry, type DistributionRegistry } from '../support/distribution-registry.ts';
 import { OCIREG_CLI, startRegistryServer, type RegistryServer } from '../support/registry-server.ts';
@@ -109,6 +110,8 @@ describe('pull-through cache on ocireg serve with docker-registry upstream', () 
     const add = await runTool(process.execPath, [OCIREG_CLI, 'cache', 'add', 'bad', front.url, '--data-dir', server.dataDir]);
     expect(add.code, describeFailure(add)).toBe(0);
     const layer = third.manifest.layers.at(-1)!.digest;
+    // A running registry reads the rules at most every CACHE_RULES_TTL_MS.
+    await sleep(CACHE_RULES_TTL_MS + 500);
 
     try {
       // Act

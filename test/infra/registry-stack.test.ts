@@ -129,11 +129,21 @@ describe('RegistryStack template', () => {
       for (const action of [statement.Action].flat()) expect(action).not.toContain('*');
       expect(statement.Resource).not.toBe('*');
     }
-    expect(actionsOn(statements, tableId)).toEqual(['dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:UpdateItem']);
+    // The table's name is also part of the cache secrets' ARN pattern (next test).
+    expect(actionsOn(statements, tableId).filter((action) => !action.startsWith('secretsmanager:'))).toEqual(['dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:UpdateItem']);
     expect(actionsOn(statements, bucketId)).toEqual(['s3:AbortMultipartUpload', 's3:DeleteObject', 's3:GetObject', 's3:ListBucket', 's3:PutObject']);
     expect(actionsOn(statements, secretId)).toEqual(['secretsmanager:GetSecretValue', 'secretsmanager:PutSecretValue']);
     // No managed policies: the role writes to its own log group only.
     template.hasResourceProperties('AWS::IAM::Role', { ManagedPolicyArns: Match.absent() });
+  });
+
+  it('lets the function read the cache rules\' secrets under ocireg-cache/<table>/ only, and neither create nor delete them', () => {
+    const statements = policyStatements(template).filter((statement) => JSON.stringify(statement.Resource).includes('ocireg-cache/'));
+    expect(statements).toHaveLength(1);
+    expect(statements[0]!.Action).toBe('secretsmanager:GetSecretValue');
+    expect(JSON.stringify(statements[0]!.Resource)).toMatch(new RegExp(`:secret:ocireg-cache/",\\{"Ref":"${tableId}"\\},"/\\*"`));
+    const all = policyStatements(template).flatMap((statement) => [statement.Action].flat());
+    expect(all.filter((action) => /secretsmanager:(Create|Delete|Restore)/.test(action))).toEqual([]);
   });
 
   it('keeps logs for a month', () => {
@@ -228,11 +238,12 @@ describe('OciRegistry options', () => {
     expect(variables(synthesize().template).BLOB_HEAD_REDIRECT).toBeUndefined();
   });
 
-  it('without auth creates no secret and grants no Secrets Manager action', () => {
+  it('without auth creates no secret and grants no Secrets Manager action but reading the cache rules\' secrets', () => {
     const { template } = synthesize({ registry: { auth: false } });
 
     template.resourceCountIs('AWS::SecretsManager::Secret', 0);
-    expect(policyStatements(template).flatMap((statement) => [statement.Action].flat()).some((action) => action.startsWith('secretsmanager:'))).toBe(false);
+    const secretStatements = policyStatements(template).filter((statement) => [statement.Action].flat().some((action) => action.startsWith('secretsmanager:')));
+    expect(secretStatements.map((statement) => [statement.Action, JSON.stringify(statement.Resource).includes('ocireg-cache/')])).toEqual([['secretsmanager:GetSecretValue', true]]);
   });
 
   it('can be placed twice in one stack', () => {
@@ -259,7 +270,13 @@ describe('cdk-nag AwsSolutions', () => {
     const acknowledged = acknowledgements(app);
 
     expect(report.violations.map((violation) => `${violation.ruleName}: ${violation.violatingResources.map((resource) => resource.resourceLogicalId).join(', ')}`)).toEqual([]);
-    expect(acknowledged.map((ack) => ack.id).sort()).toEqual(['AwsSolutions-APIG4', expect.stringMatching(/^AwsSolutions-IAM5\[Resource::<.+\.Arn>\/\*\]$/), 'AwsSolutions-S1', 'AwsSolutions-SMG4']);
+    expect(acknowledged.map((ack) => ack.id).sort()).toEqual([
+      'AwsSolutions-APIG4',
+      expect.stringMatching(/^AwsSolutions-IAM5\[Resource::<.+\.Arn>\/\*\]$/),
+      expect.stringMatching(/^AwsSolutions-IAM5\[Resource::arn:<AWS::Partition>:secretsmanager:<AWS::Region>:<AWS::AccountId>:secret:ocireg-cache\/<.+>\/\*\]$/),
+      'AwsSolutions-S1',
+      'AwsSolutions-SMG4',
+    ]);
     for (const ack of acknowledged) expect(ack.reason.length).toBeGreaterThan(40);
   });
 

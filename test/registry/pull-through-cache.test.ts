@@ -1,8 +1,8 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { bytesOf } from '../../lib/registry/bytes.ts';
-import type { Upstream } from '../../lib/registry/ports.ts';
-import { PullThroughCache } from '../../lib/registry/pull-through-cache.ts';
+import type { CacheRule, Upstream } from '../../lib/registry/ports.ts';
+import { CACHE_RULES_TTL_MS, PullThroughCache } from '../../lib/registry/pull-through-cache.ts';
 import { MemoryBlobStore } from '../../lib/storage/memory/memory-blob-store.ts';
 import { MemoryCacheRuleStore } from '../../lib/storage/memory/memory-cache-rule-store.ts';
 import { MemoryMetadataStore } from '../../lib/storage/memory/memory-metadata-store.ts';
@@ -60,5 +60,39 @@ describe('PullThroughCache fill vs pull', () => {
     await expect(cache.getBlob('hub/library/app', digest)).rejects.toMatchObject({ code: 'DIGEST_INVALID' });
     expect(await metadata.getBlob(digest)).toBeUndefined();
     expect(await metadata.getLinkedBlob('hub/library/app', digest)).toBeUndefined();
+  });
+});
+
+describe('PullThroughCache rules', () => {
+  it('reads the rules once per CACHE_RULES_TTL_MS however many requests ask, and sees a new rule after it', async () => {
+    // Prepare: a store that counts its list calls, and a clock the test moves.
+    const rules = new MemoryCacheRuleStore();
+    let lists = 0;
+    const counted = { put: (rule: CacheRule) => rules.put(rule), remove: (prefix: string) => rules.remove(prefix), list: () => (lists++, rules.list()) };
+    let now = 1_000_000;
+    const cache = new PullThroughCache({
+      rules: counted,
+      blobs: new MemoryBlobStore(),
+      metadata: new MemoryMetadataStore(),
+      upstreamFor: () => {
+        throw new Error('no upstream in this test');
+      },
+      revalidateAfterMs: 60_000,
+      now: () => now,
+    });
+
+    // Act
+    const before = await Promise.all(['hub/a', 'hub/b', 'team/c'].map((name) => cache.ruleOf(name)));
+    await rules.put({ prefix: 'hub', upstream: 'https://upstream.test' });
+    now += CACHE_RULES_TTL_MS - 1;
+    const stale = await cache.ruleOf('hub/a');
+    now += 1;
+    const fresh = await cache.ruleOf('hub/a');
+
+    // Assess
+    expect(before).toEqual([undefined, undefined, undefined]);
+    expect(stale).toBeUndefined();
+    expect(fresh?.upstreamName).toBe('a');
+    expect(lists).toBe(2);
   });
 });

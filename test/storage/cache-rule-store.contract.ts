@@ -1,12 +1,23 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { isOciError } from '../../lib/registry/errors.ts';
-import type { CacheRuleStore } from '../../lib/registry/ports.ts';
+import type { CacheRule, CacheRuleStore } from '../../lib/registry/ports.ts';
 
 const unique = (label: string) => `${label}${randomBytes(4).toString('hex')}`;
 
-/** The contract every CacheRuleStore passes (memory, fs). Prefixes are unique per test: a store may be shared. */
-export function cacheRuleStoreContract(backend: string, makeStore: () => Promise<CacheRuleStore>): void {
+/**
+ * Where a listed rule's credentials are: inline (memory, fs), or in the secret it names (DynamoDB: Secrets Manager).
+ * Rejects when the secret cannot be read.
+ */
+export type CredentialsOf = (rule: CacheRule) => Promise<CacheRule['credentials']>;
+
+const inline: CredentialsOf = async (rule) => rule.credentials;
+
+/**
+ * The contract every CacheRuleStore passes (memory, fs, DynamoDB Local with the local Secrets Manager). Prefixes are
+ * unique per test: a store may be shared.
+ */
+export function cacheRuleStoreContract(backend: string, makeStore: () => Promise<CacheRuleStore>, credentialsOf: CredentialsOf = inline): void {
   describe(`CacheRuleStore contract: ${backend}`, () => {
     it('stores a rule with credentials, lists it, replaces it and removes it once', async () => {
       // Prepare
@@ -16,17 +27,33 @@ export function cacheRuleStoreContract(backend: string, makeStore: () => Promise
 
       // Act
       await store.put(rule);
-      const listed = (await store.list()).find((r) => r.prefix === prefix);
+      const listed = (await store.list()).find((r) => r.prefix === prefix)!;
+      const listedCredentials = await credentialsOf(listed);
+      await store.put({ ...rule, credentials: { username: 'u2', password: 'p2' } });
+      const changed = await credentialsOf((await store.list()).find((r) => r.prefix === prefix)!);
       await store.put({ prefix, upstream: 'http://127.0.0.1:5001' });
       const replaced = (await store.list()).filter((r) => r.prefix === prefix);
       const removed = await store.remove(prefix);
       const again = await store.remove(prefix);
 
       // Assess
-      expect(listed).toEqual(rule);
+      expect({ prefix: listed.prefix, upstream: listed.upstream, credentials: listedCredentials }).toEqual(rule);
+      expect(changed).toEqual({ username: 'u2', password: 'p2' });
       expect(replaced).toEqual([{ prefix, upstream: 'http://127.0.0.1:5001' }]);
       expect([removed, again]).toEqual([true, false]);
       expect((await store.list()).some((r) => r.prefix === prefix)).toBe(false);
+    });
+
+    it('takes a removed prefix again with new credentials', async () => {
+      const store = await makeStore();
+      const prefix = unique('gone');
+      await store.put({ prefix, upstream: 'https://example.test', credentials: { username: 'old', password: 'old-secret' } });
+
+      await store.remove(prefix);
+      await store.put({ prefix, upstream: 'https://example.test', credentials: { username: 'new', password: 'new-secret' } });
+      const after = await credentialsOf((await store.list()).find((r) => r.prefix === prefix)!);
+
+      expect(after).toEqual({ username: 'new', password: 'new-secret' });
     });
 
     it('lists rules in lexical order of prefix', async () => {

@@ -21,6 +21,9 @@
  * | OIDC trust                  | IDENTITY           | TRUST#<name>                     | doc (JSON)                                    |
  * | failed logins in a window   | FAILURES#<key>     | WINDOW                           | count, until, ttl                             |
  * | storage policy              | POLICIES           | <repository glob>                | doc (JSON)                                    |
+ * | pull-through cache rule     | CACHE_RULES        | <prefix>                         | upstream, secret? (Secrets Manager name)      |
+ * | cache rules' version        | CACHE_RULES        | #VERSION                         | version (compare-and-set of every rule write) |
+ * | background blob copy        | CACHEFILL#<digest> | FILL                             | name, ttl (one copy at a time per blob)       |
  *
  * Blob records, links and manifest items also carry the garbage-collection attributes of gc-attributes.ts.
  * ¹ manifest fields: digest, mediaType, size, subject?, artifactType?, annotations (JSON)?, and the bytes either
@@ -54,6 +57,7 @@
  * | teams list                                   | Query IDENTITY, begins_with TEAM#                                 |
  * | trusts (an OIDC login, trust list)           | Query IDENTITY, begins_with TRUST#                                |
  * | storage policies (cached 5 s by each reader) | Query POLICIES                                                    |
+ * | cache rules (cached 5 s by each reader)      | Query CACHE_RULES                                                 |
  *
  * A repository's items share one partition (DynamoDB splits a hot item collection by sort key; no local index
  * stops it). Names are lowercase ASCII, tags ASCII, digests `alg:hex`: byte order is the spec's lexical order,
@@ -161,4 +165,20 @@ export const POLICIES_PK = 'POLICIES';
 
 export function policyKey(glob: string): ItemKey {
   return { pk: POLICIES_PK, sk: glob };
+}
+
+/**
+ * Pull-through cache rules: a handful of items read whole (lib/storage/dynamodb/dynamodb-cache-rule-store.ts). `#`
+ * cannot occur in a prefix (a repository name), so the version item never collides with a rule.
+ */
+export const CACHE_RULES_PK = 'CACHE_RULES';
+export const CACHE_RULES_VERSION_SK = '#VERSION';
+
+export function cacheRuleKey(prefix: string): ItemKey {
+  return { pk: CACHE_RULES_PK, sk: prefix };
+}
+
+/** A background copy of a cached blob in progress (lambdas/cache-blob-copy.ts): at most one per digest at a time. */
+export function cacheFillKey(digest: string): ItemKey {
+  return { pk: `CACHEFILL#${digest}`, sk: 'FILL' };
 }

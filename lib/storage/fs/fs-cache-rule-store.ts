@@ -8,7 +8,8 @@ import type { FsKeys } from './keys.ts';
 /**
  * Cache rules in one JSON file of mode 0600 (it holds upstream credentials), rewritten whole and atomically. Writers
  * are serialised within the process; `ocireg cache add` from another process is one short read-modify-write, and
- * `ocireg serve` only reads the file (each cache lookup re-reads it, so a rule added while serving applies at once).
+ * `ocireg serve` only reads the file (at most every few seconds: lib/registry/pull-through-cache.ts
+ * `CACHE_RULES_TTL_MS`, so a rule added while serving applies within seconds).
  */
 export class FsCacheRuleStore implements CacheRuleStore {
   readonly #keys: FsKeys;
