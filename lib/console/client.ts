@@ -1,72 +1,38 @@
+import type { ConsoleKit } from './kit.ts';
+
+/** The page functions the router calls; each is one module of its own (assets.ts puts them together). */
+export interface ConsolePages {
+  repositories(kit: ConsoleKit): Promise<HTMLElement>;
+  repository(kit: ConsoleKit, name: string): Promise<HTMLElement>;
+  tag(kit: ConsoleKit, name: string, reference: string, refresh: () => void): Promise<HTMLElement>;
+  usage(kit: ConsoleKit): Promise<HTMLElement>;
+}
+
 /**
- * The web console's browser code. It runs in the browser, not in Node: `consoleScript()` serves this function's
- * source text, so it must stay self-contained (no imports, no module-level names) — the Lambda bundle (esbuild,
- * minified) and Node's type stripping both keep a function's text valid JavaScript, and no separate build step exists.
+ * The console's router, header and sign-in. Browser code served as source text: self-contained (see assets.ts).
  * It calls the registry API with the signed-in user's token, exactly as a client would: the server decides what
  * is shown and what is refused.
+ *
+ * Routes (in the fragment, so the server serves one page): `#/` repositories, `#/r/<name>` a repository,
+ * `#/tag/<name>:<tag>` or `#/tag/<name>@<digest>`, `#/usage`, `#/sign-in`. Names hold `/` but never `:` or `@`.
  */
-export function consoleMain(): void {
-  const TOKEN_KEY = 'ocireg.token';
-  const USER_KEY = 'ocireg.user';
+export function consoleMain(kit: ConsoleKit, pages: ConsolePages): void {
+  const { h } = kit;
   const app = document.getElementById('app')!;
-  const session = window.sessionStorage;
-
-  function h(tag: string, attrs: Record<string, string> = {}, ...children: (Node | string)[]): HTMLElement {
-    const el = document.createElement(tag);
-    for (const [k, v] of Object.entries(attrs)) el.setAttribute(k, v);
-    for (const c of children) el.append(c);
-    return el;
-  }
-
-  async function token(scope: string): Promise<string | undefined> {
-    const user = session.getItem(USER_KEY);
-    const secret = session.getItem(TOKEN_KEY);
-    const headers: Record<string, string> = {};
-    if (user && secret) headers.authorization = 'Basic ' + btoa(user + ':' + secret);
-    const res = await fetch('/token?service=ocireg&scope=' + encodeURIComponent(scope), { headers });
-    if (res.status === 404) return undefined; // no --auth: every request is allowed without a token
-    if (!res.ok) throw new Error(await errorText(res));
-    return ((await res.json()) as { token: string }).token;
-  }
-
-  async function errorText(res: Response): Promise<string> {
-    try {
-      const body = (await res.json()) as { errors?: { message: string }[] };
-      return body.errors?.[0]?.message ?? res.statusText;
-    } catch {
-      return res.statusText;
-    }
-  }
-
-  async function api(path: string, scope: string, init: RequestInit = {}): Promise<Response> {
-    const bearer = await token(scope);
-    const headers = new Headers(init.headers);
-    if (bearer) headers.set('authorization', 'Bearer ' + bearer);
-    return fetch(path, { ...init, headers });
-  }
-
-  function formatBytes(n: number): string {
-    const units = ['B', 'KB', 'MB', 'GB', 'TB'];
-    let i = 0;
-    while (n >= 1024 && i < units.length - 1) {
-      n /= 1024;
-      i++;
-    }
-    return (i === 0 ? String(n) : n.toFixed(1)) + ' ' + units[i];
-  }
+  // A newer navigation wins: a slow page that finishes late must not replace the one the user moved to.
+  let generation = 0;
 
   function header(): HTMLElement {
-    const user = session.getItem(USER_KEY);
-    const nav = h('nav', { 'aria-label': 'account' });
+    const user = kit.user();
+    const nav = h('nav', { 'aria-label': 'main' }, h('a', { href: '#/' }, 'Repositories'), h('a', { href: '#/usage' }, 'Usage'));
     if (user) {
-      const out = h('button', { type: 'button', id: 'sign-out' }, 'Sign out');
+      const out = h('button', { type: 'button', id: 'sign-out', class: 'quiet' }, 'Sign out');
       out.addEventListener('click', () => {
-        session.removeItem(TOKEN_KEY);
-        session.removeItem(USER_KEY);
-        location.hash = '#/';
-        render();
+        kit.signOut();
+        if (location.hash === '#/') void render();
+        else location.hash = '#/';
       });
-      nav.append(h('span', { class: 'who' }, 'Signed in as ' + user), out);
+      nav.append(h('span', { class: 'who' }, user), out);
     } else {
       nav.append(h('a', { href: '#/sign-in', id: 'sign-in-link' }, 'Sign in'));
     }
@@ -77,7 +43,8 @@ export function consoleMain(): void {
     const form = h('form', { id: 'sign-in', class: 'card' });
     const error = h('p', { role: 'alert', class: 'error' });
     form.append(
-      h('h1', {}, 'Sign in'),
+      h('h1', { tabindex: '-1' }, 'Sign in'),
+      h('p', { class: 'empty' }, 'Use your user name and an access token (ocireg tokens create). Without signing in you see public repositories.'),
       h('label', { for: 'user' }, 'User name'),
       h('input', { id: 'user', name: 'user', autocomplete: 'username', required: '' }),
       h('label', { for: 'secret' }, 'Access token'),
@@ -88,99 +55,49 @@ export function consoleMain(): void {
     form.addEventListener('submit', async (event) => {
       event.preventDefault();
       const data = new FormData(form as HTMLFormElement);
-      const user = String(data.get('user'));
-      const secret = String(data.get('secret'));
-      const res = await fetch('/token?service=ocireg', { headers: { authorization: 'Basic ' + btoa(user + ':' + secret) } });
-      if (!res.ok) {
-        error.textContent = 'Sign-in failed: ' + (await errorText(res));
-        return;
-      }
-      // The access token stays in this tab's sessionStorage (gone when the tab closes); no cookie carries it.
-      session.setItem(USER_KEY, user);
-      session.setItem(TOKEN_KEY, secret);
-      location.hash = '#/';
+      const refused = await kit.signIn(String(data.get('user')), String(data.get('secret')));
+      if (refused !== undefined) error.textContent = 'Sign-in failed: ' + refused;
+      else location.hash = '#/';
     });
     return form;
   }
 
-  async function repositories(): Promise<HTMLElement> {
-    const main = h('section', {}, h('h1', {}, 'Repositories'));
-    const search = h('input', { type: 'search', id: 'search', placeholder: 'Search repositories', 'aria-label': 'Search repositories' }) as HTMLInputElement;
-    main.append(search);
-    const res = await api('/v2/_catalog?n=1000', 'registry:catalog:*');
-    if (!res.ok) {
-      main.append(h('p', { role: 'alert', class: 'error' }, 'Cannot list repositories: ' + (await errorText(res))));
-      return main;
+  async function page(route: string): Promise<HTMLElement> {
+    if (route === '/sign-in') return signIn();
+    if (route === '/usage') return pages.usage(kit);
+    if (route.startsWith('/r/')) return pages.repository(kit, route.slice(3));
+    if (route.startsWith('/tag/')) {
+      const target = route.slice(5);
+      const at = target.includes('@') ? target.indexOf('@') : target.lastIndexOf(':');
+      if (at > 0) return pages.tag(kit, target.slice(0, at), target.slice(at + 1), () => void render());
     }
-    const names = ((await res.json()) as { repositories: string[] }).repositories;
-    const table = h('table', { id: 'repositories' }, h('thead', {}, h('tr', {}, h('th', {}, 'Repository'), h('th', {}, 'Tags'))));
-    const body = h('tbody');
-    table.append(body);
-    const rows = names.map((name) => {
-      const count = h('td', { class: 'num' }, '…');
-      const row = h('tr', { 'data-name': name }, h('td', {}, h('a', { href: '#/r/' + name }, name)), count);
-      void api('/v2/' + name + '/tags/list', 'repository:' + name + ':pull').then(async (r) => {
-        count.textContent = r.ok ? String(((await r.json()) as { tags: string[] | null }).tags?.length ?? 0) : '—';
-      });
-      return row;
-    });
-    body.append(...rows);
-    if (names.length === 0) main.append(h('p', { class: 'empty' }, 'No repositories you may pull.'));
-    search.addEventListener('input', () => {
-      const q = search.value.toLowerCase();
-      for (const row of rows) row.hidden = !row.dataset.name!.toLowerCase().includes(q);
-    });
-    main.append(table);
-    return main;
-  }
-
-  async function repository(name: string): Promise<HTMLElement> {
-    const main = h('section', {}, h('p', {}, h('a', { href: '#/' }, '← Repositories')), h('h1', {}, name));
-    const res = await api('/v2/' + name + '/tags/list', 'repository:' + name + ':pull');
-    if (!res.ok) {
-      main.append(h('p', { role: 'alert', class: 'error' }, 'Cannot show ' + name + ': ' + (await errorText(res))));
-      return main;
-    }
-    const tags = ((await res.json()) as { tags: string[] | null }).tags ?? [];
-    const table = h('table', { id: 'tags' }, h('thead', {}, h('tr', {}, h('th', {}, 'Tag'), h('th', {}, 'Digest'), h('th', {}, 'Size'), h('th', {}, 'Pull'))));
-    const body = h('tbody');
-    table.append(body);
-    for (const tag of tags) {
-      const digest = h('td', { class: 'mono' }, '…');
-      const size = h('td', { class: 'num' }, '…');
-      const pull = location.host + '/' + name + ':' + tag;
-      body.append(h('tr', {}, h('td', {}, tag), digest, size, h('td', {}, h('code', {}, 'docker pull ' + pull))));
-      void api('/v2/' + name + '/manifests/' + tag, 'repository:' + name + ':pull', {
-        headers: {
-          accept: 'application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json, application/vnd.docker.distribution.manifest.list.v2+json',
-        },
-      }).then(async (r) => {
-        if (!r.ok) return;
-        digest.textContent = (r.headers.get('docker-content-digest') ?? '').slice(0, 19);
-        const manifest = (await r.json()) as { layers?: { size: number }[]; config?: { size: number }; manifests?: unknown[] };
-        size.textContent = manifest.layers
-          ? formatBytes(manifest.layers.reduce((sum, l) => sum + l.size, manifest.config?.size ?? 0))
-          : (manifest.manifests?.length ?? 0) + ' platforms';
-      });
-    }
-    main.append(table);
-    return main;
+    return pages.repositories(kit);
   }
 
   async function render(): Promise<void> {
-    const route = location.hash.replace(/^#/, '') || '/';
-    let page: HTMLElement;
+    const mine = ++generation;
+    const route = decodeURIComponent(location.hash.replace(/^#/, '')) || '/';
+    let content: HTMLElement;
     try {
-      if (route === '/sign-in') page = signIn();
-      else if (route.startsWith('/r/')) page = await repository(decodeURIComponent(route.slice(3)));
-      else page = await repositories();
+      content = await page(route);
     } catch (error) {
-      page = h('p', { role: 'alert', class: 'error' }, String((error as Error).message));
+      content = kit.alert(String((error as Error).message));
     }
-    app.replaceChildren(header(), h('main', {}, page));
-    (app.querySelector('h1') as HTMLElement | null)?.focus();
+    if (mine !== generation) return;
+    const flash = kit.takeFlash();
+    const main = h('main', { id: 'main' }, flash ? h('p', { role: 'status', class: 'flash' }, flash) : false, content);
+    app.replaceChildren(h('a', { href: '#main', class: 'skip', id: 'skip' }, 'Skip to content'), header(), main);
+    // Focus moves to the new page's heading, so keyboard and screen reader users start there.
+    (app.querySelector('main h1') as HTMLElement | null)?.focus();
   }
 
+  document.addEventListener('click', (event) => {
+    // The skip link targets an element, not a route: move focus without touching the fragment.
+    if ((event.target as HTMLElement).id === 'skip') {
+      event.preventDefault();
+      (app.querySelector('main h1') as HTMLElement | null)?.focus();
+    }
+  });
   window.addEventListener('hashchange', () => void render());
   void render();
 }

@@ -1,142 +1,382 @@
-import { createHash } from 'node:crypto';
-import { gzipSync } from 'node:zlib';
-import puppeteer, { type Browser, type Page } from 'puppeteer-core';
+import type { Browser } from 'puppeteer-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CONSOLE_ASSETS } from '../../lib/console/assets.ts';
+import { POLICY_CACHE_MS } from '../../lib/registry/policy-cache.ts';
 import { OCIREG_CLI, startRegistryServer, type RegistryServer } from '../support/registry-server.ts';
 import { requireTools, runOk } from '../support/tools.ts';
+import {
+  launchChromium,
+  pushImage,
+  pushIndex,
+  pushReferrer,
+  servedGzipBytes,
+  signIn,
+  tableText,
+  visibleRepositories,
+  watchedPage,
+  type Pushed,
+  type Target,
+  type Watched,
+} from './console-fixtures.ts';
 
 /**
- * The web console in a real browser (Debian chromium, headless, driven by puppeteer-core) against
- * `ocireg serve --auth`: sign in, browse, search, a denied repository, the anonymous view of a public one.
+ * The web console in a real browser (Debian chromium, headless, driven by puppeteer-core) against `ocireg serve
+ * --auth` and `ocireg serve` without auth: sign in, browse, search, the tag page, denied views and a denied action,
+ * rollback, delete, the anonymous view of a public repository, phone width and keyboard use.
  */
 
-let server: RegistryServer;
 let browser: Browser;
-const users: Record<string, string> = {};
-const ocireg = (...args: string[]) => runOk(process.execPath, [OCIREG_CLI, ...args, '--data-dir', server.dataDir]);
+const opened: Watched[] = [];
 
-const sha256 = (bytes: Uint8Array) => 'sha256:' + createHash('sha256').update(bytes).digest('hex');
+async function page(): Promise<Watched> {
+  const watched = await watchedPage(browser);
+  opened.push(watched);
+  return watched;
+}
 
-/** Pushes a one-layer image through the API with `user`'s token, as any client would. */
-async function push(user: string, name: string, tag: string): Promise<void> {
-  const basic = 'Basic ' + Buffer.from(`${user}:${users[user]}`).toString('base64');
-  const tokenRes = await fetch(`${server.url}/token?service=ocireg&scope=repository:${name}:pull,push`, { headers: { authorization: basic } });
-  const { token } = (await tokenRes.json()) as { token: string };
-  const auth = { authorization: `Bearer ${token}` };
-  const blob = async (bytes: Uint8Array) => {
-    const digest = sha256(bytes);
-    const res = await fetch(`${server.url}/v2/${name}/blobs/uploads/?digest=${digest}`, { method: 'POST', headers: { ...auth, 'content-type': 'application/octet-stream' }, body: new Uint8Array(bytes) });
-    expect(res.status).toBe(201);
-    return { digest, size: bytes.byteLength };
-  };
-  const config = await blob(new TextEncoder().encode(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [] } })));
-  const layer = await blob(gzipSync(Buffer.from(`${name}:${tag}`)));
-  const manifest = JSON.stringify({
-    schemaVersion: 2,
-    mediaType: 'application/vnd.oci.image.manifest.v1+json',
-    config: { mediaType: 'application/vnd.oci.image.config.v1+json', ...config },
-    layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', ...layer }],
+/** Nothing failed in the page and it asked nothing of any other origin. */
+function expectClean(watched: Watched, url: string): void {
+  expect(watched.errors).toEqual([]);
+  expect(watched.requests.filter((r) => !r.startsWith(url + '/'))).toEqual([]);
+}
+
+async function digestOf(target: Target & { token?: string }, name: string, tag: string): Promise<number | string> {
+  const res = await fetch(`${target.url}/v2/${name}/manifests/${tag}`, {
+    method: 'HEAD',
+    headers: { accept: 'application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json', ...(target.token ? { authorization: `Bearer ${target.token}` } : {}) },
   });
-  const res = await fetch(`${server.url}/v2/${name}/manifests/${tag}`, { method: 'PUT', headers: { ...auth, 'content-type': 'application/vnd.oci.image.manifest.v1+json' }, body: manifest });
-  expect(res.status).toBe(201);
+  return res.ok ? res.headers.get('docker-content-digest')! : res.status;
 }
-
-async function open(path: string): Promise<Page> {
-  const page = await browser.newPage();
-  await page.goto(server.url + path);
-  return page;
-}
-
-async function signIn(page: Page, user: string, secret: string): Promise<void> {
-  await page.goto(server.url + '/#/sign-in');
-  await page.waitForSelector('#sign-in');
-  await page.type('#user', user);
-  await page.type('#secret', secret);
-  await page.click('#sign-in button[type=submit]');
-}
-
-const repositoryNames = (page: Page) => page.$$eval('#repositories tbody tr:not([hidden])', (rows) => rows.map((r) => (r as HTMLElement).dataset.name));
 
 beforeAll(async () => {
   await requireTools('chromium');
-  server = await startRegistryServer({ serveArgs: ['--auth'] });
-  await ocireg('users', 'add', 'alice');
-  await ocireg('grants', 'set', 'alice', 'team/**', 'push');
-  await ocireg('grants', 'set', 'alice', 'pub/**', 'push');
-  users.alice = (await ocireg('tokens', 'create', 'alice')).stdout.trim();
-  await ocireg('users', 'add', 'bob');
-  await ocireg('grants', 'set', 'bob', 'other/**', 'push');
-  users.bob = (await ocireg('tokens', 'create', 'bob')).stdout.trim();
-  await ocireg('repos', 'public', 'pub/**');
-  await push('alice', 'team/app', 'v1');
-  await push('alice', 'team/app', 'v2');
-  await push('alice', 'team/web', 'latest');
-  await push('alice', 'pub/tool', '1.0');
-  browser = await puppeteer.launch({ executablePath: '/usr/bin/chromium', headless: true, args: ['--no-sandbox'] });
-}, 120_000);
+  browser = await launchChromium();
+});
 
 afterAll(async () => {
   await browser?.close();
-  await server?.stop();
 });
 
 describe('web console in chromium against ocireg serve --auth', () => {
-  it('serves its assets with a CSP that forbids inline script, under 100 KB gzipped', async () => {
+  let server: RegistryServer;
+  const secrets: Record<string, string> = {};
+  const as = (name: string): Target => ({ url: server.url, user: { name, secret: secrets[name]! } });
+  const ocireg = (...args: string[]) => runOk(process.execPath, [OCIREG_CLI, ...args, '--data-dir', server.dataDir]);
+  let v1: { first: Pushed; second: Awaited<ReturnType<typeof pushImage>> };
+  let policySetAt: number;
+
+  async function adminToken(name: string): Promise<string> {
+    const basic = 'Basic ' + Buffer.from(`alice:${secrets.alice}`).toString('base64');
+    const res = await fetch(`${server.url}/token?service=ocireg&scope=repository:${name}:pull`, { headers: { authorization: basic } });
+    return ((await res.json()) as { token: string }).token;
+  }
+
+  beforeAll(async () => {
+    server = await startRegistryServer({ serveArgs: ['--auth'] });
+    for (const [user, grants] of Object.entries({ alice: [['team/**', 'delete'], ['pub/**', 'push']], bob: [['other/**', 'push']], carol: [['team/**', 'pull']] })) {
+      await ocireg('users', 'add', user);
+      for (const [glob, level] of grants) await ocireg('grants', 'set', user, glob!, level!);
+      secrets[user] = (await ocireg('tokens', 'create', user)).stdout.trim();
+    }
+    await ocireg('repos', 'public', 'pub/**');
+    const alice = as('alice');
+    v1 = { first: await pushImage(alice, 'team/app', 'v1', { seed: 'first', layerSizes: [3000, 5000] }), second: await pushImage(alice, 'team/app', 'v1', { seed: 'second', layerSizes: [4096, 1024] }) };
+    await pushImage(alice, 'team/app', 'v2', { seed: 'v2' });
+    await pushIndex(alice, 'team/app', 'multi', [
+      { os: 'linux', architecture: 'amd64' },
+      { os: 'linux', architecture: 'arm64' },
+    ]);
+    await pushReferrer(alice, 'team/app', v1.second, 'application/vnd.dev.cosign.artifact.sig.v1+json');
+    await pushReferrer(alice, 'team/app', v1.second, 'application/spdx+json');
+    await pushImage(alice, 'team/web', 'latest');
+    await pushImage(alice, 'team/locked', 'v1', { seed: 'a' });
+    await pushImage(alice, 'team/locked', 'v1', { seed: 'b' });
+    await pushImage(alice, 'pub/tool', '1.0');
+    await pushImage(alice, 'pub/tool', 'doomed', { seed: 'doomed' });
+    await ocireg('policy', 'set', 'team/locked', '--immutable');
+    policySetAt = Date.now();
+  }, 180_000);
+
+  afterAll(async () => {
+    for (const { page } of opened.splice(0)) await page.close().catch(() => undefined);
+    await server?.stop();
+  });
+
+  it('serves its assets with a CSP that forbids inline script, ≤ 100 KB gzipped as served', async () => {
     const res = await fetch(server.url + '/');
     expect(res.status).toBe(200);
-    expect(res.headers.get('content-security-policy')).toContain("script-src 'self'");
-    expect(await res.text()).not.toMatch(/<script>/);
-    const gzipped = Object.values(CONSOLE_ASSETS).reduce((sum, asset) => sum + gzipSync(asset.body).byteLength, 0);
-    expect(gzipped).toBeLessThan(100 * 1024);
+    const csp = res.headers.get('content-security-policy')!;
+    expect(csp).toContain("script-src 'self'");
+    expect(csp).toContain("connect-src 'self'");
+    expect(csp).not.toContain('unsafe-inline');
+    const html = await res.text();
+    expect(html).not.toMatch(/<script>|<script[^>]*>[^<]/);
+    expect(html).not.toMatch(/https?:\/\//);
+    const gzipped = await servedGzipBytes(server.url);
+    console.log(`console assets: ${gzipped} bytes gzipped`);
+    expect(gzipped).toBeLessThanOrEqual(100 * 1024);
     expect((await fetch(server.url + '/console/nope.js')).status).toBe(404);
     expect((await fetch(server.url + '/console/app.js', { method: 'POST' })).status).toBe(405);
   });
 
-  it('anonymous visitors see public repositories only', async () => {
-    const page = await open('/');
-    await page.waitForSelector('#repositories');
-    expect(await repositoryNames(page)).toEqual(['pub/tool']);
-    await page.close();
+  it('shows anonymous visitors the public repositories only, read-only', async () => {
+    const w = await page();
+    await w.page.goto(server.url + '/');
+    await w.page.waitForSelector('#repositories');
+    expect(await visibleRepositories(w.page)).toEqual(['pub/tool']);
+    await w.page.goto(server.url + '/#/tag/pub/tool:1.0');
+    await w.page.waitForSelector('#history');
+    expect(await w.page.$('#rollback-step')).toBeNull();
+    expect(await w.page.$('#delete-tag')).toBeNull();
+    await w.page.goto(server.url + '/#/r/team/app');
+    await w.page.waitForSelector('[role=alert]');
+    expect(await w.page.$eval('[role=alert]', (e) => e.textContent)).toMatch(/^Cannot show team\/app: .*\((UNAUTHORIZED|DENIED), 40[13]\)$/);
+    expectClean(w, server.url);
   });
 
-  it('signs in, lists, searches and browses a repository; signs out', async () => {
-    const page = await browser.newPage();
-    const errors: string[] = [];
-    page.on('pageerror', (e) => errors.push(String(e)));
-    page.on('console', (m) => m.type() === 'error' && errors.push(m.text()));
-    await signIn(page, 'alice', users.alice!);
-    await page.waitForSelector('#sign-out');
-    await page.waitForSelector('#repositories');
-    expect(await repositoryNames(page)).toEqual(['pub/tool', 'team/app', 'team/web']);
-    await page.waitForFunction(() => document.querySelector('#repositories tr[data-name="team/app"] td.num')?.textContent === '2');
-    await page.type('#search', 'web');
-    expect(await repositoryNames(page)).toEqual(['team/web']);
-    await page.goto(server.url + '/#/r/team/app');
-    await page.waitForSelector('#tags');
-    await page.waitForFunction(() => [...document.querySelectorAll('#tags td.num')].every((td) => td.textContent!.endsWith('B')));
-    const pulls = await page.$$eval('#tags code', (codes) => codes.map((c) => c.textContent));
-    expect(pulls).toEqual([`docker pull ${server.host}/team/app:v1`, `docker pull ${server.host}/team/app:v2`]);
-    expect(await page.evaluate(() => document.cookie)).toBe('');
-    await page.click('#sign-out');
-    await page.waitForSelector('#sign-in-link');
-    expect(await page.evaluate(() => sessionStorage.length)).toBe(0);
-    expect(errors).toEqual([]);
-    await page.close();
+  it('signs in, lists repositories with tag count, size and last push, searches, and signs out', async () => {
+    const w = await page();
+    await signIn(w.page, server.url, 'alice', secrets.alice!);
+    await w.page.waitForSelector('#sign-out');
+    await w.page.waitForSelector('#repositories');
+    expect(await visibleRepositories(w.page)).toEqual(['pub/tool', 'team/app', 'team/locked', 'team/web']);
+    await w.page.waitForFunction(() => document.querySelectorAll('#repositories tr[data-loaded]').length === 4);
+    const rows = Object.fromEntries((await tableText(w.page, 'repositories')).map(([name, ...rest]) => [name, rest]));
+    expect(rows['team/app']![0]).toBe('3');
+    expect(rows['team/app']![1]).toMatch(/^\d+(\.\d)? KB$/);
+    expect(rows['team/app']![2]).toMatch(/^\d{4}-\d\d-\d\d \d\d:\d\d$/);
+    expect(rows['team/web']!.slice(0, 1)).toEqual(['1']);
+    await w.page.type('#search', 'WEB');
+    expect(await visibleRepositories(w.page)).toEqual(['team/web']);
+    await w.page.type('#search', 'x');
+    expect(await visibleRepositories(w.page)).toEqual([]);
+    expect(await w.page.$eval('.empty[role=status]', (e) => e.textContent)).toBe('No repository matches “WEBx”.');
+    expect(await w.page.evaluate(() => document.cookie)).toBe('');
+    await w.page.click('#sign-out');
+    await w.page.waitForSelector('#sign-in-link');
+    expect(await w.page.evaluate(() => sessionStorage.length)).toBe(0);
+    await w.page.waitForFunction(() => document.querySelectorAll('#repositories tbody tr').length === 1);
+    expectClean(w, server.url);
   });
 
-  it('a repository the user may not pull is refused by the server, and the sign-in with a wrong token fails', async () => {
-    const page = await browser.newPage();
-    await signIn(page, 'bob', users.bob!);
-    await page.waitForSelector('#repositories');
-    expect(await repositoryNames(page)).toEqual(['pub/tool']);
-    await page.goto(server.url + '/#/r/team/app');
-    await page.waitForSelector('[role=alert]');
-    expect(await page.$eval('[role=alert]', (e) => e.textContent)).toMatch(/^Cannot show team\/app: /);
-    expect(await page.$('#tags')).toBeNull();
-    await page.evaluate(() => sessionStorage.clear());
-    await signIn(page, 'bob', 'wrong');
-    await page.waitForFunction(() => document.querySelector('#sign-in [role=alert]')?.textContent?.startsWith('Sign-in failed'));
-    await page.close();
+  it('shows a repository: digest, size, platforms, pushed, pushed by, and the docker pull command', async () => {
+    const w = await page();
+    await signIn(w.page, server.url, 'alice', secrets.alice!);
+    await w.page.waitForSelector('#repositories');
+    await w.page.goto(server.url + '/#/r/team/app');
+    await w.page.waitForSelector('#tags');
+    await w.page.waitForFunction(() => [...document.querySelectorAll('#tags tbody tr')].every((r) => !r.textContent!.includes('…')));
+    const rows = Object.fromEntries((await tableText(w.page, 'tags')).map(([tag, ...rest]) => [tag, rest]));
+    expect(Object.keys(rows)).toEqual(['multi', 'v1', 'v2']);
+    const [digest, size, platforms, pushed, lastPulled, by, pull] = rows.v1!;
+    expect(digest).toBe(v1.second.digest.slice(7, 19));
+    // The manifest, its config and its layers (4096 + 1024 bytes).
+    expect(size).toBe(((v1.second.size + v1.second.config.size + 4096 + 1024) / 1024).toFixed(1) + ' KB');
+    expect(platforms).toBe('linux/amd64');
+    expect(pushed).toMatch(/^\d{4}-\d\d-\d\d \d\d:\d\d$/);
+    expect(lastPulled).toMatch(/^(—|\d{4}-\d\d-\d\d \d\d:\d\d)$/);
+    expect(by).toBe('alice');
+    expect(pull).toBe(`docker pull ${server.host}/team/app:v1Copy`);
+    expect(rows.multi![2]).toBe('linux/amd64, linux/arm64');
+    expectClean(w, server.url);
+  });
+
+  it('shows a tag: layers with sizes, the config, referrers and history; an index: its platforms', async () => {
+    const w = await page();
+    await signIn(w.page, server.url, 'alice', secrets.alice!);
+    await w.page.waitForSelector('#repositories');
+    await w.page.goto(server.url + '/#/tag/team/app:v1');
+    await w.page.waitForSelector('#layers');
+    expect(await w.page.$eval('#digest', (e) => e.textContent)).toBe(v1.second.digest);
+    expect((await tableText(w.page, 'layers')).map((r) => [r[0], r[1], r[3]])).toEqual([
+      ['1', v1.second.layers[0]!.digest.slice(7, 19), '4.0 KB'],
+      ['2', v1.second.layers[1]!.digest.slice(7, 19), '1.0 KB'],
+    ]);
+    await w.page.waitForSelector('#config dl');
+    const config = await w.page.$eval('#config dl', (dl) => dl.textContent);
+    expect(config).toContain('Created2026-11-27 10:00');
+    expect(config).toContain('Entrypoint/usr/bin/app--serve');
+    expect(config).toContain('SEED=second');
+    expect(config).toContain('org.opencontainers.image.source=https://example.test/app');
+    await w.page.waitForSelector('#referrers');
+    expect((await tableText(w.page, 'referrers')).map((r) => [r[0], r[1]]).sort()).toEqual([
+      ['SBOM', 'application/spdx+json'],
+      ['signature', 'application/vnd.dev.cosign.artifact.sig.v1+json'],
+    ]);
+    await w.page.waitForSelector('#history');
+    const history = await tableText(w.page, 'history');
+    expect(history.map((r) => [r[1], r[2], r[3], r[4]])).toEqual([
+      ['moved', v1.second.digest.slice(7, 19), v1.first.digest.slice(7, 19), 'alice'],
+      ['created', v1.first.digest.slice(7, 19), '—', 'alice'],
+    ]);
+    await w.page.goto(server.url + '/#/tag/team/app:multi');
+    await w.page.waitForSelector('#platforms');
+    expect((await tableText(w.page, 'platforms')).map((r) => r[0])).toEqual(['linux/amd64', 'linux/arm64']);
+    await w.page.click('#platforms tbody tr:nth-child(2) a');
+    await w.page.waitForSelector('#layers');
+    expect(await w.page.$eval('h1', (e) => e.textContent)).toMatch(/^team\/app@sha256:[0-9a-f]{64}$/);
+    expectClean(w, server.url);
+  });
+
+  it('rolls a tag back one step and to an older digest from its history', async () => {
+    const w = await page();
+    const token = await adminToken('team/app');
+    await signIn(w.page, server.url, 'alice', secrets.alice!);
+    await w.page.waitForSelector('#repositories');
+    await w.page.goto(server.url + '/#/tag/team/app:v1');
+    await w.page.waitForSelector('#rollback-step');
+    await w.page.click('#rollback-step');
+    await w.page.waitForSelector('.flash');
+    expect(await w.page.$eval('.flash', (e) => e.textContent)).toBe(`Rolled back team/app:v1 one step: it now points at ${v1.first.digest}.`);
+    expect(await w.page.$eval('#digest', (e) => e.textContent)).toBe(v1.first.digest);
+    expect(await digestOf({ url: server.url, token }, 'team/app', 'v1')).toBe(v1.first.digest);
+    // The history now starts with the rollback; "Roll back here" on the entry that set the second digest.
+    await w.page.waitForSelector('#history');
+    const rows = await tableText(w.page, 'history');
+    expect(rows[0]!.slice(1, 4)).toEqual(['moved', v1.first.digest.slice(7, 19), v1.second.digest.slice(7, 19)]);
+    await w.page.click('#rollback-1');
+    await w.page.waitForFunction((d) => document.querySelector('#digest')?.textContent === d, {}, v1.second.digest);
+    expect(await w.page.$eval('.flash', (e) => e.textContent)).toBe(`Rolled back team/app:v1 to ${v1.second.digest.slice(7, 19)}: it now points at ${v1.second.digest}.`);
+    expect(await digestOf({ url: server.url, token }, 'team/app', 'v1')).toBe(v1.second.digest);
+    expectClean(w, server.url);
+  });
+
+  it('deletes a tag after confirmation, and keeps it when the confirmation is dismissed', async () => {
+    const w = await page();
+    await signIn(w.page, server.url, 'alice', secrets.alice!);
+    await w.page.waitForSelector('#repositories');
+    // alice holds push on pub/**, not delete: the button is not offered.
+    await w.page.goto(server.url + '/#/tag/pub/tool:doomed');
+    await w.page.waitForSelector('#history');
+    expect(await w.page.$('#delete-tag')).toBeNull();
+    await w.page.goto(server.url + '/#/tag/team/web:latest');
+    await w.page.waitForSelector('#delete-tag');
+    w.page.once('dialog', (d) => void d.dismiss());
+    await w.page.click('#delete-tag');
+    expect(await digestOf({ url: server.url, token: await adminToken('team/web') }, 'team/web', 'latest')).toMatch(/^sha256:/);
+    w.page.once('dialog', (d) => void d.accept());
+    await w.page.click('#delete-tag');
+    await w.page.waitForSelector('#tags');
+    expect(await w.page.$eval('.flash', (e) => e.textContent)).toBe('Deleted the tag team/web:latest.');
+    expect(await tableText(w.page, 'tags')).toEqual([]);
+    expect(await digestOf({ url: server.url, token: await adminToken('team/web') }, 'team/web', 'latest')).toBe(404);
+    expectClean(w, server.url);
+  });
+
+  it("shows the server's refusal of a rollback an immutable-tag policy forbids", async () => {
+    const w = await page();
+    // The server reads policies through a cache of POLICY_CACHE_MS; the policy was set after the pushes.
+    await new Promise((resolve) => setTimeout(resolve, Math.max(0, policySetAt + POLICY_CACHE_MS + 500 - Date.now())));
+    await signIn(w.page, server.url, 'alice', secrets.alice!);
+    await w.page.waitForSelector('#repositories');
+    await w.page.goto(server.url + '/#/tag/team/locked:v1');
+    await w.page.waitForSelector('#rollback-step');
+    const before = await w.page.$eval('#digest', (e) => e.textContent);
+    await w.page.click('#rollback-step');
+    await w.page.waitForSelector('.status [role=alert]');
+    expect(await w.page.$eval('.status [role=alert]', (e) => e.textContent)).toMatch(/^Rollback one step refused: tag v1 is immutable in team\/locked .*\(DENIED, 403\)$/);
+    expect(await digestOf({ url: server.url, token: await adminToken('team/locked') }, 'team/locked', 'v1')).toBe(before);
+    expectClean(w, server.url);
+  });
+
+  it('refuses what a user may not see: other repositories are not listed and their pages show the server error', async () => {
+    const w = await page();
+    await signIn(w.page, server.url, 'bob', secrets.bob!);
+    await w.page.waitForSelector('#repositories');
+    expect(await visibleRepositories(w.page)).toEqual(['pub/tool']);
+    for (const route of ['#/r/team/app', '#/tag/team/app:v1']) {
+      await w.page.goto(server.url + '/' + route);
+      await w.page.waitForSelector('main [role=alert]');
+      expect(await w.page.$eval('main [role=alert]', (e) => e.textContent)).toMatch(/^Cannot show team\/app(:v1)?: .*\(DENIED, 403\)$/);
+      expect(await w.page.$('#tags, #layers')).toBeNull();
+    }
+    // carol may pull team/**: she sees the history but is offered neither rollback nor delete.
+    await w.page.evaluate(() => sessionStorage.clear());
+    await signIn(w.page, server.url, 'carol', secrets.carol!);
+    await w.page.waitForSelector('#repositories');
+    await w.page.goto(server.url + '/#/tag/team/app:v1');
+    await w.page.waitForSelector('#history');
+    expect(await w.page.$$('#history button, #rollback-step, #delete-tag')).toEqual([]);
+    // A wrong token is refused at sign-in with the server's message.
+    await w.page.evaluate(() => sessionStorage.clear());
+    await signIn(w.page, server.url, 'bob', 'wrong');
+    await w.page.waitForFunction(() => document.querySelector('#sign-in [role=alert]')?.textContent?.startsWith('Sign-in failed: '));
+    expectClean(w, server.url);
+  });
+
+  it('works at phone width and with the keyboard alone', async () => {
+    const w = await page();
+    await w.page.setViewport({ width: 375, height: 740, isMobile: true, hasTouch: true });
+    await w.page.goto(server.url + '/#/sign-in');
+    await w.page.waitForSelector('#sign-in');
+    // Keyboard only: Tab into the form, type, Enter submits.
+    await w.page.focus('#user');
+    await w.page.keyboard.type('alice');
+    await w.page.keyboard.press('Tab');
+    expect(await w.page.evaluate(() => document.activeElement?.id)).toBe('secret');
+    await w.page.keyboard.type(secrets.alice!);
+    await w.page.keyboard.press('Enter');
+    await w.page.waitForSelector('#repositories');
+    expect(await w.page.evaluate(() => document.activeElement?.textContent)).toBe('Repositories');
+    // Tab from the heading reaches the search box, then the first repository link; Enter opens it.
+    await w.page.keyboard.press('Tab');
+    expect(await w.page.evaluate(() => document.activeElement?.id)).toBe('search');
+    await w.page.keyboard.type('app');
+    let focused = '';
+    for (let i = 0; i < 5 && focused !== 'team/app'; i++) {
+      await w.page.keyboard.press('Tab');
+      focused = await w.page.evaluate(() => document.activeElement?.textContent ?? '');
+    }
+    expect(focused).toBe('team/app');
+    expect(await w.page.evaluate(() => getComputedStyle(document.activeElement!).outlineStyle)).toBe('solid');
+    await w.page.keyboard.press('Enter');
+    await w.page.waitForSelector('#tags');
+    expect(await w.page.evaluate(() => document.activeElement?.textContent)).toBe('team/app');
+    // Nothing wider than the phone: the tables scroll inside their box.
+    for (const route of ['#/r/team/app', '#/tag/team/app:v1']) {
+      await w.page.goto(server.url + '/' + route);
+      await w.page.waitForSelector('main h1');
+      await w.page.waitForSelector('#tags, #history');
+      expect(await w.page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(375);
+    }
+    expectClean(w, server.url);
+  });
+});
+
+describe('web console in chromium against ocireg serve without auth', () => {
+  let server: RegistryServer;
+  let first: Pushed;
+
+  beforeAll(async () => {
+    server = await startRegistryServer();
+    const open = { url: server.url };
+    first = await pushImage(open, 'team/app', 'v1', { seed: 'one' });
+    await pushImage(open, 'team/app', 'v1', { seed: 'two' });
+    await pushImage(open, 'lib/base', '3');
+  }, 120_000);
+
+  afterAll(async () => {
+    for (const { page } of opened.splice(0)) await page.close().catch(() => undefined);
+    await server?.stop();
+  });
+
+  it('shows every repository with no sign-in, and offers and performs rollback and delete', async () => {
+    const w = await page();
+    await w.page.goto(server.url + '/');
+    await w.page.waitForSelector('#repositories');
+    expect(await visibleRepositories(w.page)).toEqual(['lib/base', 'team/app']);
+    await w.page.goto(server.url + '/#/tag/team/app:v1');
+    await w.page.waitForSelector('#rollback-step');
+    expect(await w.page.$eval('#config dl', (e) => e.textContent)).toContain('SEED=two');
+    await w.page.click('#rollback-step');
+    await w.page.waitForSelector('.flash');
+    expect(await w.page.$eval('#digest', (e) => e.textContent)).toBe(first.digest);
+    expect(await digestOf({ url: server.url }, 'team/app', 'v1')).toBe(first.digest);
+    await w.page.goto(server.url + '/#/tag/lib/base:3');
+    await w.page.waitForSelector('#delete-tag');
+    w.page.once('dialog', (d) => void d.accept());
+    await w.page.click('#delete-tag');
+    await w.page.waitForSelector('.flash');
+    expect(await digestOf({ url: server.url }, 'lib/base', '3')).toBe(404);
+    expectClean(w, server.url);
   });
 });
