@@ -64,6 +64,15 @@ describe('web console in chromium against ocireg serve --auth', () => {
   let v1: { first: Pushed; second: Awaited<ReturnType<typeof pushImage>> };
   let policySetAt: number;
 
+  /** A page signed in as `user`, then moved to `route`. */
+  async function signedIn(user: string, route: string): Promise<Watched> {
+    const w = await page();
+    await signIn(w.page, server.url, user, secrets[user]!);
+    await w.page.waitForSelector('#repositories');
+    await w.page.goto(server.url + '/' + route);
+    return w;
+  }
+
   async function adminToken(name: string): Promise<string> {
     const basic = 'Basic ' + Buffer.from(`alice:${secrets.alice}`).toString('base64');
     const res = await fetch(`${server.url}/token?service=ocireg&scope=repository:${name}:pull`, { headers: { authorization: basic } });
@@ -159,10 +168,7 @@ describe('web console in chromium against ocireg serve --auth', () => {
   });
 
   it('shows a repository: digest, size, platforms, pushed, pushed by, and the docker pull command', async () => {
-    const w = await page();
-    await signIn(w.page, server.url, 'alice', secrets.alice!);
-    await w.page.waitForSelector('#repositories');
-    await w.page.goto(server.url + '/#/r/team/app');
+    const w = await signedIn('alice', '#/r/team/app');
     await w.page.waitForSelector('#tags');
     await w.page.waitForFunction(() => [...document.querySelectorAll('#tags tbody tr')].every((r) => !r.textContent!.includes('…')));
     const rows = Object.fromEntries((await tableText(w.page, 'tags')).map(([tag, ...rest]) => [tag, rest]));
@@ -181,10 +187,7 @@ describe('web console in chromium against ocireg serve --auth', () => {
   });
 
   it('shows a tag: layers with sizes, the config, referrers and history; an index: its platforms', async () => {
-    const w = await page();
-    await signIn(w.page, server.url, 'alice', secrets.alice!);
-    await w.page.waitForSelector('#repositories');
-    await w.page.goto(server.url + '/#/tag/team/app:v1');
+    const w = await signedIn('alice', '#/tag/team/app:v1');
     await w.page.waitForSelector('#layers');
     expect(await w.page.$eval('#digest', (e) => e.textContent)).toBe(v1.second.digest);
     expect((await tableText(w.page, 'layers')).map((r) => [r[0], r[1], r[3]])).toEqual([
@@ -218,11 +221,8 @@ describe('web console in chromium against ocireg serve --auth', () => {
   });
 
   it('rolls a tag back one step and to an older digest from its history', async () => {
-    const w = await page();
     const token = await adminToken('team/app');
-    await signIn(w.page, server.url, 'alice', secrets.alice!);
-    await w.page.waitForSelector('#repositories');
-    await w.page.goto(server.url + '/#/tag/team/app:v1');
+    const w = await signedIn('alice', '#/tag/team/app:v1');
     await w.page.waitForSelector('#rollback-step');
     await w.page.click('#rollback-step');
     await w.page.waitForSelector('.flash');
@@ -241,11 +241,8 @@ describe('web console in chromium against ocireg serve --auth', () => {
   });
 
   it('deletes a tag after confirmation, and keeps it when the confirmation is dismissed', async () => {
-    const w = await page();
-    await signIn(w.page, server.url, 'alice', secrets.alice!);
-    await w.page.waitForSelector('#repositories');
     // alice holds push on pub/**, not delete: the button is not offered.
-    await w.page.goto(server.url + '/#/tag/pub/tool:doomed');
+    const w = await signedIn('alice', '#/tag/pub/tool:doomed');
     await w.page.waitForSelector('#history');
     expect(await w.page.$('#delete-tag')).toBeNull();
     await w.page.goto(server.url + '/#/tag/team/web:latest');
@@ -263,12 +260,9 @@ describe('web console in chromium against ocireg serve --auth', () => {
   });
 
   it("shows the server's refusal of a rollback an immutable-tag policy forbids", async () => {
-    const w = await page();
     // The server reads policies through a cache of POLICY_CACHE_MS; the policy was set after the pushes.
     await new Promise((resolve) => setTimeout(resolve, Math.max(0, policySetAt + POLICY_CACHE_MS + 500 - Date.now())));
-    await signIn(w.page, server.url, 'alice', secrets.alice!);
-    await w.page.waitForSelector('#repositories');
-    await w.page.goto(server.url + '/#/tag/team/locked:v1');
+    const w = await signedIn('alice', '#/tag/team/locked:v1');
     await w.page.waitForSelector('#rollback-step');
     const before = await w.page.$eval('#digest', (e) => e.textContent);
     await w.page.click('#rollback-step');
@@ -366,6 +360,7 @@ describe('web console in chromium against ocireg serve without auth', () => {
     expect(await visibleRepositories(w.page)).toEqual(['lib/base', 'team/app']);
     await w.page.goto(server.url + '/#/tag/team/app:v1');
     await w.page.waitForSelector('#rollback-step');
+    await w.page.waitForSelector('#config dl');
     expect(await w.page.$eval('#config dl', (e) => e.textContent)).toContain('SEED=two');
     await w.page.click('#rollback-step');
     await w.page.waitForSelector('.flash');
