@@ -26,8 +26,14 @@ async function head({ registry, route }: HandlerContext<'blob'>): Promise<HttpRe
 /** The whole blob, or one `Range` of it (206); a range past the end is 416. */
 async function get({ registry, route, request }: HandlerContext<'blob'>): Promise<HttpResponse> {
   const header = request.headers.get('range');
+  if (!header) {
+    // Whole: a pull-through cache miss streams the upstream's bytes as it stores them.
+    const { record, read } = await registry.pullBlob(route.name, route.digest);
+    if (read.kind === 'redirect') return redirectTo(read.url, record);
+    return { status: 200, headers: blobHeaders(record), body: read.body };
+  }
   const record = await registry.statBlob(route.name, route.digest);
-  const range = header ? parseByteRange(header, record.size) : undefined;
+  const range = parseByteRange(header, record.size);
   if (range === 'unsatisfiable') {
     throw new OciError('RANGE_INVALID', 'requested range not satisfiable', { range: header, size: record.size });
   }
@@ -49,11 +55,11 @@ async function remove({ registry, route }: HandlerContext<'blob'>): Promise<Http
 }
 
 /** A 307 to where the store serves the blob (a presigned S3 URL); Go clients follow it on GET and HEAD alike. */
-function redirectTo(url: string, record: BlobRecord): HttpResponse {
+function redirectTo(url: string, record: Pick<BlobRecord, 'digest'>): HttpResponse {
   return { status: 307, headers: { location: url, 'docker-content-digest': record.digest, ...NO_BODY } };
 }
 
-function blobHeaders(record: BlobRecord): Record<string, string> {
+function blobHeaders(record: Pick<BlobRecord, 'digest' | 'size'>): Record<string, string> {
   return {
     'content-type': 'application/octet-stream',
     'content-length': String(record.size),

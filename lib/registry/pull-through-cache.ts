@@ -1,11 +1,12 @@
 import { BriefCache } from './brief-cache.ts';
 import { ruleFor } from './cache-rules.ts';
-import { digestOf, isDigest, parseDigest } from './digest.ts';
+import { ClientFeed } from './client-feed.ts';
+import { digestOf, isDigest, parseDigest, type ParsedDigest } from './digest.ts';
 import { blobUnknown, digestInvalid, isOciError, manifestUnknown, OciError } from './errors.ts';
 import { parseManifest } from './manifest.ts';
 import { isValidTag } from './names.ts';
-import type { BlobStore, CacheRule, CacheRuleStore, MetadataStore, Upstream } from './ports.ts';
-import type { BlobRecord, StoredManifest } from './types.ts';
+import type { BlobRead, BlobStore, CacheRule, CacheRuleStore, MetadataStore, Upstream } from './ports.ts';
+import type { BlobRecord, ByteSource, StoredManifest } from './types.ts';
 
 export interface PullThroughCacheOptions {
   rules: CacheRuleStore;
@@ -17,13 +18,19 @@ export interface PullThroughCacheOptions {
   revalidateAfterMs: number;
   /** How long a read list of rules is used before the store is read again. @default {@link CACHE_RULES_TTL_MS} */
   rulesTtlMs?: number;
-  /** Receives a line when the upstream cannot answer and cached content is served instead. */
+  /** Receives a line when the upstream cannot answer and cached content is served instead, or a blob is refused. */
   log?: (entry: Record<string, unknown>) => void;
   now?: () => number;
 }
 
 /** How long the rules read from the store are used: how soon `ocireg cache add|rm` applies to a running registry. */
 export const CACHE_RULES_TTL_MS = 5_000;
+
+/** One blob being copied from an upstream: its declared size, then its stored record. */
+interface Fill {
+  size: Promise<number | undefined>;
+  record: Promise<BlobRecord>;
+}
 
 /**
  * The pull-through cache: repositories under a rule's prefix are filled from the upstream on a miss and then served
@@ -32,7 +39,8 @@ export const CACHE_RULES_TTL_MS = 5_000;
  *
  * Manifests by digest are immutable: fetched once, never re-checked. A tag is re-checked by HEAD at most once per
  * `revalidateAfterMs` (in this process); when the upstream cannot answer, the cached manifest is served and logged.
- * Blobs are fetched on the first pull of each, verified against their digest by the blob store, then linked.
+ * Blobs are fetched on the first pull of each and streamed to that client while the store writes and verifies them
+ * (timeline at {@link PullThroughCache.#copy}); only a verified blob is recorded and linked.
  */
 export class PullThroughCache {
   readonly #options: PullThroughCacheOptions;
@@ -41,8 +49,10 @@ export class PullThroughCache {
   readonly #rules: BriefCache<CacheRule[]>;
   /** `name:tag` → when the upstream last confirmed (or gave) the cached manifest. */
   readonly #checkedAt = new Map<string, number>();
-  /** Fills in progress, by `name@digest`: concurrent misses of one blob in this process share one upstream copy. */
-  readonly #fills = new Map<string, Promise<BlobRecord>>();
+  /** Fills in progress, by digest: concurrent misses of one blob in this process share one upstream copy. */
+  readonly #fills = new Map<string, Fill>();
+  /** Numbers this process's cache uploads, so two never share an upload id. */
+  #uploads = 0;
 
   constructor(options: PullThroughCacheOptions) {
     this.#options = options;
@@ -100,60 +110,164 @@ export class PullThroughCache {
     return this.#fetchManifest(upstream, name, match.upstreamName, reference, local);
   }
 
-  /** A blob of a cached repository: linked from storage when any repository holds it, else copied from the upstream. */
+  /**
+   * A blob of a cached repository, stored before this returns: linked from storage when any repository holds it,
+   * else copied from the upstream whole (HEAD, a Range, or another fill of it in progress is awaited).
+   */
   async getBlob(name: string, digest: string): Promise<BlobRecord | undefined> {
     const match = await this.ruleOf(name);
     if (!match) return undefined;
-    const { metadata } = this.#options;
-    const stored = await metadata.getBlob(digest);
-    if (stored) {
-      await metadata.linkBlob(name, stored);
-      return stored;
+    const stored = await this.#stored(name, digest);
+    if (stored) return stored;
+    const fill = this.#fills.get(digest) ?? this.#startFill(match, name, digest, ClientFeed.detached());
+    return this.#linked(name, await fill.record);
+  }
+
+  /**
+   * A blob GET of a cached repository: the stored blob, or on a miss the upstream's bytes streamed to the client
+   * while they are stored (see {@link #copy}). Undefined when `name` is not under a rule; BLOB_UNKNOWN when the
+   * upstream has no such blob.
+   */
+  async openBlob(name: string, digest: string): Promise<{ record: Pick<BlobRecord, 'digest' | 'size'>; read: BlobRead } | undefined> {
+    const match = await this.ruleOf(name);
+    if (!match) return undefined;
+    const { blobs } = this.#options;
+    const stored = await this.#stored(name, digest);
+    if (stored) return { record: stored, read: await blobs.read(stored.location) };
+    const running = this.#fills.get(digest);
+    if (running) {
+      // Another pull is filling it: wait for the stored copy rather than fetch it twice.
+      const record = await this.#linked(name, await running.record);
+      return { record, read: await blobs.read(record.location) };
     }
-    const key = `${name}@${digest}`;
-    let fill = this.#fills.get(key);
-    if (!fill) {
-      fill = this.#fill(this.#options.upstreamFor(match.rule), name, match.upstreamName, digest).finally(() => this.#fills.delete(key));
-      this.#fills.set(key, fill);
+    const feed = new ClientFeed();
+    const fill = this.#startFill(match, name, digest, feed);
+    const size = await fill.size;
+    if (size === undefined) {
+      // No Content-Length upstream: the client's answer needs one, so it waits for the stored copy.
+      const record = await fill.record;
+      return { record, read: await blobs.read(record.location) };
     }
+    return { record: { digest, size }, read: { kind: 'stream', body: feed } };
+  }
+
+  async #stored(name: string, digest: string): Promise<BlobRecord | undefined> {
+    parseDigest(digest);
+    const stored = await this.#options.metadata.getBlob(digest);
+    return stored && this.#linked(name, stored);
+  }
+
+  async #linked(name: string, record: BlobRecord): Promise<BlobRecord> {
+    await this.#options.metadata.linkBlob(name, record);
+    return record;
+  }
+
+  /**
+   * Registers and starts the fill of `digest` (synchronously, so a concurrent miss finds it). `size` settles when
+   * the upstream answered (its Content-Length; BLOB_UNKNOWN when it has no such blob), `record` once the blob is
+   * stored, verified and linked into `name`.
+   */
+  #startFill(match: { rule: CacheRule; upstreamName: string }, name: string, digest: string, feed: ClientFeed): Fill {
+    const opening = this.#options.upstreamFor(match.rule).openBlob(match.upstreamName, digest);
+    const record = opening
+      .then((opened) => {
+        if (!opened) throw blobUnknown(name, digest);
+        return this.#copy(name, parseDigest(digest), opened, feed);
+      })
+      .catch((error: unknown) => {
+        feed.end(error);
+        // A streamed client only sees its connection break: say why here.
+        if (!isOciError(error, 'BLOB_UNKNOWN')) {
+          this.#options.log?.({ level: 'warn', msg: 'upstream blob not cached', name, digest, code: isOciError(error) ? error.code : 'UNKNOWN', cause: describe(error) });
+        }
+        throw error;
+      })
+      .finally(() => this.#fills.delete(digest));
+    // Whoever awaits the fill sees its failure; the client of a streamed fill sees it through the feed.
+    record.catch(() => undefined);
+    const fill: Fill = {
+      size: opening.then((opened) => {
+        if (!opened) throw blobUnknown(name, digest);
+        return opened.size;
+      }),
+      record,
+    };
+    fill.size.catch(() => undefined);
+    this.#fills.set(digest, fill);
     return fill;
   }
 
   /**
-   * Copies one blob upstream → store, verified, then records and links it.
+   * Copies one blob upstream → store while handing the same chunks to the client (a tee through `feed`), verified
+   * by the store before anything is recorded. The client's last chunk is held back until the blob is stored: a
+   * client never holds all the bytes of a blob that was refused.
    *
-   * Two pulls miss the same blob at once (the race "cache fill vs pull"):
+   * One miss, streamed (the race "cache fill vs pull"):
    *
-   *   pull A                          pull B                          storage
-   *   getBlob: no record              .                               -
-   *   fill: openBlob, commitWhole …   getBlob: no record              -
-   *   .                               same process: awaits A's fill   -
-   *   commitWhole verifies, renames   .                               bytes at <alg>/<hex>
-   *   putBlob (first wins), link      .                               record + link
-   *   serves the record               serves the same record          -
+   *   client A (GET, miss)        fill (upstream → store, tee)               client B (GET, same blob)   storage
+   *   200, Content-Length = N     openBlob: the upstream's head                -                           -
+   *   chunk 1 … k-1        <───   chunk i: to A (one behind), to the store     getBlob: no record          upload file
+   *   .                           .                                            awaits this fill            .
+   *   (waits for chunk k)         upstream ends; store commit: digest check,   .                           bytes at their
+   *                               rename                                       .                           location
+   *   .                           putBlob (first wins), linkBlob               .                           record + link
+   *   chunk k, end         <───   feed.end()                                   reads the stored blob       -
    *
-   * In another process (or Lambda) B copies too: both write the same bytes under the same content address, the
-   * store's commit is atomic (rename / S3 PUT) and `putBlob` keeps the first record, so both serve identical content.
-   * Until `putBlob`, no reader can see the blob: a copy that fails verification leaves nothing visible.
+   * - Digest mismatch, more bytes than the Content-Length, or the upstream breaks off: the store's commit throws
+   *   (DIGEST_INVALID) or the copy fails, the upload is discarded, no record is written; A's body fails before its
+   *   last chunk (the adapter breaks the connection) and B gets the error.
+   * - A goes away mid-copy: the feed drops it and the copy carries on for the store alone, so the blob is stored
+   *   (verified) as if A had stayed, and B, and A's retry, get it from storage.
+   * - In another process (or Lambda), B copies too: both commit the same verified bytes, each at a location of its
+   *   own, and `putBlob` keeps the first record, which both serve; the other copy is unreferenced and garbage
+   *   collection deletes it.
+   * Until `putBlob`, no reader can see the blob.
    */
-  async #fill(upstream: Upstream, name: string, upstreamName: string, digest: string): Promise<BlobRecord> {
-    const parsed = parseDigest(digest);
-    const { blobs, metadata } = this.#options;
-    const opened = await upstream.openBlob(upstreamName, digest);
-    if (!opened) throw blobUnknown(name, digest);
-    let location: string;
-    let size: number;
-    if (blobs.commitWhole) {
-      ({ location, size } = await blobs.commitWhole(parsed, opened.body, opened.size));
-    } else {
-      const state = await blobs.startUpload(`cache-${parsed.hex}-${this.#now()}`);
-      const appended = await blobs.append(state, 0, opened.body, opened.size);
-      location = await blobs.commit(appended.state, parsed, appended.size);
-      size = appended.size;
+  async #copy(name: string, digest: ParsedDigest, opened: { size: number | undefined; body: ByteSource }, feed: ClientFeed): Promise<BlobRecord> {
+    const { metadata } = this.#options;
+    let held: Uint8Array | undefined;
+    let seen = 0;
+    async function* tee(): ByteSource {
+      for await (const chunk of opened.body) {
+        seen += chunk.byteLength;
+        if (opened.size !== undefined && seen > opened.size) {
+          throw digestInvalid('the upstream sent more bytes than its Content-Length', { name, digest: digest.digest, size: opened.size });
+        }
+        if (held) await feed.put(held);
+        held = chunk;
+        yield chunk;
+      }
     }
-    const record = await metadata.putBlob({ digest, size, location });
-    await metadata.linkBlob(name, record);
+    let stored: { location: string; size: number };
+    try {
+      stored = await this.#store(digest, tee(), opened.size);
+    } catch (error) {
+      // A store that failed before reading the body leaves the upstream's answer open: close it.
+      await opened.body[Symbol.asyncIterator]().return?.();
+      throw error;
+    }
+    const { location, size } = stored;
+    if (opened.size !== undefined && size !== opened.size) {
+      throw digestInvalid('the upstream sent fewer bytes than its Content-Length', { name, digest: digest.digest, size: opened.size, received: size });
+    }
+    const record = await this.#linked(name, await metadata.putBlob({ digest: digest.digest, size, location }));
+    if (held) await feed.put(held);
+    feed.end();
     return record;
+  }
+
+  /** Writes `body` as the blob `digest`, verified by the store; a refused copy leaves nothing behind. */
+  async #store(digest: ParsedDigest, body: ByteSource, declaredLength: number | undefined): Promise<{ location: string; size: number }> {
+    const { blobs } = this.#options;
+    if (blobs.commitWhole) return blobs.commitWhole(digest, body, declaredLength);
+    const state = await blobs.startUpload(`cache-${digest.hex.slice(0, 16)}-${this.#now()}-${++this.#uploads}`);
+    try {
+      const appended = await blobs.append(state, 0, body, declaredLength);
+      return { location: await blobs.commit(appended.state, digest, appended.size), size: appended.size };
+    } catch (error) {
+      await blobs.abort(state).catch(() => undefined);
+      throw error;
+    }
   }
 
   async #fetchManifest(upstream: Upstream, name: string, upstreamName: string, reference: string, local: StoredManifest | undefined): Promise<StoredManifest> {

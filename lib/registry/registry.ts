@@ -70,6 +70,20 @@ export class Registry {
     return record;
   }
 
+  /**
+   * A whole-blob GET: the blob as linked in `name` and how its bytes travel; on a pull-through cache miss, the
+   * upstream's bytes as they are being stored. BLOB_UNKNOWN when neither has it.
+   */
+  async pullBlob(name: string, digest: string): Promise<{ record: Pick<BlobRecord, 'digest' | 'size'>; read: BlobRead }> {
+    assertName(name);
+    parseDigest(digest);
+    const linked = await this.#metadata.getLinkedBlob(name, digest);
+    if (linked) return { record: linked, read: await this.#blobs.read(linked.location) };
+    const missed = await this.#cache?.openBlob(name, digest);
+    if (!missed) throw blobUnknown(name, digest);
+    return missed;
+  }
+
   /** DENIED when `name` is a pull-through cache (read-only); the HTTP layer asks before every write. */
   async assertWritable(name: string): Promise<void> {
     await this.#cache?.assertWritable(name);

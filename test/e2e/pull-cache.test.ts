@@ -1,5 +1,4 @@
 import { readdir } from 'node:fs/promises';
-import { createServer, request, type Server } from 'node:http';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CACHE_RULES_TTL_MS } from '../../lib/registry/pull-through-cache.ts';
@@ -7,6 +6,7 @@ import { addRandomLayer, blobPath, buildRandomImage, fetchBlobDigest, fetchManif
 import { distributionRegistry, type DistributionRegistry } from '../support/distribution-registry.ts';
 import { OCIREG_CLI, startRegistryServer, type RegistryServer } from '../support/registry-server.ts';
 import { tempDirs } from '../support/temp-dirs.ts';
+import { upstreamFront } from '../support/upstream-front.ts';
 import { describeFailure, requireTools, runTool } from '../support/tools.ts';
 
 /**
@@ -101,32 +101,43 @@ describe('pull-through cache on ocireg serve with docker-registry upstream', () 
     for (const blob of second.blobs) expect(await sameFileBytes(blobPath(back, blob.digest), blobPath(second.layout, blob.digest)), blob.digest).toBe(true);
   });
 
-  it('refuses a blob the upstream corrupts in transit and keeps nothing of it', async () => {
+  it('refuses a blob the upstream corrupts in transit: the streamed GET breaks off before its end, HEAD answers DIGEST_INVALID, nothing is kept', async () => {
     // Prepare: a loopback front that flips the first byte of every blob body, as its own cache rule.
     const third = await addRandomLayer(join(work, 'src'), 'one', 1 * MiB, 'three');
     const push = await skopeo(['copy', '--dest-tls-verify=false', third.ref, `docker://${upstream.host}/library/corrupt:1`]);
     expect(push.code, describeFailure(push)).toBe(0);
-    const front = await corruptingFront(upstream.host);
+    const front = await upstreamFront(upstream.host, { corrupt: true });
     const add = await runTool(process.execPath, [OCIREG_CLI, 'cache', 'add', 'bad', front.url, '--data-dir', server.dataDir]);
     expect(add.code, describeFailure(add)).toBe(0);
     const layer = third.manifest.layers.at(-1)!.digest;
     // A running registry reads the rules at most every CACHE_RULES_TTL_MS.
     await sleep(CACHE_RULES_TTL_MS + 500);
+    const stored = async () => (await readdir(join(server.dataDir, 'blobs', 'sha256', layer.slice(7, 9))).catch(() => [])).filter((file) => file.startsWith(`${layer.slice(7)}.`));
 
     try {
       // Act
       const manifest = await fetchManifest(server.url, 'bad/library/corrupt', '1');
-      const response = await fetch(`${server.url}/v2/bad/library/corrupt/blobs/${layer}`);
-      const body = (await response.json()) as { errors: Array<{ code: string }> };
+      const streamed = await fetch(`${server.url}/v2/bad/library/corrupt/blobs/${layer}`);
+      let received = 0;
+      const reader = streamed.body!.getReader();
+      const broken = await (async () => {
+        for (let next = await reader.read(); !next.done; next = await reader.read()) received += next.value.byteLength;
+      })().catch((error: unknown) => error);
+      const head = await fetch(`${server.url}/v2/bad/library/corrupt/blobs/${layer}`, { method: 'HEAD' });
 
       // Assess
       expect(manifest.digest).toBe(third.manifestDigest);
-      expect(response.status).toBe(400);
-      expect(body.errors[0]!.code).toBe('DIGEST_INVALID');
-      expect((await readdir(join(server.dataDir, 'blobs', 'sha256', layer.slice(7, 9))).catch(() => [])).filter((file) => file.startsWith(`${layer.slice(7)}.`))).toEqual([]);
+      expect(streamed.status).toBe(200);
+      expect(broken).toBeInstanceOf(Error);
+      expect(received).toBeLessThan(1 * MiB);
+      expect(head.status).toBe(400);
+      expect(await stored()).toEqual([]);
+      expect(server.lines().filter((line) => line.msg === 'request' && line.status === 400).at(-1)).toMatchObject({ error: { code: 'DIGEST_INVALID' } });
+      expect(server.lines().filter((line) => line.msg === 'upstream blob not cached' && line.digest === layer).map((line) => line.code)).toEqual(['DIGEST_INVALID', 'DIGEST_INVALID']);
       expect((await fetch(`${server.url}/v2/hub/library/corrupt/blobs/${layer}`, { method: 'HEAD' })).status).toBe(200);
+      expect(await stored()).toHaveLength(1);
     } finally {
-      await new Promise((resolve) => front.server.close(resolve));
+      await front.close();
     }
   });
 
@@ -155,24 +166,3 @@ describe('pull-through cache on ocireg serve with docker-registry upstream', () 
     });
   });
 });
-
-/** A loopback HTTP front for `target` that flips the first byte of every blob body it relays. */
-async function corruptingFront(target: string): Promise<{ url: string; server: Server }> {
-  const front = createServer((incoming, outgoing) => {
-    const forwarded = request(`http://${target}${incoming.url}`, { method: incoming.method, headers: { ...incoming.headers, host: target } }, (answer) => {
-      outgoing.writeHead(answer.statusCode ?? 502, answer.headers);
-      let first = true;
-      answer.on('data', (chunk: Buffer) => {
-        if (first && /\/blobs\/sha256:/.test(incoming.url ?? '') && chunk.length > 0) chunk[0] = chunk[0]! ^ 0xff;
-        first = false;
-        outgoing.write(chunk);
-      });
-      answer.on('end', () => outgoing.end());
-    });
-    forwarded.on('error', () => outgoing.destroy());
-    incoming.pipe(forwarded);
-  });
-  await new Promise<void>((resolve) => front.listen(0, '127.0.0.1', resolve));
-  const address = front.address() as { port: number };
-  return { url: `http://127.0.0.1:${address.port}`, server: front };
-}

@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { bytesOf } from '../../lib/registry/bytes.ts';
+import { bytesOf, readAll } from '../../lib/registry/bytes.ts';
 import type { CacheRule, Upstream } from '../../lib/registry/ports.ts';
 import { CACHE_RULES_TTL_MS, PullThroughCache } from '../../lib/registry/pull-through-cache.ts';
 import { MemoryBlobStore } from '../../lib/storage/memory/memory-blob-store.ts';
@@ -61,6 +61,26 @@ describe('PullThroughCache fill vs pull', () => {
     expect(await metadata.getBlob(digest)).toBeUndefined();
     expect(await metadata.getLinkedBlob('hub/library/app', digest)).toBeUndefined();
   });
+
+  it('keeps the upload of a refused blob out of the store (nothing to collect later)', async () => {
+    // Prepare
+    const digest = `sha256:${createHash('sha256').update('expected').digest('hex')}`;
+    const blobs = new MemoryBlobStore();
+    const aborted: unknown[] = [];
+    const abort = blobs.abort.bind(blobs);
+    blobs.abort = async (state) => {
+      aborted.push(state);
+      return abort(state);
+    };
+    const { cache } = await cacheOver(upstreamOf(Buffer.from('tampered')), blobs);
+
+    // Act
+    const refused = await cache.getBlob('hub/library/app', digest).catch((error: unknown) => error);
+
+    // Assess
+    expect(refused).toMatchObject({ code: 'DIGEST_INVALID' });
+    expect(aborted).toHaveLength(1);
+  });
 });
 
 describe('PullThroughCache rules', () => {
@@ -96,3 +116,160 @@ describe('PullThroughCache rules', () => {
     expect(lists).toBe(2);
   });
 });
+
+/** The tee of a miss: the client's bytes flow while the store fills (timeline at PullThroughCache.#copy). */
+describe('PullThroughCache streamed miss', () => {
+  it('streams the first chunks to the client before the upstream has finished, and the last one only once the blob is stored', async () => {
+    // Prepare: an upstream that sends half, then waits.
+    const bytes = randomBytes(64 * 1024);
+    const digest = digestOf(bytes);
+    const gate = deferred();
+    const upstream = upstreamOf(bytes, { pauseAfter: 32 * 1024, gate: gate.promise });
+    const { cache, metadata } = await cacheOver(upstream);
+
+    // Act
+    const opened = await cache.openBlob('hub/library/app', digest);
+    const reader = opened!.read.kind === 'stream' ? opened!.read.body[Symbol.asyncIterator]() : undefined;
+    const first = await reader!.next();
+    const recordWhileStreaming = await metadata.getBlob(digest);
+    gate.resolve();
+    const rest: Uint8Array[] = [];
+    let recordAtLastChunk: unknown;
+    for (let next = await reader!.next(); !next.done; next = await reader!.next()) {
+      rest.push(next.value);
+      recordAtLastChunk = await metadata.getBlob(digest);
+    }
+
+    // Assess
+    expect(opened!.record).toEqual({ digest, size: bytes.length });
+    expect(first.done).toBe(false);
+    expect(recordWhileStreaming).toBeUndefined();
+    expect(recordAtLastChunk).toMatchObject({ digest, size: bytes.length });
+    expect(Buffer.concat([first.value as Uint8Array, ...rest]).equals(bytes)).toBe(true);
+    expect(await metadata.getLinkedBlob('hub/library/app', digest)).toMatchObject({ digest });
+    expect(upstream.opened()).toBe(1);
+  });
+
+  it('fails the client body before its last chunk when the upstream bytes do not match, and stores nothing', async () => {
+    // Prepare: the upstream answers other bytes of the same length.
+    const bytes = randomBytes(64 * 1024);
+    const digest = digestOf(bytes);
+    const { cache, metadata } = await cacheOver(upstreamOf(randomBytes(bytes.length)));
+
+    // Act
+    const opened = await cache.openBlob('hub/library/app', digest);
+    const received: Uint8Array[] = [];
+    const failure = await (async () => {
+      for await (const chunk of (opened!.read as { body: AsyncIterable<Uint8Array> }).body) received.push(chunk);
+    })().catch((error: unknown) => error);
+
+    // Assess
+    expect(failure).toMatchObject({ code: 'DIGEST_INVALID' });
+    expect(Buffer.concat(received).length).toBeLessThan(bytes.length);
+    expect(await metadata.getBlob(digest)).toBeUndefined();
+    expect(await metadata.getLinkedBlob('hub/library/app', digest)).toBeUndefined();
+  });
+
+  it('fails the client body and stores nothing when the upstream sends more bytes than its Content-Length', async () => {
+    const bytes = randomBytes(4096);
+    const digest = digestOf(bytes);
+    const { cache, metadata } = await cacheOver(upstreamOf(Buffer.concat([bytes, Buffer.from('extra')]), { declaredSize: bytes.length }));
+
+    const opened = await cache.openBlob('hub/library/app', digest);
+    const failure = await (async () => {
+      for await (const _chunk of (opened!.read as { body: AsyncIterable<Uint8Array> }).body);
+    })().catch((error: unknown) => error);
+
+    expect(failure).toMatchObject({ code: 'DIGEST_INVALID', message: expect.stringContaining('more bytes than its Content-Length') });
+    expect(await metadata.getBlob(digest)).toBeUndefined();
+  });
+
+  it('finishes and verifies the copy for the store when the client goes away mid-blob; the next pull reads the stored blob', async () => {
+    // Prepare
+    const bytes = randomBytes(64 * 1024);
+    const digest = digestOf(bytes);
+    const upstream = upstreamOf(bytes);
+    const { cache, metadata } = await cacheOver(upstream);
+
+    // Act: take one chunk, then leave (as the HTTP adapter does when the connection closes).
+    const opened = await cache.openBlob('hub/library/app', digest);
+    const reader = (opened!.read as { body: AsyncIterable<Uint8Array> }).body[Symbol.asyncIterator]();
+    await reader.next();
+    await reader.return!();
+    const record = await cache.getBlob('hub/library/app', digest);
+    const again = await cache.openBlob('hub/library/app', digest);
+
+    // Assess
+    expect(record).toMatchObject({ digest, size: bytes.length });
+    expect(await metadata.getBlob(digest)).toEqual(record);
+    expect(again!.read.kind).toBe('stream');
+    expect(Buffer.from(await readAll((again!.read as { body: AsyncIterable<Uint8Array> }).body)).equals(bytes)).toBe(true);
+    expect(upstream.opened()).toBe(1);
+  });
+
+  it('serves a second miss of the same blob from the first one\'s stored copy, with one upstream request', async () => {
+    // Prepare
+    const bytes = randomBytes(64 * 1024);
+    const digest = digestOf(bytes);
+    const gate = deferred();
+    const upstream = upstreamOf(bytes, { pauseAfter: 16 * 1024, gate: gate.promise });
+    const { cache } = await cacheOver(upstream);
+
+    // Act: A streams; B (another repository under the rule) misses while A's copy is paused.
+    const a = await cache.openBlob('hub/library/app', digest);
+    const bodyA = readAll((a!.read as { body: AsyncIterable<Uint8Array> }).body);
+    const b = cache.openBlob('hub/library/other', digest);
+    gate.resolve();
+    const [bytesA, openedB] = await Promise.all([bodyA, b]);
+    const bytesB = await readAll((openedB!.read as { body: AsyncIterable<Uint8Array> }).body);
+
+    // Assess
+    expect(Buffer.from(bytesA).equals(bytes)).toBe(true);
+    expect(Buffer.from(bytesB).equals(bytes)).toBe(true);
+    expect(upstream.opened()).toBe(1);
+  });
+
+  it('answers BLOB_UNKNOWN when the upstream has no such blob', async () => {
+    const { cache } = await cacheOver({ ...upstreamOf(Buffer.alloc(0)), openBlob: async () => undefined });
+
+    await expect(cache.openBlob('hub/library/app', digestOf(Buffer.from('absent')))).rejects.toMatchObject({ code: 'BLOB_UNKNOWN' });
+  });
+});
+
+function digestOf(bytes: Uint8Array): string {
+  return `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+}
+
+function deferred(): { promise: Promise<void>; resolve: () => void } {
+  let resolve!: () => void;
+  const promise = new Promise<void>((done) => (resolve = done));
+  return { promise, resolve };
+}
+
+/** An upstream serving `bytes` for any blob in 8 KiB chunks, optionally pausing after `pauseAfter` bytes until `gate`. */
+function upstreamOf(bytes: Uint8Array, options: { pauseAfter?: number; gate?: Promise<void>; declaredSize?: number } = {}): Upstream & { opened(): number } {
+  let opened = 0;
+  async function* body(): AsyncIterable<Uint8Array> {
+    for (let at = 0; at < bytes.length; at += 8192) {
+      if (options.pauseAfter !== undefined && at === options.pauseAfter) await options.gate;
+      yield bytes.subarray(at, at + 8192);
+    }
+  }
+  return {
+    headManifest: async () => undefined,
+    getManifest: async () => undefined,
+    openBlob: async () => {
+      opened++;
+      return { size: options.declaredSize ?? bytes.length, body: body() };
+    },
+    opened: () => opened,
+  };
+}
+
+async function cacheOver(upstream: Upstream, blobs = new MemoryBlobStore()) {
+  const rules = new MemoryCacheRuleStore();
+  await rules.put({ prefix: 'hub', upstream: 'https://upstream.test' });
+  const metadata = new MemoryMetadataStore();
+  const cache = new PullThroughCache({ rules, blobs, metadata, upstreamFor: () => upstream, revalidateAfterMs: 60_000 });
+  return { cache, metadata, blobs };
+}
