@@ -47,7 +47,9 @@ export interface BlobStore {
    * that holds nothing yet): verifies `body` against `digest` and stores it as a committed blob under a location
    * of its own, never shared with an upload (two such requests for one upload cannot overwrite each other). Throws
    * DIGEST_INVALID, keeping nothing, on mismatch. Optional: without it the core appends, then commits; a store
-   * that can write a blob straight to its final place saves the intermediate copy.
+   * that can write a blob straight to its final place saves the intermediate copy. Pushes reach it with at most
+   * `maxChunkLength` bytes (the core's limit); a pull-through cache copy streams a blob of any size through it, so
+   * it must not hold the body in memory (S3: a multipart upload, part by part).
    */
   commitWhole?(digest: ParsedDigest, body: ByteSource, declaredLength?: number): Promise<{ location: string; size: number }>;
 

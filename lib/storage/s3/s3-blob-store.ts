@@ -21,6 +21,7 @@ import type { ByteRange, ByteSource, Json } from '../../registry/types.ts';
 import { blobKey, isBlobKey, uploadBufferKey, uploadBufferPrefix } from './keys.ts';
 import { ResumableSha256 } from './resumable-sha256.ts';
 import { isS3Error } from './s3-errors.ts';
+import { partsOf, STREAM_PART_SIZE, writeStreamedObject } from './s3-streamed-object.ts';
 
 /** S3's smallest part, except the last one of an upload. */
 export const MIN_PART_SIZE = 5 * 1024 * 1024;
@@ -88,6 +89,7 @@ interface UploadState {
  *  commit   no part yet:  one buffered append ─▶ CopyObject to blobs/<id>;  several ─▶ PutObject of their concatenation
  *           parts:        rest of the buffer ─▶ last UploadPart ─▶ CompleteMultipartUpload at blobs/<id>
  *  commitWhole (the whole blob in one request) ─▶ PutObject blobs/<new id> with x-amz-checksum-sha256
+ *              (a stream over 8 MiB: a cache copy)  ─▶ multipart upload at blobs/<new id>, verified before Complete
  * ```
  * The SHA-256 is computed while appending and saved in the state, so commit verifies the digest without reading
  * anything back; on mismatch nothing becomes an object at blobs/ (the multipart upload is aborted).
@@ -233,7 +235,18 @@ export class S3BlobStore implements BlobStore {
    * copy always could; garbage collection finds it by listing blobs/ against the records.
    */
   async commitWhole(digest: ParsedDigest, body: ByteSource): Promise<{ location: string; size: number }> {
-    const bytes = await collect(body, this.maxChunkLength);
+    // A body of more than one part (a pull-through cache copy: pushes are limited to maxChunkLength by the core)
+    // streams into a multipart upload instead, one part in memory at a time (s3-streamed-object.ts).
+    const parts = partsOf(body, STREAM_PART_SIZE)[Symbol.asyncIterator]();
+    const first = await parts.next();
+    const second = first.done ? first : await parts.next();
+    if (!second.done) {
+      const key = blobKey(randomUUID());
+      const read = [first.value as Uint8Array, second.value];
+      const size = await writeStreamedObject({ s3: this.#s3, bucket: this.#bucket, key, digest, read, rest: parts, maxParts: MAX_PARTS, tooLarge });
+      return { location: key, size };
+    }
+    const bytes: Uint8Array = first.done ? new Uint8Array() : first.value;
     const actual = `${digest.algorithm}:${createHash(digest.algorithm).update(bytes).digest('hex')}`;
     if (actual !== digest.digest) throw digestInvalid('uploaded content has another digest', { expected: digest.digest, actual });
     const key = blobKey(randomUUID());
