@@ -28,6 +28,7 @@ const COMMANDS: Record<string, () => Promise<CommandModule>> = {
   login: () => import('../lib/cli/login-command.ts'),
   'install-docker-plugin': () => import('../lib/cli/docker-plugin-command.ts'),
   gc: () => import('../lib/cli/gc-command.ts'),
+  usage: () => import('../lib/cli/usage-command.ts'),
 };
 
 async function usage(): Promise<string> {

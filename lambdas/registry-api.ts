@@ -17,6 +17,8 @@ import { createDynamoDbClient, createEventBridgeClient, createS3Client, createSe
 import { EventBridgeEventSink } from '../lib/storage/eventbridge/eventbridge-event-sink.ts';
 import { DynamoDbIdentityStore } from '../lib/storage/dynamodb/dynamodb-identity-store.ts';
 import { DynamoDbTagHistoryStore } from '../lib/storage/dynamodb/dynamodb-tag-history-store.ts';
+import { DynamoDbUsageStore } from '../lib/storage/dynamodb/dynamodb-usage-store.ts';
+import { S3_STANDARD_USD_PER_GB_MONTH } from '../lib/registry/usage-cost.ts';
 import { DynamoDbPolicyStore } from '../lib/storage/dynamodb/dynamodb-policy-store.ts';
 import { DynamoDbMetadataStore } from '../lib/storage/dynamodb/dynamodb-metadata-store.ts';
 import { S3ManifestBodyStore } from '../lib/storage/s3/s3-manifest-body-store.ts';
@@ -49,6 +51,7 @@ import { ColdStart } from './cold-start.ts';
  * | `BLOB_HEAD_REDIRECT`       | `true`: blob HEADs are 307s to presigned S3 HEAD URLs (default `false`)  |
  * | `EVENT_BUS_NAME`           | registry events go to this EventBridge bus (`default`); none when unset  |
  * | `CACHE_REVALIDATE_SECONDS` | pull-through cache: a cached tag is re-checked upstream after (def. 300) |
+ * | `PRICE_PER_GB_MONTH_USD`   | storage price for the usage report's cost estimate (default S3 Standard) |
  */
 export interface RegistryApiConfig {
   table: string;
@@ -63,6 +66,8 @@ export interface RegistryApiConfig {
   eventBus?: string;
   /** Pull-through cache: how long a cached tag is served before the upstream is asked again (HEAD), seconds. @default 300 */
   cacheRevalidateSeconds?: number;
+  /** USD per GB-month for the usage report's cost estimate. @default S3_STANDARD_USD_PER_GB_MONTH */
+  pricePerGbMonthUsd?: number;
 }
 
 /** Reads {@link RegistryApiConfig} from the environment; throws naming the variable that is missing or wrong. */
@@ -89,6 +94,11 @@ export function configFromEnv(env: Record<string, string | undefined> = process.
   if (env.EVENT_BUS_NAME) config.eventBus = env.EVENT_BUS_NAME;
   const cacheRevalidateSeconds = positiveInteger('CACHE_REVALIDATE_SECONDS');
   if (cacheRevalidateSeconds !== undefined) config.cacheRevalidateSeconds = cacheRevalidateSeconds;
+  if (env.PRICE_PER_GB_MONTH_USD) {
+    const price = Number(env.PRICE_PER_GB_MONTH_USD);
+    if (!Number.isFinite(price) || price < 0) throw new Error(`environment variable PRICE_PER_GB_MONTH_USD must be a price in USD, got "${env.PRICE_PER_GB_MONTH_USD}"`);
+    config.pricePerGbMonthUsd = price;
+  }
   const headRedirect = env.BLOB_HEAD_REDIRECT;
   if (headRedirect !== undefined && headRedirect !== '') {
     if (headRedirect !== 'true' && headRedirect !== 'false') throw new Error(`environment variable BLOB_HEAD_REDIRECT must be "true" or "false", got "${headRedirect}"`);
@@ -158,6 +168,8 @@ export async function createAwsRegistryApp(config: RegistryApiConfig, options: A
     policies: new PolicyCache(new DynamoDbPolicyStore({ dynamo, table: config.table })),
     // The pull was answered; the next one records it (throttling, a transaction on the item).
     onPullNotRecorded: (error: unknown, pull) => log.warn({ message: 'pull not recorded', ...pull }, asError(error)),
+    usage: new DynamoDbUsageStore({ dynamo, table: config.table }),
+    pricePerGbMonthUsd: config.pricePerGbMonthUsd ?? S3_STANDARD_USD_PER_GB_MONTH,
   });
 
   let auth: AuthService | undefined;

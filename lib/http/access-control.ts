@@ -18,7 +18,7 @@ export interface Access {
   mayPull(name: string): boolean;
   /** May a blob be mounted from anywhere in the registry (automatic content discovery)? Not with auth on. */
   automaticMount: boolean;
-  /** Which repositories the catalog may show. */
+  /** Which repositories the catalog and the usage report may show (all when undefined). */
   catalogFilter?: (name: string) => boolean;
   /** Who the token names, for tag history and events: a user, `oidc:<trust>:<sub>`, or anonymous. */
   actor: Actor;
@@ -44,6 +44,7 @@ export function requiredScope(route: Route, method: string): Scope | undefined {
     case 'base':
       return undefined;
     case 'catalog':
+    case 'usage':
       return CATALOG_SCOPE;
     case 'uploads':
     case 'upload':
@@ -85,7 +86,7 @@ export async function authorize(auth: AuthService, route: Route, request: HttpRe
     automaticMount: false,
     actor: token.subject === '' ? ANONYMOUS : { subject: token.subject, ...(token.tokenId !== undefined ? { tokenId: token.tokenId } : {}) },
   };
-  if (route.kind === 'catalog') access.catalogFilter = await auth.pullFilter(token);
+  if (route.kind === 'catalog' || route.kind === 'usage') access.catalogFilter = await auth.pullFilter(token);
   return access;
 }
 

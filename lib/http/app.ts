@@ -14,6 +14,7 @@ import { matchRoute, routeName, type Route } from './routes.ts';
 import { tokenEndpoint } from './token-endpoint.ts';
 import type { HttpHandler, HttpRequest, HttpResponse, RequestLog } from './types.ts';
 import { upload, uploadStart } from './uploads.ts';
+import { usage } from './usage.ts';
 import { promotion, rollback, tagDetails, tagHistory } from './versions.ts';
 
 export interface RegistryAppOptions {
@@ -40,6 +41,7 @@ const RESOURCES: { readonly [K in RouteKind]: MethodTable<K> } = {
   rollback,
   promotion,
   tagDetails,
+  usage,
 };
 
 const API_VERSION = { 'docker-distribution-api-version': 'registry/2.0' };

@@ -15,13 +15,16 @@ export type Route =
   | { kind: 'tagHistory'; name: string; tag: string }
   | { kind: 'rollback'; name: string; tag: string }
   | { kind: 'promotion'; name: string }
-  | { kind: 'tagDetails'; name: string };
+  | { kind: 'tagDetails'; name: string }
+  | { kind: 'usage' };
 
 // Names are matched loosely (.+?) and validated by the core, so a bad name gets NAME_INVALID rather than 404.
 const ANY_NAME = '(.+?)';
 const PATTERNS: Array<[RegExp, (m: RegExpExecArray) => Route]> = [
   [/^\/v2\/?$/, () => ({ kind: 'base' })],
   [/^\/v2\/_catalog\/?$/, () => ({ kind: 'catalog' })],
+  // Registry-wide extension: `_ocireg` cannot be a repository name (components never start with `_`).
+  [/^\/v2\/_ocireg\/usage\/?$/, () => ({ kind: 'usage' })],
   [new RegExp(`^/v2/${ANY_NAME}/tags/list/?$`), (m) => ({ kind: 'tags', name: m[1]! })],
   [new RegExp(`^/v2/${ANY_NAME}/manifests/([^/]+)$`), (m) => ({ kind: 'manifest', name: m[1]!, reference: m[2]! })],
   [new RegExp(`^/v2/${ANY_NAME}/blobs/uploads/?$`), (m) => ({ kind: 'uploads', name: m[1]! })],

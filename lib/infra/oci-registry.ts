@@ -51,6 +51,12 @@ export interface OciRegistryProps {
    */
   readonly blobHeadRedirect?: boolean;
   /**
+   * The storage price, USD per GB-month, at which `GET /v2/_ocireg/usage` estimates the monthly cost: S3 Standard in
+   * us-east-1 by default (lib/registry/usage-cost.ts says where it comes from); set your region's or tier's.
+   * @default 0.023
+   */
+  readonly storagePricePerGbMonthUsd?: number;
+  /**
    * Memory of the function; CPU share grows with it (hashing uploads is CPU-bound).
    * @default 1024
    */
@@ -211,6 +217,10 @@ export class OciRegistry extends Construct {
       POWERTOOLS_LOG_LEVEL: 'INFO',
     };
     if (props.blobHeadRedirect) environment.BLOB_HEAD_REDIRECT = 'true';
+    if (props.storagePricePerGbMonthUsd !== undefined) {
+      if (!(props.storagePricePerGbMonthUsd >= 0)) throw new Error(`storagePricePerGbMonthUsd is a price in USD, 0 or more, got ${props.storagePricePerGbMonthUsd}`);
+      environment.PRICE_PER_GB_MONTH_USD = String(props.storagePricePerGbMonthUsd);
+    }
     const eventBus = props.eventBus ?? (props.webhooks?.length ? 'default' : undefined);
     if (eventBus !== undefined) {
       const events = new RegistryEvents(this, 'Events', { role, bus: eventBus, ...(props.webhooks ? { webhooks: props.webhooks } : {}) });

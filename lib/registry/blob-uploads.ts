@@ -4,6 +4,7 @@ import { parseDigest } from './digest.ts';
 import { blobUploadInvalid, blobUploadUnknown, digestInvalid, isOciError, payloadTooLarge, rangeInvalid, UploadRangeError, type UploadPosition } from './errors.ts';
 import { assertName } from './names.ts';
 import type { BlobStore, MetadataStore } from './ports.ts';
+import { QuotaExceededError, type QuotaGuard } from './quota.ts';
 import type { BlobRecord, ByteRange, ByteSource, UploadSession } from './types.ts';
 
 /** Where a chunk claims to go: the parsed Content-Range and Content-Length of a PATCH or final PUT. */
@@ -21,6 +22,8 @@ export interface BlobUploadsOptions {
   metadata: MetadataStore;
   /** Uploads idle longer than this are unknown (and their storage may be reclaimed). Default 24 h. */
   uploadTtlMs?: number;
+  /** Repository quotas, checked when a blob is about to be committed into a repository. */
+  quota?: QuotaGuard;
   now?: () => number;
 }
 
@@ -42,12 +45,14 @@ export class BlobUploads {
   readonly #blobs: BlobStore;
   readonly #metadata: MetadataStore;
   readonly #uploadTtlMs: number;
+  readonly #quota: QuotaGuard | undefined;
   readonly #now: () => number;
 
   constructor(options: BlobUploadsOptions) {
     this.#blobs = options.blobs;
     this.#metadata = options.metadata;
     this.#uploadTtlMs = options.uploadTtlMs ?? DEFAULT_UPLOAD_TTL_MS;
+    this.#quota = options.quota;
     this.#now = options.now ?? Date.now;
   }
 
@@ -72,14 +77,15 @@ export class BlobUploads {
     assertName(name);
     const parsed = parseDigest(digest);
     if (this.#blobs.commitWhole) {
-      const whole = await this.#blobs.commitWhole(parsed, this.#limited(body, length), length);
-      return this.#recordBlob(name, { digest, size: whole.size, location: whole.location });
+      const commitWhole = this.#blobs.commitWhole.bind(this.#blobs);
+      const commit = () => commitWhole(parsed, this.#limited(body, length), length);
+      return this.#commitAdmitted(name, digest, length, commit, async () => undefined);
     }
     const storage = await this.#blobs.startUpload(randomUUID());
     try {
       const appended = await this.#blobs.append(storage, 0, this.#limited(body, length), length);
-      const location = await this.#blobs.commit(appended.state, parsed, appended.size);
-      return await this.#recordBlob(name, { digest, size: appended.size, location });
+      const commit = async () => ({ location: await this.#blobs.commit(appended.state, parsed, appended.size), size: appended.size });
+      return await this.#commitAdmitted(name, digest, appended.size, commit, async () => undefined);
     } catch (error) {
       await this.#blobs.abort(storage).catch(() => undefined);
       throw error;
@@ -117,16 +123,17 @@ export class BlobUploads {
     const whole = this.#wholeBlobIn(session, chunk);
     if (whole) this.#checkChunk(session, chunk);
     else if (chunk.length !== 0) session = await this.#append(session, body, chunk);
-    let committed: { location: string; size: number };
-    try {
-      committed = whole
-        ? await whole(parsed, this.#limited(body, chunk.length), chunk.length)
-        : { location: await this.#blobs.commit(session.storage, parsed, session.offset), size: session.offset };
-    } catch (error) {
-      if (isOciError(error, 'DIGEST_INVALID')) await this.#discard(session);
-      throw error;
-    }
-    const record = await this.#recordBlob(name, { digest, size: committed.size, location: committed.location });
+    const commit = async (): Promise<{ location: string; size: number }> => {
+      try {
+        return whole
+          ? await whole(parsed, this.#limited(body, chunk.length), chunk.length)
+          : { location: await this.#blobs.commit(session.storage, parsed, session.offset), size: session.offset };
+      } catch (error) {
+        if (isOciError(error, 'DIGEST_INVALID')) await this.#discard(session);
+        throw error;
+      }
+    };
+    const record = await this.#commitAdmitted(name, digest, whole ? chunk.length : session.offset, commit, () => this.#discard(session));
     await this.#metadata.deleteUpload(name, uploadId);
     return record;
   }
@@ -206,6 +213,32 @@ export class BlobUploads {
   async #discard(session: UploadSession): Promise<void> {
     await this.#blobs.abort(session.storage);
     await this.#metadata.deleteUpload(session.name, session.uploadId);
+  }
+
+  /**
+   * Commits a blob (`commit`) and records it in repository `name`, within the repository's quota (quota.ts). With
+   * the size known beforehand, a refused blob is never committed (`discard` drops the upload); a blob streamed in
+   * whole without a Content-Length is sized by its commit, then checked, and its bytes deleted on refusal before any
+   * record names them.
+   */
+  async #commitAdmitted(name: string, digest: string, size: number | undefined, commit: () => Promise<{ location: string; size: number }>, discard: () => Promise<unknown>): Promise<BlobRecord> {
+    const record = (committed: { location: string; size: number }) => this.#recordBlob(name, { digest, size: committed.size, location: committed.location });
+    const quota = this.#quota;
+    if (!quota) return record(await commit());
+    try {
+      if (size !== undefined) return await quota.admit(name, digest, size, async () => record(await commit()));
+      const committed = await commit();
+      try {
+        return await quota.admit(name, digest, committed.size, () => record(committed));
+      } catch (error) {
+        // Refused before any record named these bytes: nobody else can be reading them.
+        if (error instanceof QuotaExceededError) await this.#blobs.delete(committed.location).catch(() => undefined);
+        throw error;
+      }
+    } catch (error) {
+      if (error instanceof QuotaExceededError) await discard().catch(() => undefined);
+      throw error;
+    }
   }
 
   /**

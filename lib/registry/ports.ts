@@ -2,6 +2,7 @@ import type { BlobRecord, ByteRange, ByteSource, Descriptor, Json, Page, PageReq
 import type { GcEntry, ScanPage } from './gc/gc-entries.ts';
 import type { ParsedDigest } from './digest.ts';
 import type { RepositoryPolicy } from './policy.ts';
+import type { RepositoryFacts, UsageSummary } from './usage.ts';
 
 /**
  * The storage ports: everything the core needs from a backend, and nothing about how it is done.
@@ -300,4 +301,27 @@ export interface GcStore {
   doomManifestBody?(digest: string, runId: string, since: number): Promise<boolean>;
   /** Deletes the body `runId` still dooms; true when deleted. */
   dropManifestBody?(digest: string, runId: string): Promise<boolean>;
+}
+
+/**
+ * What usage and quotas read (usage.ts, quota.ts). Per-repository reads touch only that repository's items (one
+ * DynamoDB partition, one directory): a quota check costs O(links of the repository), never a table scan. The
+ * registry-wide report is every repository's facts; where that is too dear per request (DynamoDB), the store keeps
+ * {@link UsageStore.summaries} that a GC run or `ocireg usage` writes and the HTTP API reads.
+ */
+export interface UsageStore {
+  /** The blobs linked into repository `name`, digest → size; empty when none. */
+  repositoryBlobs(name: string): Promise<Map<string, number>>;
+  /** Everything the usage report says about repository `name` (zeros when it holds nothing). */
+  repositoryFacts(name: string): Promise<RepositoryFacts>;
+  /** Present where the registry-wide report is read from a stored summary rather than computed per request. */
+  readonly summaries?: UsageSummaryStore;
+}
+
+/** The last computed usage summary. */
+export interface UsageSummaryStore {
+  /** The summary last written, or undefined when none was. */
+  read(): Promise<UsageSummary | undefined>;
+  /** Replaces the stored summary whole; a reader sees the old one or the new one, never a mix. */
+  write(summary: UsageSummary): Promise<void>;
 }

@@ -7,7 +7,9 @@ import { assertName, assertTag, isValidName, isValidTag } from './names.ts';
 import { putManifestWithPolicy } from './immutable-tags.ts';
 import { pulledToday } from './last-pull.ts';
 import type { PolicyCache } from './policy-cache.ts';
-import type { BlobRead, BlobStore, MetadataStore } from './ports.ts';
+import type { BlobRead, BlobStore, MetadataStore, UsageStore } from './ports.ts';
+import { QuotaGuard } from './quota.ts';
+import { UsageReports } from './usage-reports.ts';
 import { TagVersions, type TagVersionsOptions } from './tag-versions.ts';
 import type { ChangeContext } from './tag-history.ts';
 import type { PullThroughCache } from './pull-through-cache.ts';
@@ -18,6 +20,10 @@ export interface RegistryOptions extends BlobUploadsOptions, Omit<TagVersionsOpt
   cache?: PullThroughCache;
   /** Told when recording a pull failed (the pull is answered anyway; the next pull tries again). */
   onPullNotRecorded?: (error: unknown, pull: { name: string; reference: string; digest: string }) => void;
+  /** Usage reports (`GET /v2/_ocireg/usage`) and, with `policies`, repository quotas. */
+  usage?: UsageStore;
+  /** Reports carry the estimated monthly storage cost at this price (AWS; usage-cost.ts). */
+  pricePerGbMonthUsd?: number;
 }
 
 export interface ManifestPutResult {
@@ -38,10 +44,13 @@ export class Registry {
   readonly #cache: PullThroughCache | undefined;
   readonly #now: () => number;
   readonly #onPullNotRecorded: NonNullable<RegistryOptions['onPullNotRecorded']>;
+  readonly #quota: QuotaGuard | undefined;
   /** Blob uploads: POST, PATCH, PUT, GET and DELETE on an upload. */
   readonly uploads: BlobUploads;
   /** Tag history, rollback, promotion and events (tag-versions.ts). */
   readonly versions: TagVersions;
+  /** Storage usage per repository (usage-reports.ts); undefined without a usage store. */
+  readonly usage: UsageReports | undefined;
 
   constructor(options: RegistryOptions) {
     this.#blobs = options.blobs;
@@ -50,7 +59,17 @@ export class Registry {
     this.#cache = options.cache;
     this.#now = options.now ?? Date.now;
     this.#onPullNotRecorded = options.onPullNotRecorded ?? (() => undefined);
-    this.uploads = new BlobUploads(options);
+    const policies = options.policies;
+    this.#quota = policies && options.usage ? new QuotaGuard(policies, options.usage) : undefined;
+    this.uploads = new BlobUploads({ ...options, ...(this.#quota ? { quota: this.#quota } : {}) });
+    this.usage = options.usage
+      ? new UsageReports({
+          metadata: options.metadata,
+          usage: options.usage,
+          policies: async () => (policies ? policies.policies() : []),
+          ...(options.pricePerGbMonthUsd !== undefined ? { pricePerGbMonthUsd: options.pricePerGbMonthUsd } : {}),
+        })
+      : undefined;
     this.versions = new TagVersions(options);
   }
 
@@ -132,9 +151,13 @@ export class Registry {
     } else {
       record = await this.#metadata.getBlob(digest);
     }
+    if (!record) return undefined;
+    const found = record;
+    const link = () => this.#metadata.linkBlob(name, found);
     // A record garbage collection is deleting (or has replaced) is not mounted: the client uploads the blob.
-    if (!record || !(await this.#metadata.linkBlob(name, record))) return undefined;
-    return record;
+    // Over the quota: DENIED, rather than an upload that the same quota refuses at its end.
+    const linked = this.#quota ? await this.#quota.admit(name, digest, record.size, link) : await link();
+    return linked ? record : undefined;
   }
 
   // ---- manifests -----------------------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ import { TokenSigner } from '../auth/token-signer.ts';
 import { FsIdentityStore } from '../storage/fs/fs-identity-store.ts';
 import { loadOrCreateSigningKey } from '../storage/fs/fs-signing-key.ts';
 import { FsKeys } from '../storage/fs/keys.ts';
+import { FsUsageStore } from '../storage/fs/fs-usage-store.ts';
 import { FsPolicyStore } from '../storage/fs/fs-policy-store.ts';
 import { openFsStorage } from '../storage/fs/open-fs-storage.ts';
 import { SERVICE_NAME } from '../auth/service-name.ts';
@@ -95,6 +96,7 @@ async function serveClaimed(
     metadata: storage.metadata,
     history: storage.history,
     policies: new PolicyCache(new FsPolicyStore(storage.keys)),
+    usage: new FsUsageStore(storage.keys),
     cache,
     onPullNotRecorded: (error, pull) => writeLog(JSON.stringify({ time: new Date().toISOString(), level: 'warn', msg: 'pull not recorded', ...pull, error: String(error) })),
     ...(webhooks ? { events: webhooks, onEventFailure: (error: unknown) => writeLog(JSON.stringify({ level: 'error', msg: 'event not sent', error: String(error) })) } : {}),

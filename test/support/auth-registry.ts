@@ -8,18 +8,20 @@ import { Registry } from '../../lib/registry/registry.ts';
 import { MemoryBlobStore } from '../../lib/storage/memory/memory-blob-store.ts';
 import { MemoryIdentityStore } from '../../lib/storage/memory/memory-identity-store.ts';
 import { MemoryMetadataStore } from '../../lib/storage/memory/memory-metadata-store.ts';
+import { MemoryUsageStore } from '../../lib/storage/memory/memory-usage-store.ts';
 import { call, type CallOptions } from './app-client.ts';
 
 let signingKey: Promise<string> | undefined;
 
 /** An in-process registry with token auth over memory stores, and helpers to make users and get tokens. */
-export async function authRegistry(options: { now?: () => number; maxFailures?: number } = {}) {
+export async function authRegistry(options: { now?: () => number; maxFailures?: number; usage?: boolean } = {}) {
   signingKey ??= TokenSigner.generatePem();
   const pem = await signingKey;
   const identities = new MemoryIdentityStore();
   const signer = await TokenSigner.fromPem(pem, SERVICE_NAME, SERVICE_NAME);
   const auth = new AuthService({ identities, signer, ...(options.now ? { now: options.now } : {}), ...(options.maxFailures ? { maxFailures: options.maxFailures } : {}) });
-  const registry = new Registry({ blobs: new MemoryBlobStore(), metadata: new MemoryMetadataStore() });
+  const metadata = new MemoryMetadataStore();
+  const registry = new Registry({ blobs: new MemoryBlobStore(), metadata, ...(options.usage ? { usage: new MemoryUsageStore(metadata) } : {}) });
   const app = createRegistryApp({ registry, auth, realm: 'http://registry.test/token' });
 
   async function addUser(name: string, grants: Array<[string, AccessLevel]> = [], extra: { admin?: boolean; scopes?: TokenScope[]; expiresAt?: number } = {}) {

@@ -24,6 +24,8 @@
  * | pull-through cache rule     | CACHE_RULES        | <prefix>                         | upstream, secret? (Secrets Manager name)      |
  * | cache rules' version        | CACHE_RULES        | #VERSION                         | version (compare-and-set of every rule write) |
  * | background blob copy        | CACHEFILL#<digest> | FILL                             | name, ttl (one copy at a time per blob)       |
+ * | usage summary: which parts  | USAGE              | CURRENT                          | generation, parts, computedAt                 |
+ * | usage summary: one part     | USAGE              | PART#<generation>#<index>        | data (gzip'd JSON, ≤ 350 KB)                  |
  *
  * Blob records, links and manifest items also carry the garbage-collection attributes of gc-attributes.ts.
  * ¹ manifest fields: digest, mediaType, size, subject?, artifactType?, annotations (JSON)?, and the bytes either
@@ -58,6 +60,8 @@
  * | trusts (an OIDC login, trust list)           | Query IDENTITY, begins_with TRUST#                                |
  * | storage policies (cached 5 s by each reader) | Query POLICIES                                                    |
  * | cache rules (cached 5 s by each reader)      | Query CACHE_RULES                                                 |
+ * | a repository's links (quota check), facts    | Query REPO#<name>, begins_with BLOB# (MANIFEST#, TAG#, HISTORY#)  |
+ * | usage report (HTTP API)                      | GetItem USAGE / CURRENT, Query USAGE, begins_with PART#<gen>#     |
  *
  * A repository's items share one partition (DynamoDB splits a hot item collection by sort key; no local index
  * stops it). Names are lowercase ASCII, tags ASCII, digests `alg:hex`: byte order is the spec's lexical order,
@@ -181,4 +185,22 @@ export function cacheRuleKey(prefix: string): ItemKey {
 /** A background copy of a cached blob in progress (lambdas/cache-blob-copy.ts): at most one per digest at a time. */
 export function cacheFillKey(digest: string): ItemKey {
   return { pk: `CACHEFILL#${digest}`, sk: 'FILL' };
+}
+
+/** The stored usage summary (lib/storage/dynamodb/dynamodb-usage-summaries.ts): a pointer item and gzip'd parts. */
+export const USAGE_PK = 'USAGE';
+export const BLOB_LINK_PREFIX = 'BLOB#';
+export const USAGE_PART_PREFIX = 'PART#';
+
+export function usageCurrentKey(): ItemKey {
+  return { pk: USAGE_PK, sk: 'CURRENT' };
+}
+
+/** Parts of one generation, in order: the index is zero-padded so that the sort key orders them. */
+export function usagePartKey(generation: string, index: number): ItemKey {
+  return { pk: USAGE_PK, sk: `${usagePartsPrefix(generation)}${String(index).padStart(5, '0')}` };
+}
+
+export function usagePartsPrefix(generation?: string): string {
+  return generation === undefined ? USAGE_PART_PREFIX : `${USAGE_PART_PREFIX}${generation}#`;
 }
