@@ -53,14 +53,7 @@ export interface UsageSummary {
 }
 
 /** A repository as the API answers it (docs/api.md): times in RFC 3339, null when unknown. */
-export interface RepositoryUsage {
-  name: string;
-  storedBytes: number;
-  uniqueBytes: number;
-  sharedBytes: number;
-  manifestBytes: number;
-  tags: number;
-  manifests: number;
+export interface RepositoryUsage extends Omit<RepositoryUsageFigures, 'lastPushedAt' | 'lastPulledAt'> {
   lastPushedAt: string | null;
   lastPulledAt: string | null;
   /** The quota of the policy in force, when it has one. */

@@ -1,9 +1,9 @@
-import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { UsageStore } from '../../registry/ports.ts';
 import type { RepositoryFacts } from '../../registry/usage.ts';
-import { isNotFound, readFileIfExists } from './atomic-file.ts';
+import { listDir, listTwoLevels, readDated, statIfExists } from './data-dir-reads.ts';
 import type { FsKeys } from './keys.ts';
+import type { ManifestFile } from './manifest-file.ts';
 
 /**
  * Usage read from a data dir's metadata files (keys.ts): a repository's `_blobs`, `_manifests` and `_tags`
@@ -18,55 +18,30 @@ export class FsUsageStore implements UsageStore {
   }
 
   async repositoryBlobs(name: string): Promise<Map<string, number>> {
-    const blobs = new Map<string, number>();
     const dir = join(this.#keys.repository(name), '_blobs');
-    for (const algorithm of await listDir(dir)) {
-      const files = await listDir(join(dir, algorithm));
-      const records = await Promise.all(files.filter((file) => file.endsWith('.json')).map((file) => readFileIfExists(join(dir, algorithm, file))));
-      files.forEach((file, at) => {
-        const text = records[at];
-        if (text !== undefined) blobs.set(`${algorithm}:${file.slice(0, -'.json'.length)}`, (JSON.parse(text) as { size: number }).size);
-      });
-    }
+    const files = (await listTwoLevels(dir)).filter(([, file]) => file.endsWith('.json'));
+    const links = await Promise.all(files.map(([algorithm, file]) => readDated<{ size: number }>(join(dir, algorithm, file))));
+    const blobs = new Map<string, number>();
+    files.forEach(([algorithm, file], at) => {
+      const link = links[at];
+      if (link) blobs.set(`${algorithm}:${file.slice(0, -'.json'.length)}`, link.value.size);
+    });
     return blobs;
   }
 
   async repositoryFacts(name: string): Promise<RepositoryFacts> {
-    const [blobs, manifests, tags] = await Promise.all([this.repositoryBlobs(name), this.#manifests(name), this.#tags(name)]);
-    const facts: RepositoryFacts = { name, blobs, manifests: manifests.count, manifestBytes: manifests.bytes, tags: tags.count };
-    const lastPushedAt = Math.max(manifests.newest, tags.newest);
+    const manifestsDir = this.#keys.manifestsDir(name);
+    const tagsDir = this.#keys.tagsDir(name);
+    const [blobs, manifests, tags] = await Promise.all([
+      this.repositoryBlobs(name),
+      listTwoLevels(manifestsDir).then((files) => Promise.all(files.map(([algorithm, file]) => readDated<ManifestFile>(join(manifestsDir, algorithm, file))))),
+      listDir(tagsDir).then((files) => Promise.all(files.map((tag) => statIfExists(join(tagsDir, tag))))),
+    ]);
+    const found = manifests.filter((manifest) => manifest !== undefined);
+    const tagged = tags.filter((tag) => tag !== undefined);
+    const manifestBytes = found.reduce((total, manifest) => total + Buffer.byteLength(manifest.value.content, 'base64'), 0);
+    const facts: RepositoryFacts = { name, blobs, manifests: found.length, manifestBytes, tags: tagged.length };
+    const lastPushedAt = Math.max(0, ...found.map((manifest) => manifest.at), ...tagged.map((tag) => tag.changedAt));
     return lastPushedAt > 0 ? { ...facts, lastPushedAt } : facts;
-  }
-
-  async #manifests(name: string): Promise<{ count: number; bytes: number; newest: number }> {
-    const dir = this.#keys.manifestsDir(name);
-    const totals = { count: 0, bytes: 0, newest: 0 };
-    for (const algorithm of await listDir(dir)) {
-      for (const file of await listDir(join(dir, algorithm))) {
-        const path = join(dir, algorithm, file);
-        const [text, info] = await Promise.all([readFileIfExists(path), stat(path).catch(() => undefined)]);
-        if (text === undefined || !info) continue;
-        totals.count++;
-        totals.bytes += Buffer.byteLength((JSON.parse(text) as { content: string }).content, 'base64');
-        totals.newest = Math.max(totals.newest, info.mtimeMs);
-      }
-    }
-    return totals;
-  }
-
-  async #tags(name: string): Promise<{ count: number; newest: number }> {
-    const dir = this.#keys.tagsDir(name);
-    const times = await Promise.all((await listDir(dir)).map(async (tag) => (await stat(join(dir, tag)).catch(() => undefined))?.mtimeMs));
-    const found = times.filter((time): time is number => time !== undefined);
-    return { count: found.length, newest: Math.max(0, ...found) };
-  }
-}
-
-async function listDir(dir: string): Promise<string[]> {
-  try {
-    return await readdir(dir);
-  } catch (error) {
-    if (isNotFound(error)) return [];
-    throw error;
   }
 }
