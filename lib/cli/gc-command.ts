@@ -4,14 +4,18 @@ import type { GcReport } from '../registry/gc/gc-report.ts';
 import { formatRemoval, formatSummary } from './gc-output.ts';
 import { callOwner, claimDataDir, type GcRequest } from '../server/control-socket.ts';
 import { LocalGc } from '../server/local-gc.ts';
+import { StoreRetentionPlanner } from '../registry/retention-planner.ts';
+import { TagVersions } from '../registry/tag-versions.ts';
+import { FsPolicyStore } from '../storage/fs/fs-policy-store.ts';
 import { FsKeys } from '../storage/fs/keys.ts';
 import { openFsStorage } from '../storage/fs/open-fs-storage.ts';
 import { UsageError, type Command } from './command.ts';
 import { parseDuration } from './duration.ts';
 import { STORE_OPTIONS, STORE_USAGE } from './identity-store-option.ts';
 
-export const usage = `gc         collect garbage: blobs no manifest references (bytes included), links, referrers of deleted
-             subjects, abandoned uploads; prints each removal (kind, repository, tag or digest, bytes) and the total
+export const usage = `gc         apply the retention rules (ocireg policy), then collect garbage: blobs no manifest references
+             (bytes included), links, referrers of deleted subjects, abandoned uploads; prints each removal (kind,
+             repository, tag or digest, bytes) and the total
              --dry-run            change nothing, print the same list
              --grace <duration>   keep anything younger (default 24h)
              --json               print the report as JSON
@@ -53,7 +57,11 @@ export async function runLocalGc(dataDir: string, request: GcRequest): Promise<G
   let gc: LocalGc | undefined;
   const control = await claimDataDir(keys, { gc: (forwarded) => gc!.gc(forwarded) });
   try {
-    gc = new LocalGc(await openFsStorage(keys.root));
+    const storage = await openFsStorage(keys.root);
+    const retention = new StoreRetentionPlanner({ metadata: storage.metadata, policies: new FsPolicyStore(storage.keys), history: storage.history });
+    // No events without a server (webhooks are serve's); expired tags still get their history entry.
+    const versions = new TagVersions({ metadata: storage.metadata, history: storage.history });
+    gc = new LocalGc(storage, retention, (removal) => versions.recordCollected(removal));
     return await gc.gc(request);
   } finally {
     await control.close();

@@ -1,4 +1,5 @@
 import { isValidTagGlob, type RepositoryPolicy } from '../registry/policy.ts';
+import { DEFAULT_HISTORY_DEPTH } from '../registry/tag-history.ts';
 import { glob, parse, positional, print, say } from './admin-arguments.ts';
 import { parseDuration } from './duration.ts';
 import { formatDuration, formatSize, parseSize } from './byte-size.ts';
@@ -12,7 +13,7 @@ import { openPolicyStore, STORE_USAGE } from './identity-store-option.ts';
  */
 export const policy = {
   usage: `policy     policy set <repo-glob> [--keep-last N] [--expire-after DURATION] [--expire-unpulled DURATION]
-                [--expire-untagged DURATION] [--protect TAG-GLOB]... [--immutable [--mutable-tags TAG-GLOB]...] [--quota SIZE]
+                [--expire-untagged DURATION] [--keep-history K] [--protect TAG-GLOB]... [--immutable [--mutable-tags TAG-GLOB]...] [--quota SIZE]
              policy list [--json] | policy rm <repo-glob>
              durations like 7d or 12h, sizes like 10GiB; set replaces the glob's policy whole; the most specific glob applies
 ${STORE_USAGE}`,
@@ -20,6 +21,7 @@ ${STORE_USAGE}`,
     const [verb, ...rest] = args;
     const { values, positionals } = parse(rest, {
       'keep-last': { type: 'string' },
+      'keep-history': { type: 'string' },
       'expire-after': { type: 'string' },
       'expire-unpulled': { type: 'string' },
       'expire-untagged': { type: 'string' },
@@ -66,6 +68,10 @@ export function policyOf(repositoryGlob: string, values: Record<string, unknown>
     if (!/^[1-9]\d{0,5}$/.test(values['keep-last'])) throw new UsageError(`--keep-last is a whole number of tags from 1, got "${values['keep-last']}"`);
     written.keepLast = Number(values['keep-last']);
   }
+  if (typeof values['keep-history'] === 'string') {
+    if (!/^\d{1,3}$/.test(values['keep-history'])) throw new UsageError(`--keep-history is how many changes of each kept tag keep their manifests (a whole number; default ${DEFAULT_HISTORY_DEPTH}, at most what the history keeps), got "${values['keep-history']}"`);
+    written.keepHistory = Number(values['keep-history']);
+  }
   for (const [option, field] of [['expire-after', 'expireAfterMs'], ['expire-unpulled', 'expireUnpulledMs'], ['expire-untagged', 'expireUntaggedMs']] as const) {
     const value = values[option];
     if (typeof value !== 'string') continue;
@@ -97,6 +103,7 @@ export function policyArguments(listed: RepositoryPolicy): string[] {
   if (listed.expireAfterMs !== undefined) args.push('--expire-after', formatDuration(listed.expireAfterMs));
   if (listed.expireUnpulledMs !== undefined) args.push('--expire-unpulled', formatDuration(listed.expireUnpulledMs));
   if (listed.expireUntaggedMs !== undefined) args.push('--expire-untagged', formatDuration(listed.expireUntaggedMs));
+  if (listed.keepHistory !== undefined) args.push('--keep-history', String(listed.keepHistory));
   for (const tagGlob of listed.protect) args.push('--protect', `'${tagGlob}'`);
   if (listed.immutable) args.push('--immutable');
   for (const tagGlob of listed.mutableTags) args.push('--mutable-tags', `'${tagGlob}'`);
@@ -110,6 +117,7 @@ function describePolicy(written: RepositoryPolicy): string {
   if (written.expireAfterMs !== undefined) parts.push(`expires tags pushed over ${formatDuration(written.expireAfterMs)} ago`);
   if (written.expireUnpulledMs !== undefined) parts.push(`expires tags not pulled for ${formatDuration(written.expireUnpulledMs)}`);
   if (written.expireUntaggedMs !== undefined) parts.push(`deletes untagged manifests after ${formatDuration(written.expireUntaggedMs)}`);
+  if (written.keepHistory !== undefined) parts.push(`keeps the manifests of each kept tag's last ${written.keepHistory} changes`);
   if (written.protect.length > 0) parts.push(`never expires ${written.protect.join(', ')}`);
   if (written.immutable) parts.push(`tags are immutable${written.mutableTags.length > 0 ? ` except ${written.mutableTags.join(', ')}` : ''}`);
   if (written.quotaBytes !== undefined) parts.push(`pushes stop at ${formatSize(written.quotaBytes)}`);

@@ -130,8 +130,11 @@ export interface MetadataStore {
   putManifest(name: string, manifest: StoredManifest, tags: string[], options?: PutManifestOptions): Promise<void>;
   /** Deletes a manifest, the tags pointing at it and its referrers entry; false when absent. */
   deleteManifest(name: string, digest: string): Promise<boolean>;
-  /** Deletes a tag only; false when absent. */
-  deleteTag(name: string, tag: string): Promise<boolean>;
+  /**
+   * Deletes a tag only; false when absent. With `digest`, only while the tag points at it, atomically against a
+   * concurrent push of the tag (retention expires a tag it saw at `digest`, never one pushed since to another).
+   */
+  deleteTag(name: string, tag: string, digest?: string): Promise<boolean>;
   /** Tags in lexical order; undefined when the repository has no manifests. */
   listTags(name: string, page: PageRequest): Promise<Page<string> | undefined>;
   /** Repositories that hold at least one manifest, in lexical order. */

@@ -23,18 +23,26 @@ export interface RetentionSources {
  */
 export async function planRetention(sources: RetentionSources, policies: readonly RepositoryPolicy[], now: number): Promise<RetentionPlan> {
   const plan = emptyPlan();
-  if (!policies.some(hasRetentionRules)) return plan;
-  for (const name of await listAll((page) => sources.metadata.listRepositories(page))) {
-    const policy = policyFor(policies, name);
-    if (!policy || !hasRetentionRules(policy)) continue;
-    const repository = planRepository(await loadSnapshot(sources, name, policy.keepHistory), policy, now);
-    plan.tags.push(...repository.tags);
-    plan.manifests.push(...repository.manifests);
+  for await (const repository of planRepositories(sources, policies, now)) {
+    plan.tags.push(...repository.plan.tags);
+    plan.manifests.push(...repository.plan.manifests);
   }
   return plan;
 }
 
-function hasRetentionRules(policy: RepositoryPolicy): boolean {
+/** Repository by repository, the snapshot read and its plan (the retention planner applies each before the next). */
+export async function* planRepositories(sources: RetentionSources, policies: readonly RepositoryPolicy[], now: number): AsyncGenerator<{ snapshot: RepositorySnapshot; plan: RetentionPlan }> {
+  if (!policies.some(hasRetentionRules)) return;
+  for (const name of await listAll((page) => sources.metadata.listRepositories(page))) {
+    const policy = policyFor(policies, name);
+    if (!policy || !hasRetentionRules(policy)) continue;
+    const snapshot = await loadSnapshot(sources, name, policy.keepHistory);
+    yield { snapshot, plan: planRepository(snapshot, policy, now) };
+  }
+}
+
+/** Whether `policy` has a rule that expires anything (immutability, protection and quotas alone expire nothing). */
+export function hasRetentionRules(policy: RepositoryPolicy): boolean {
   return policy.keepLast !== undefined || policy.expireAfterMs !== undefined || policy.expireUnpulledMs !== undefined || policy.expireUntaggedMs !== undefined;
 }
 
@@ -85,7 +93,7 @@ export async function loadSnapshot(sources: RetentionSources, name: string, keep
   while (queue.length > 0) {
     const manifest = queue.shift()!;
     const children = childrenOf(manifest);
-    const entry: RetentionManifest = { digest: manifest.digest, children };
+    const entry: RetentionManifest = { digest: manifest.digest, children, size: manifest.content.byteLength };
     if (manifest.subject !== undefined) entry.subject = manifest.subject;
     const since = untaggedSince.get(manifest.digest);
     if (since !== undefined) entry.untaggedSince = since;

@@ -41,6 +41,8 @@ export interface RetentionManifest {
   subject?: string;
   /** Since when it has had no tag (ms since the epoch), or its push time; undefined when unknown. */
   untaggedSince?: number;
+  /** Bytes of the manifest itself (reported when it goes). */
+  size?: number;
 }
 
 export interface RepositorySnapshot {

@@ -24,6 +24,7 @@ import { FsCacheRuleStore } from '../storage/fs/fs-cache-rule-store.ts';
 
 export const DEFAULT_CACHE_REVALIDATE_MS = 5 * 60_000;
 import { gcSummary, LocalGc } from './local-gc.ts';
+import { StoreRetentionPlanner } from '../registry/retention-planner.ts';
 import { nodeListener } from './node-adapter.ts';
 
 export interface ServeOptions {
@@ -101,8 +102,10 @@ async function serveClaimed(
     onPullNotRecorded: (error, pull) => writeLog(JSON.stringify({ time: new Date().toISOString(), level: 'warn', msg: 'pull not recorded', ...pull, error: String(error) })),
     ...(webhooks ? { events: webhooks, onEventFailure: (error: unknown) => writeLog(JSON.stringify({ level: 'error', msg: 'event not sent', error: String(error) })) } : {}),
   });
-  // Removals of `ocireg gc` (through the control socket) and `--gc-every` become GC events and tag history.
-  const gc = new LocalGc(storage, undefined, (removal) =>
+  // `ocireg gc` (through the control socket) and `--gc-every` apply the retention rules, then sweep; their removals
+  // become GC events and tag history.
+  const retention = new StoreRetentionPlanner({ metadata: storage.metadata, policies: new FsPolicyStore(storage.keys), history: storage.history });
+  const gc = new LocalGc(storage, retention, (removal) =>
     registry.versions.recordCollected(removal).catch((error: unknown) => writeLog(JSON.stringify({ time: new Date().toISOString(), level: 'error', msg: 'gc removal not recorded', removal, error: String(error) }))),
   );
   setGc(gc);

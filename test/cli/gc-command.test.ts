@@ -90,6 +90,58 @@ describe('ocireg gc', () => {
     }
   });
 
+  it('applies the retention rules of ocireg policy before the sweep: the dry run lists what the run removes; protected tags and the last K rollback targets stay', async () => {
+    // Prepare: v1 (protected), old, and latest pushed three times; keep the newest tag and each kept tag's last change
+    const dataDir = await dirs.make();
+    const server = await startRegistryServer({ dataDir });
+    const gcJson = async (...args: string[]) => {
+      const run = await ocireg('gc', '--data-dir', dataDir, '--grace', '0s', '--json', ...args);
+      expect(run.code, run.stderr).toBe(0);
+      return JSON.parse(run.stdout) as { dryRun: boolean; removals: Array<Record<string, unknown>>; bytesFreed: number };
+    };
+    const shared = randomBlob(3000);
+    const [v1, old, first, second, third] = [[shared], [shared, randomBlob(4000)], [randomBlob(100)], [randomBlob(100)], [randomBlob(100)]].map((layers) => httpImage('team/app', randomBlob(60), layers)) as [HttpImage, HttpImage, HttpImage, HttpImage, HttpImage];
+    let alone: { removals: Array<Record<string, unknown>> } | undefined;
+    try {
+      await pushHttp(server.url, v1, 'v1');
+      await pushHttp(server.url, old, 'old');
+      for (const image of [first, second, third]) await pushHttp(server.url, image, 'latest');
+      const policy = await ocireg('policy', 'set', 'team/*', '--keep-last', '1', '--protect', 'v*', '--expire-untagged', '1s', '--keep-history', '1', '--data-dir', dataDir);
+      expect(policy.code, policy.stderr).toBe(0);
+      await new Promise((resolve) => setTimeout(resolve, 1100));
+      const filesBefore = await blobFiles(dataDir);
+      // Act: through the serving process
+      const dry = await gcJson('--dry-run');
+      const filesAfterDry = await blobFiles(dataDir);
+      const real = await gcJson();
+      // Assess: the same list, tags and manifests with their reasons first
+      const sorted = (removals: Array<Record<string, unknown>>) => removals.map((removal) => JSON.stringify(removal)).sort();
+      expect(sorted(real.removals)).toEqual(sorted(dry.removals));
+      expect(filesAfterDry).toEqual(filesBefore);
+      const retained = real.removals.filter((removal) => removal.kind === 'tag' || removal.kind === 'manifest').map((removal) => `${removal.kind} ${removal.tag ?? removal.digest}`);
+      expect(retained.sort()).toEqual(['tag old', `manifest ${old.manifest.digest}`, `manifest ${first.manifest.digest}`].sort());
+      const freed = [...old.blobs.filter((blob) => blob !== shared), ...first.blobs];
+      expect(real.removals.filter((removal) => removal.kind === 'blob').map((removal) => removal.digest).sort()).toEqual(freed.map((blob) => blob.digest).sort());
+      const filesAfter = await blobFiles(dataDir);
+      for (const blob of freed) expect(filesAfter.some((file) => file.startsWith(blob.digest.slice(7)))).toBe(false);
+      await expectPullsIdentical(server.url, v1, 'v1');
+      await expectPullsIdentical(server.url, third, 'latest');
+      await expectPullsIdentical(server.url, second, second.manifest.digest);
+      expect((await fetch(`${server.url}/v2/team/app/manifests/old`)).status).toBe(404);
+      expect((await fetch(`${server.url}/v2/team/app/manifests/${first.manifest.digest}`)).status).toBe(404);
+      const history = await ocireg('history', `${server.host}/team/app:old`, '--json');
+      expect(JSON.parse(history.stdout)[0]).toMatchObject({ action: 'deleted', previous: old.manifest.digest, actor: { subject: 'gc' } });
+    } finally {
+      await server.stop();
+    }
+    // Act: nothing serves the dir; without --protect, v1 is older than latest and goes too
+    await ocireg('policy', 'set', 'team/*', '--keep-last', '1', '--data-dir', dataDir);
+    alone = await gcJson();
+    // Assess
+    expect(alone.removals.filter((removal) => removal.kind === 'tag')).toEqual([{ kind: 'tag', name: 'team/app', tag: 'v1', digest: v1.manifest.digest, reason: 'not among the 1 most recently pushed tags' }]);
+    expect(alone.removals).toContainEqual({ kind: 'manifest', name: 'team/app', digest: v1.manifest.digest, bytes: v1.manifest.bytes.byteLength, reason: 'its tags expired' });
+  });
+
   it('runs in its own process when nothing serves the data dir, and a second server on a served dir refuses to start', async () => {
     // Prepare
     const dataDir = await dirs.make();

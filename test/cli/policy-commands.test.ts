@@ -26,13 +26,13 @@ for (const [backend, ocireg] of Object.entries(backends)) {
   describe(`ocireg policy on ${backend}`, () => {
     it('sets, lists (as the options that write it again) and removes a policy', async () => {
       // Act
-      const set = await ocireg(['policy', 'set', 'team/*', '--keep-last', '10', '--expire-after', '90d', '--expire-unpulled', '30d', '--expire-untagged', '12h', '--protect', 'v*', '--protect', 'prod-*', '--immutable', '--mutable-tags', 'latest', '--mutable-tags', 'dev-*', '--quota', '10GiB']);
+      const set = await ocireg(['policy', 'set', 'team/*', '--keep-last', '10', '--expire-after', '90d', '--expire-unpulled', '30d', '--expire-untagged', '12h', '--keep-history', '3', '--protect', 'v*', '--protect', 'prod-*', '--immutable', '--mutable-tags', 'latest', '--mutable-tags', 'dev-*', '--quota', '10GiB']);
       const list = await ocireg(['policy', 'list']);
       const json = await ocireg(['policy', 'list', '--json']);
       // Assess
       expect(set.code, set.stderr).toBe(0);
       expect(set.stderr).toContain('tags are immutable except latest, dev-*');
-      expect(list.stdout).toBe("team/*\t--keep-last 10 --expire-after 90d --expire-unpulled 30d --expire-untagged 12h --protect 'v*' --protect 'prod-*' --immutable --mutable-tags 'latest' --mutable-tags 'dev-*' --quota 10GiB\n");
+      expect(list.stdout).toBe("team/*\t--keep-last 10 --expire-after 90d --expire-unpulled 30d --expire-untagged 12h --keep-history 3 --protect 'v*' --protect 'prod-*' --immutable --mutable-tags 'latest' --mutable-tags 'dev-*' --quota 10GiB\n");
       expect(JSON.parse(json.stdout)).toEqual([
         expect.objectContaining({ glob: 'team/*', keepLast: 10, expireAfterMs: 90 * 86_400_000, expireUnpulledMs: 30 * 86_400_000, expireUntaggedMs: 12 * 3_600_000, protect: ['v*', 'prod-*'], immutable: true, mutableTags: ['latest', 'dev-*'], quotaBytes: 10 * 2 ** 30 }),
       ]);

@@ -139,6 +139,19 @@ export function metadataStoreContract(backend: string, makeStore: () => Promise<
       expect(await store.getManifest(name, manifest.digest)).toBeDefined();
     });
 
+    it('deletes a tag by its digest only while it points there', async () => {
+      const store = await makeStore();
+      const name = repo('untag-if');
+      const [first, second] = [storedManifest(), storedManifest()];
+      await store.putManifest(name, first, ['t']);
+      await store.putManifest(name, second, ['t']);
+      expect(await store.deleteTag(name, 't', first.digest)).toBe(false);
+      expect((await store.resolveTag(name, 't'))?.digest).toBe(second.digest);
+      expect(await store.deleteTag(name, 't', second.digest)).toBe(true);
+      expect(await store.resolveTag(name, 't')).toBeUndefined();
+      expect(await store.deleteTag(name, 't', second.digest)).toBe(false);
+    });
+
     it('deletes a manifest with the tags that point at it and its referrers entry', async () => {
       const store = await makeStore();
       const name = repo('del');

@@ -36,7 +36,9 @@ export async function runGc(options: RunGcOptions): Promise<GcReport> {
   const run = new GcRun({
     metadata: options.metadata,
     blobs: options.blobs,
-    removedManifests: retained.manifests,
+    // Only a dry run's sweep needs to be told what the rules removed (nothing was). A real run's scan sees what is
+    // really there: a manifest pushed again after its drop must keep its blobs, so it is not listed as removed.
+    removedManifests: options.dryRun ? retained.manifests : [],
     now,
     ...(options.dryRun !== undefined ? { dryRun: options.dryRun } : {}),
     ...(options.graceMs !== undefined ? { graceMs: options.graceMs } : {}),

@@ -107,8 +107,8 @@ export class DynamoDbMetadataStore implements MetadataStore, GcStore {
   deleteManifest(name: string, digest: string): Promise<boolean> {
     return this.#manifests.deleteManifest(name, digest);
   }
-  deleteTag(name: string, tag: string): Promise<boolean> {
-    return this.#manifests.deleteTag(name, tag);
+  deleteTag(name: string, tag: string, digest?: string): Promise<boolean> {
+    return this.#manifests.deleteTag(name, tag, digest);
   }
   listTags(name: string, page: PageRequest): Promise<Page<string> | undefined> {
     return this.#manifests.listTags(name, page);

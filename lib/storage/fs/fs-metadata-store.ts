@@ -167,8 +167,10 @@ export class FsMetadataStore implements MetadataStore, GcStore {
     return removed;
   }
 
-  async deleteTag(name: string, tag: string): Promise<boolean> {
-    return removeFile(this.#keys.tag(name, tag));
+  /** With `digest`: checked and removed under the tag's lock, which every tag write of this process takes. */
+  async deleteTag(name: string, tag: string, digest?: string): Promise<boolean> {
+    if (digest === undefined) return removeFile(this.#keys.tag(name, tag));
+    return this.#mutex.run(tagLock(name, tag), async () => (await readFileIfExists(this.#keys.tag(name, tag)))?.trim() === digest && removeFile(this.#keys.tag(name, tag)));
   }
 
   async listTags(name: string, page: PageRequest): Promise<Page<string> | undefined> {

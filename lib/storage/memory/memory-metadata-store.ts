@@ -143,8 +143,10 @@ export class MemoryMetadataStore implements MetadataStore, GcStore {
     return true;
   }
 
-  async deleteTag(name: string, tag: string): Promise<boolean> {
-    return this.#repositories.get(name)?.tags.delete(tag) ?? false;
+  async deleteTag(name: string, tag: string, digest?: string): Promise<boolean> {
+    const tags = this.#repositories.get(name)?.tags;
+    if (!tags || (digest !== undefined && tags.get(tag) !== digest)) return false;
+    return tags.delete(tag);
   }
 
   async listTags(name: string, page: PageRequest): Promise<Page<string> | undefined> {
