@@ -5,9 +5,10 @@ import { ApiMapping, DomainName, HttpApi, HttpMethod, HttpStage, LogGroupLogDest
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
 import type { ICertificate } from 'aws-cdk-lib/aws-certificatemanager';
 import { AttributeType, BillingMode, Table } from 'aws-cdk-lib/aws-dynamodb';
+import { Schedule } from 'aws-cdk-lib/aws-events';
 import { PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { Architecture, Runtime } from 'aws-cdk-lib/aws-lambda';
-import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
+import { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { BlockPublicAccess, Bucket, BucketEncryption, ObjectOwnership, type CfnBucket, type IBucket, type LifecycleRule } from 'aws-cdk-lib/aws-s3';
 import { Secret } from 'aws-cdk-lib/aws-secretsmanager';
@@ -16,7 +17,9 @@ import { SERVICE_NAME } from '../auth/service-name.ts';
 import { BLOB_BUCKET, METADATA_TABLE } from '../storage/aws-resources.ts';
 import { DEFAULT_MAX_CHUNK_LENGTH } from '../storage/s3/s3-blob-store.ts';
 import { RegistryCache } from './registry-cache.ts';
+import { FUNCTION_BUNDLING } from './function-bundling.ts';
 import { RegistryEvents, type RegistryWebhook } from './registry-events.ts';
+import { RegistryGc } from './registry-gc.ts';
 
 export interface OciRegistryProps {
   /**
@@ -105,6 +108,17 @@ export interface OciRegistryProps {
   readonly eventBus?: 'default' | 'create';
   /** Webhooks EventBridge delivers (a rule, an API destination and a connection each). @default none */
   readonly webhooks?: readonly RegistryWebhook[];
+  /**
+   * When garbage collection runs (its own function and role: lib/infra/registry-gc.ts), or `false` for never
+   * (`ocireg gc --stack` still works from an administrator's machine).
+   * @default Schedule.rate(Duration.days(1))
+   */
+  readonly gcSchedule?: Schedule | false;
+  /**
+   * Garbage collection keeps anything younger than this (an image being pushed has blobs and no manifest yet).
+   * @default Duration.hours(24)
+   */
+  readonly gcGracePeriod?: Duration;
 }
 
 /**
@@ -134,6 +148,8 @@ export class OciRegistry extends Construct {
   readonly bucket: Bucket;
   readonly table: Table;
   readonly signingKey: Secret | undefined;
+  /** Scheduled garbage collection; undefined with `gcSchedule: false`. */
+  readonly gc: RegistryGc | undefined;
   /** `https://…` without a trailing slash: the custom domain when given, else the execute-api endpoint. */
   readonly url: string;
 
@@ -186,10 +202,11 @@ export class OciRegistry extends Construct {
       description: 'ocireg registry function: its log group, table and bucket only',
     });
     role.addToPolicy(new PolicyStatement({ actions: ['logs:CreateLogStream', 'logs:PutLogEvents'], resources: [functionLogs.logGroupArn] }));
-    // Transactions need the per-item actions they contain; there is no Scan, no batch call, no index.
+    // Transactions need the per-item actions they contain; BatchGetItem reads a manifest push's references and a
+    // user's teams. There is no Scan (garbage collection has a role of its own) and no index.
     role.addToPolicy(
       new PolicyStatement({
-        actions: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem', 'dynamodb:Query'],
+        actions: ['dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem', 'dynamodb:Query'],
         resources: [this.table.tableArn],
       }),
     );
@@ -252,18 +269,7 @@ export class OciRegistry extends Construct {
       logGroup: functionLogs,
       environment,
       description: 'ocireg: OCI distribution API',
-      bundling: {
-        minify: true,
-        sourceMap: false,
-        format: OutputFormat.ESM,
-        target: 'node24',
-        mainFields: ['module', 'main'],
-        // Everything is bundled, the AWS SDK included: one pinned version, and only the clients imported.
-        externalModules: [],
-        // CommonJS dependencies inside an ES module bundle still call require() for Node built-ins.
-        banner: "import { createRequire as __ociregCreateRequire } from 'node:module'; const require = __ociregCreateRequire(import.meta.url);",
-        forceDockerBundling: false,
-      },
+      bundling: FUNCTION_BUNDLING,
     });
 
     // HTTP API access logging adds the destination group's ARN to the account's CloudWatch Logs resource policy
@@ -324,6 +330,12 @@ export class OciRegistry extends Construct {
       new CfnOutput(this, 'RegionalDomainName', { value: domain.regionalDomainName, description: 'Point the custom domain (CNAME or alias) here' });
     }
     this.url = url;
+
+    const gcSchedule = props.gcSchedule ?? Schedule.rate(Duration.days(1));
+    this.gc =
+      gcSchedule === false
+        ? undefined
+        : new RegistryGc(this, 'Gc', { table: this.table, bucket: this.bucket, schedule: gcSchedule, gracePeriod: props.gcGracePeriod ?? Duration.hours(24), logRetention });
   }
 }
 

@@ -84,6 +84,7 @@ export class GcRun {
   #scanStart = 0;
   #since = 0;
   #marked = false;
+  #scanCut = false;
   #complete = true;
   readonly #manifests: ScannedManifest[] = [];
   /** Everything else the scan found, by kind. */
@@ -107,12 +108,20 @@ export class GcRun {
     for (const { name, digest } of options.removedManifests ?? []) this.#goneManifests.add(pair(name, digest));
   }
 
-  /** Phase 1: note the scan's start, then page through everything stored. */
+  /**
+   * Phase 1: note the scan's start, then page through everything stored. Every entry is kept in memory (a
+   * manifest as its references, not its content) until the run ends.
+   */
   async mark(): Promise<void> {
     this.#scanStart = this.#now();
     this.#since = this.#scanStart - this.#options.metadata.clockToleranceMs;
     let cursor: string | undefined;
     do {
+      // A partial scan proves nothing unreferenced: past the deadline the run sweeps nothing (complete: false).
+      if (this.#pastDeadline()) {
+        this.#scanCut = true;
+        break;
+      }
       const page = await this.#options.metadata.scan(cursor, PAGE_SIZE);
       for (const entry of page.items) {
         if (entry.kind === 'manifest') this.#manifests.push(scanned(entry));
@@ -129,6 +138,7 @@ export class GcRun {
    */
   async sweepReferrers(): Promise<void> {
     this.#assertMarked();
+    if (this.#scanCut) return;
     const present = new Set(this.#liveManifests().map((manifest) => pair(manifest.name, manifest.digest)));
     const children = new Set(this.#liveManifests().flatMap((manifest) => manifest.manifests.map((child) => pair(manifest.name, child))));
     for (const manifest of this.#liveManifests()) {
@@ -148,6 +158,7 @@ export class GcRun {
   /** Phase 3: repository blob links no remaining manifest of their repository references. */
   async sweepLinks(): Promise<void> {
     this.#assertMarked();
+    if (this.#scanCut) return;
     const referenced = new Set(this.#liveManifests().flatMap((manifest) => manifest.blobs.map((digest) => pair(manifest.name, digest))));
     for (const link of this.#found.link) {
       const id = pair(link.name, link.digest);
@@ -169,6 +180,7 @@ export class GcRun {
   /** Phase 4: blob records no surviving link names: bytes, then records (the store orders them crash-safely). */
   async sweepBlobs(): Promise<void> {
     this.#assertMarked();
+    if (this.#scanCut) return;
     for (const record of this.#found.blob) {
       if (this.#survivingLinks.has(record.digest) || !this.#old(record.createdAt)) continue;
       if (this.#pastDeadline()) return;
@@ -188,6 +200,7 @@ export class GcRun {
    */
   async sweepUploads(): Promise<void> {
     this.#assertMarked();
+    if (this.#scanCut) return;
     const { metadata, blobs } = this.#options;
     const uploadAge = Math.max(this.#graceMs, UPLOAD_LIFETIME_MS);
     const sessions = new Set(this.#found.upload.map((upload) => upload.uploadId));
@@ -222,6 +235,7 @@ export class GcRun {
    */
   async sweepManifestBodies(): Promise<void> {
     this.#assertMarked();
+    if (this.#scanCut) return;
     const { metadata } = this.#options;
     const needed = new Set(this.#liveManifests().map((manifest) => manifest.digest));
     for (const body of this.#found['manifest-body']) {

@@ -1,0 +1,101 @@
+import { Logger } from '@aws-lambda-powertools/logger';
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import type { S3Client } from '@aws-sdk/client-s3';
+import type { Context } from 'aws-lambda';
+import { SERVICE_NAME } from '../lib/auth/service-name.ts';
+import { DEFAULT_GRACE_MS } from '../lib/registry/gc/collector.ts';
+import type { GcRemoval, GcReport } from '../lib/registry/gc/gc-report.ts';
+import { runGc, type RetentionPlanner } from '../lib/registry/gc/run-gc.ts';
+import { gcSummary } from '../lib/server/local-gc.ts';
+import { createDynamoDbClient, createS3Client } from '../lib/storage/aws-clients.ts';
+import { awsGcStorage } from '../lib/storage/aws-gc-storage.ts';
+import { gcMetricsLine } from './gc-metrics.ts';
+
+/**
+ * The scheduled garbage-collection function (lib/infra/registry-gc.ts runs it daily by default): the same runGc as
+ * `ocireg gc`, over the deployed table and bucket, while the registry function serves pushes and pulls (the
+ * conditional writes of lib/storage/dynamodb keep them safe: lib/registry/gc/collector.ts draws the race).
+ *
+ * A run stops sweeping {@link DEADLINE_MARGIN_MS} before the function's timeout and reports `complete: false`; the
+ * next scheduled run starts a new scan and continues with what is left. Each run logs one JSON summary line and
+ * one Embedded Metric Format line (lambdas/gc-metrics.ts).
+ *
+ * Environment (set by lib/infra/registry-gc.ts):
+ * | variable       | meaning                                                              |
+ * | -------------- | -------------------------------------------------------------------- |
+ * | `TABLE_NAME`   | the metadata table (required)                                        |
+ * | `BUCKET_NAME`  | the blob bucket (required)                                           |
+ * | `GC_GRACE_MS`  | nothing younger is collected, ms (default 24 h)                      |
+ */
+export interface GcFunctionConfig {
+  table: string;
+  bucket: string;
+  graceMs: number;
+}
+
+/** Time left for the last sweep step, the report and the log lines after the deadline. */
+export const DEADLINE_MARGIN_MS = 60_000;
+
+export function gcConfigFromEnv(env: Record<string, string | undefined> = process.env): GcFunctionConfig {
+  const required = (name: string): string => {
+    const value = env[name];
+    if (!value) throw new Error(`${name} is not set: the garbage-collection function needs it (lib/infra/registry-gc.ts sets it)`);
+    return value;
+  };
+  const grace = env.GC_GRACE_MS === undefined ? DEFAULT_GRACE_MS : Number(env.GC_GRACE_MS);
+  if (!Number.isSafeInteger(grace) || grace < 0) throw new Error(`GC_GRACE_MS must be a whole number of milliseconds ≥ 0, got ${JSON.stringify(env.GC_GRACE_MS)}`);
+  return { table: required('TABLE_NAME'), bucket: required('BUCKET_NAME'), graceMs: grace };
+}
+
+export interface GcHandlerOptions {
+  clients?: { dynamo?: DynamoDBClient; s3?: S3Client };
+  logger?: Logger;
+  /** Retention rules applied before the sweep (the retention feature wires its planner here). */
+  plan?: RetentionPlanner;
+  /** Each removal as it happens (registry events, tag history). Its failures must not stop the run. */
+  onRemoved?: (removal: GcRemoval) => void;
+  /** @default AWS_CLOCK_TOLERANCE_MS */
+  clockToleranceMs?: number;
+  /** Where the metric line goes. @default stdout, which Lambda sends to CloudWatch Logs */
+  writeMetrics?: (line: string) => void;
+}
+
+/** What the scheduler gets back (and the console shows for a test invocation): the summary. */
+export type GcFunctionResult = Record<string, unknown>;
+
+/** The handler over `config`: one collection per invocation, whatever the event (the schedule sends an empty one). */
+export function createGcHandler(config: GcFunctionConfig, options: GcHandlerOptions = {}): (event: unknown, context: Pick<Context, 'getRemainingTimeInMillis'>) => Promise<GcFunctionResult> {
+  const log = options.logger ?? logger;
+  const storage = awsGcStorage({
+    dynamo: options.clients?.dynamo ?? createDynamoDbClient(),
+    s3: options.clients?.s3 ?? createS3Client(),
+    table: config.table,
+    bucket: config.bucket,
+    ...(options.clockToleranceMs !== undefined ? { clockToleranceMs: options.clockToleranceMs } : {}),
+  });
+  const writeMetrics = options.writeMetrics ?? ((line: string) => process.stdout.write(`${line}\n`));
+  return async (_event, context) => {
+    const report: GcReport = await runGc({
+      ...storage,
+      graceMs: config.graceMs,
+      deadline: Date.now() + context.getRemainingTimeInMillis() - DEADLINE_MARGIN_MS,
+      ...(options.plan ? { plan: options.plan } : {}),
+      ...(options.onRemoved ? { onRemoved: options.onRemoved } : {}),
+    });
+    const summary = gcSummary(report);
+    log.info({ message: 'gc', ...summary });
+    writeMetrics(JSON.stringify(gcMetricsLine(report, SERVICE_NAME, Date.now())));
+    return summary;
+  };
+}
+
+/** One logger per execution environment; POWERTOOLS_SERVICE_NAME and POWERTOOLS_LOG_LEVEL configure it. */
+export const logger = new Logger({ serviceName: process.env.POWERTOOLS_SERVICE_NAME ?? SERVICE_NAME });
+
+let deployed: ReturnType<typeof createGcHandler> | undefined;
+
+/** The deployed handler, built from the environment at the first invocation (importing this module starts nothing). */
+export async function handler(event: unknown, context: Context): Promise<GcFunctionResult> {
+  deployed ??= createGcHandler(gcConfigFromEnv());
+  return deployed(event, context);
+}

@@ -1,0 +1,85 @@
+import { fileURLToPath } from 'node:url';
+import { Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import type { Table } from 'aws-cdk-lib/aws-dynamodb';
+import { Rule, type Schedule } from 'aws-cdk-lib/aws-events';
+import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
+import { PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
+import { Architecture, Runtime } from 'aws-cdk-lib/aws-lambda';
+import { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
+import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
+import type { Bucket, CfnBucket } from 'aws-cdk-lib/aws-s3';
+import { Construct } from 'constructs';
+import { SERVICE_NAME } from '../auth/service-name.ts';
+import { FUNCTION_BUNDLING } from './function-bundling.ts';
+
+export interface RegistryGcProps {
+  readonly table: Table;
+  readonly bucket: Bucket;
+  /** When a run starts. */
+  readonly schedule: Schedule;
+  /** Nothing younger is collected. */
+  readonly gracePeriod: Duration;
+  readonly logRetention: RetentionDays;
+}
+
+/** Lambda's longest timeout: a run stops sweeping a minute before it (lambdas/gc.ts) and the next run continues. */
+const TIMEOUT = Duration.minutes(15);
+
+/**
+ * Scheduled garbage collection (lambdas/gc.ts): an EventBridge rule invokes a function of its own, with a role of
+ * its own. It may scan the table and delete items, list the bucket and delete objects; the registry function's
+ * role gains nothing from it.
+ */
+export class RegistryGc extends Construct {
+  readonly function: NodejsFunction;
+  readonly rule: Rule;
+
+  constructor(scope: Construct, id: string, props: RegistryGcProps) {
+    super(scope, id);
+    const logs = new LogGroup(this, 'Logs', { retention: props.logRetention, removalPolicy: RemovalPolicy.DESTROY });
+    const role = new Role(this, 'Role', {
+      assumedBy: new ServicePrincipal('lambda.amazonaws.com'),
+      description: 'ocireg garbage collection: scans the table and bucket, deletes what nothing references',
+    });
+    role.addToPolicy(new PolicyStatement({ actions: ['logs:CreateLogStream', 'logs:PutLogEvents'], resources: [logs.logGroupArn] }));
+    // Scan pages; GetItem/Query for tags and guards; UpdateItem dooms; DeleteItem drops (also inside the transaction
+    // that deletes a referrer with its tags). No PutItem: the collector never creates an item but a body's guard,
+    // which UpdateItem creates.
+    role.addToPolicy(
+      new PolicyStatement({
+        actions: ['dynamodb:Scan', 'dynamodb:Query', 'dynamodb:GetItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem'],
+        resources: [props.table.tableArn],
+      }),
+    );
+    // GetObject reads large manifest bodies (a manifest's references); DeleteObject deletes blob bytes, bodies and the
+    // buffered appends of abandoned uploads; AbortMultipartUpload ends their multipart uploads.
+    role.addToPolicy(new PolicyStatement({ actions: ['s3:GetObject', 's3:DeleteObject', 's3:AbortMultipartUpload'], resources: [props.bucket.arnForObjects('*')] }));
+    role.addToPolicy(new PolicyStatement({ actions: ['s3:ListBucket'], resources: [props.bucket.bucketArn] }));
+    Validations.of(role).acknowledge({
+      id: `AwsSolutions-IAM5[Resource::<${Stack.of(this).getLogicalId(props.bucket.node.defaultChild as CfnBucket)}.Arn>/*]`,
+      reason: 'Garbage collection deletes blob objects by content address and random upload keys: every key of its own bucket, nothing else.',
+    });
+
+    this.function = new NodejsFunction(this, 'Function', {
+      entry: fileURLToPath(new URL('../../lambdas/gc.ts', import.meta.url)),
+      handler: 'handler',
+      runtime: Runtime.NODEJS_24_X,
+      architecture: Architecture.ARM_64,
+      memorySize: 1024,
+      timeout: TIMEOUT,
+      role,
+      logGroup: logs,
+      environment: {
+        TABLE_NAME: props.table.tableName,
+        BUCKET_NAME: props.bucket.bucketName,
+        GC_GRACE_MS: String(props.gracePeriod.toMilliseconds()),
+        POWERTOOLS_SERVICE_NAME: SERVICE_NAME,
+        POWERTOOLS_LOG_LEVEL: 'INFO',
+      },
+      description: 'ocireg: scheduled garbage collection',
+      bundling: FUNCTION_BUNDLING,
+    });
+    // A failed run is not retried by EventBridge's async invocation twice over: the next scheduled run continues.
+    this.rule = new Rule(this, 'Schedule', { schedule: props.schedule, description: 'ocireg: garbage collection', targets: [new LambdaFunction(this.function, { retryAttempts: 0 })] });
+  }
+}
