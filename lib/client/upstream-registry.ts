@@ -14,6 +14,9 @@ const MANIFEST_ACCEPT = [
   'application/vnd.docker.distribution.manifest.v2+json',
 ].join(', ');
 
+/** A blob body with no byte for this long is abandoned. */
+const BLOB_IDLE_TIMEOUT_MS = 120_000;
+
 /** When a 429 names no Retry-After, the client is told to come back in this many seconds. */
 const DEFAULT_RETRY_AFTER_SECONDS = 60;
 
@@ -70,8 +73,11 @@ export class HttpUpstream implements Upstream {
       return undefined;
     }
     if (status !== 200) throw this.#translate(name, errorOf('GET', this.#client.url(`/v2/${name}/blobs/${digest}`), { status, headers: response.headers, body: await smallBody(response), url: this.#client.base }));
+    // The transport stops timing once the head arrived; a cache fill that others wait for must not hang on a body
+    // that stopped coming: a socket idle this long fails the copy (nothing is stored, waiters get UNAVAILABLE).
+    response.setTimeout(BLOB_IDLE_TIMEOUT_MS, () => response.destroy(new NetworkError(`the upstream sent nothing of ${name}@${digest} for ${BLOB_IDLE_TIMEOUT_MS / 1000} s`)));
     const length = headerValue(response.headers, 'content-length');
-    return { size: length === undefined ? undefined : Number(length), body: response };
+    return { size: length === undefined ? undefined : Number(length), body: translated(response, (error) => this.#translate(name, error)) };
   }
 
   async #call<T>(name: string, exchange: () => Promise<T>): Promise<T> {
@@ -98,6 +104,28 @@ export class HttpUpstream implements Upstream {
     const reason = error instanceof NetworkError ? 'cannot be reached' : 'failed';
     return new OciError('UNAVAILABLE', `the upstream ${upstream} ${reason} while fetching ${name}: ${error instanceof Error ? error.message : String(error)}`, detail, { cause: error });
   }
+}
+
+/**
+ * The body's chunks; a failure while reading becomes the OciError `translate` makes of it. Ending the iteration
+ * early (or before it started) closes the upstream's answer.
+ */
+function translated(body: IncomingMessage, translate: (error: unknown) => OciError): ByteSource {
+  return {
+    [Symbol.asyncIterator]() {
+      const chunks = (body as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
+      return {
+        next: () =>
+          chunks.next().catch((error: unknown) => {
+            throw translate(error);
+          }),
+        return: async () => {
+          body.destroy();
+          return { done: true, value: undefined };
+        },
+      };
+    },
+  };
 }
 
 /** An error answer's body, capped (it only feeds an error message). */

@@ -75,4 +75,28 @@ describe('HttpUpstream failures', () => {
     expect(await upstream.headManifest('library/app', '1')).toBeUndefined();
     expect(await upstream.openBlob('library/app', `sha256:${'b'.repeat(64)}`)).toBeUndefined();
   });
+
+  it('turns a blob body that breaks off into UNAVAILABLE, so the cache refuses the copy with a clear error', async () => {
+    // Prepare: an upstream that declares 1000 bytes, sends 10 and hangs up.
+    const server = createServer((_request, response) => {
+      response.writeHead(200, { 'content-length': '1000' });
+      response.write(Buffer.alloc(10));
+      setTimeout(() => response.socket?.destroy(), 50);
+    });
+    servers.push(server);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const upstream = upstreamAt(`http://127.0.0.1:${(server.address() as AddressInfo).port}`);
+
+    // Act
+    const opened = await upstream.openBlob('library/app', `sha256:${'c'.repeat(64)}`);
+    let received = 0;
+    const failure = await (async () => {
+      for await (const chunk of opened!.body) received += chunk.byteLength;
+    })().catch((error: unknown) => error);
+
+    // Assess
+    expect(opened!.size).toBe(1000);
+    expect(received).toBe(10);
+    expect(failure).toMatchObject({ code: 'UNAVAILABLE', message: expect.stringContaining('while fetching library/app') });
+  });
 });
