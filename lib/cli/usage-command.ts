@@ -50,7 +50,7 @@ function priceOf(value: unknown, deployed: boolean): number | undefined {
 }
 
 interface Stores {
-  metadata: Pick<MetadataStore, 'listRepositories'>;
+  metadata: Pick<MetadataStore, 'listRepositories' | 'manifestActivity'>;
   usage: UsageStore;
   policies: () => Promise<RepositoryPolicy[]>;
 }

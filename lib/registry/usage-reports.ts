@@ -1,5 +1,5 @@
 import type { RepositoryPolicy } from './policy.ts';
-import type { MetadataStore, UsageStore } from './ports.ts';
+import type { ManifestActivity, MetadataStore, UsageStore } from './ports.ts';
 import { listAll } from './retention-listing.ts';
 import { reportOf, summarize, type RepositoryFacts, type UsageReport, type UsageSummary } from './usage.ts';
 
@@ -7,8 +7,8 @@ import { reportOf, summarize, type RepositoryFacts, type UsageReport, type Usage
 const PARALLEL_REPOSITORIES = 8;
 
 export interface UsageReportsOptions {
-  /** Lists the repositories (the catalog). */
-  metadata: Pick<MetadataStore, 'listRepositories'>;
+  /** Lists the repositories (the catalog) and their manifests' recorded pulls and pushes. */
+  metadata: Pick<MetadataStore, 'listRepositories' | 'manifestActivity'>;
   usage: UsageStore;
   /** The storage policies as stored (a PolicyCache in the registry, the store itself in the CLI). */
   policies: () => Promise<RepositoryPolicy[]>;
@@ -44,7 +44,8 @@ export class UsageReports {
     const worker = async () => {
       while (next < names.length) {
         const name = names[next++]!;
-        facts.push(await this.#options.usage.repositoryFacts(name));
+        const [found, activity] = await Promise.all([this.#options.usage.repositoryFacts(name), this.#options.metadata.manifestActivity(name)]);
+        facts.push(withActivity(found, activity.values()));
       }
     };
     await Promise.all(Array.from({ length: Math.min(PARALLEL_REPOSITORIES, names.length) }, worker));
@@ -68,4 +69,14 @@ export class UsageReports {
       ...(this.#options.pricePerGbMonthUsd !== undefined ? { pricePerGbMonthUsd: this.#options.pricePerGbMonthUsd } : {}),
     });
   }
+}
+
+/** The last pull is the newest recorded on any manifest (last-pull.ts: to the day); a push dated there counts too. */
+function withActivity(facts: RepositoryFacts, activity: Iterable<ManifestActivity>): RepositoryFacts {
+  let { lastPushedAt, lastPulledAt } = facts;
+  for (const { pushedAt, pulledAt } of activity) {
+    if (pushedAt !== undefined) lastPushedAt = Math.max(lastPushedAt ?? 0, pushedAt);
+    if (pulledAt !== undefined) lastPulledAt = Math.max(lastPulledAt ?? 0, pulledAt);
+  }
+  return { ...facts, ...(lastPushedAt !== undefined ? { lastPushedAt } : {}), ...(lastPulledAt !== undefined ? { lastPulledAt } : {}) };
 }

@@ -5,6 +5,7 @@ import type { HttpHandler } from '../../lib/http/types.ts';
 import type { RepositoryPolicy } from '../../lib/registry/policy.ts';
 import { PolicyCache } from '../../lib/registry/policy-cache.ts';
 import type { BlobStore, MetadataStore, PolicyStore, UsageStore } from '../../lib/registry/ports.ts';
+import { dayStart } from '../../lib/registry/last-pull.ts';
 import { Registry } from '../../lib/registry/registry.ts';
 import type { TagHistoryStore } from '../../lib/registry/tag-history.ts';
 import { estimatedMonthlyCostUsd } from '../../lib/registry/usage-cost.ts';
@@ -89,6 +90,7 @@ export function usageContract(label: string, open: () => Promise<UsageBackend>):
       const started = Date.now();
       const manifestA = await pushImage(app, `${prefix}/a`, ['v1', 'latest'], configA!, [shared!, onlyA!]);
       const manifestB = await pushImage(app, `${prefix}/b`, ['v1'], configB!, [shared!, onlyB!]);
+      expect((await call(app, 'GET', `/v2/${prefix}/a/manifests/v1`, { headers: { accept: manifestA.mediaType } })).status).toBe(200);
       if (usage.summaries) {
         // Before any computation a summary-backed report is empty, and says so.
         expect((await call(app, 'GET', '/v2/_ocireg/usage')).json()).toMatchObject({ computedAt: null, repositories: [] });
@@ -101,8 +103,10 @@ export function usageContract(label: string, open: () => Promise<UsageBackend>):
       const report = response.json() as UsageReport;
       expect(report.repositories.map((repository) => repository.name)).toEqual([`${prefix}/a`, `${prefix}/b`]);
       const [a, b] = report.repositories;
-      expect(a).toMatchObject({ storedBytes: 100 + 5000 + 3000, uniqueBytes: 100 + 3000, sharedBytes: 5000, manifestBytes: manifestA.bytes.byteLength, tags: 2, manifests: 1, lastPulledAt: null });
-      expect(b).toMatchObject({ storedBytes: 120 + 5000 + 7000, uniqueBytes: 120 + 7000, sharedBytes: 5000, manifestBytes: manifestB.bytes.byteLength, tags: 1, manifests: 1 });
+      expect(a).toMatchObject({ storedBytes: 100 + 5000 + 3000, uniqueBytes: 100 + 3000, sharedBytes: 5000, manifestBytes: manifestA.bytes.byteLength, tags: 2, manifests: 1 });
+      expect(b).toMatchObject({ storedBytes: 120 + 5000 + 7000, uniqueBytes: 120 + 7000, sharedBytes: 5000, manifestBytes: manifestB.bytes.byteLength, tags: 1, manifests: 1, lastPulledAt: null });
+      // Pulls are recorded to the day (last-pull.ts): a's pull is today's.
+      expect(Date.parse(a!.lastPulledAt!)).toBeGreaterThanOrEqual(dayStart(started));
       for (const repository of [a!, b!]) {
         expect(Date.parse(repository.lastPushedAt!)).toBeGreaterThanOrEqual(started - 2000);
         expect(Date.parse(repository.lastPushedAt!)).toBeLessThanOrEqual(Date.now() + 2000);
