@@ -3,7 +3,7 @@ import { parseManifest } from './manifest.ts';
 import { policyFor, type RepositoryPolicy } from './policy.ts';
 import type { MetadataStore } from './ports.ts';
 import { emptyPlan, planRepository, type RepositorySnapshot, type RetentionManifest, type RetentionPlan, type RetentionTag } from './retention.ts';
-import { DEFAULT_HISTORY_DEPTH, type TagHistoryStore } from './tag-history.ts';
+import { DEFAULT_HISTORY_DEPTH, rollbackTargets, type TagChange, type TagHistoryStore } from './tag-history.ts';
 import type { StoredManifest } from './types.ts';
 
 export interface RetentionSources {
@@ -52,7 +52,7 @@ export function hasRetentionRules(policy: RepositoryPolicy): boolean {
  */
 export async function loadSnapshot(sources: RetentionSources, name: string, keepHistory = DEFAULT_HISTORY_DEPTH): Promise<RepositorySnapshot> {
   const { metadata, history } = sources;
-  const [changes, activity] = await Promise.all([history ? history.listRepository(name) : new Map(), metadata.manifestActivity(name)]);
+  const [changes, activity] = await Promise.all([history ? history.listRepository(name) : new Map<string, TagChange[]>(), metadata.manifestActivity(name)]);
   const tags: RetentionTag[] = [];
   const found = new Map<string, StoredManifest>();
   const tagNames = await listAll(async (page) => (await metadata.listTags(name, page)) ?? { items: [], hasMore: false });
@@ -60,7 +60,7 @@ export async function loadSnapshot(sources: RetentionSources, name: string, keep
     const manifest = await metadata.resolveTag(name, tag);
     if (!manifest) continue;
     found.set(manifest.digest, manifest);
-    const set = (changes.get(tag) ?? []).find((change: { digest?: string }) => change.digest === manifest.digest);
+    const set = (changes.get(tag) ?? []).find((change) => change.digest === manifest.digest);
     const entry: RetentionTag = { tag, digest: manifest.digest };
     if (set) entry.pushedAt = Date.parse(set.at);
     const { pulledAt, pushedAt } = activity.get(manifest.digest) ?? {};
@@ -71,7 +71,7 @@ export async function loadSnapshot(sources: RetentionSources, name: string, keep
   // Untagged manifests: listed by the store when it can, else those the history says lost a tag.
   const untaggedSince = new Map<string, number>();
   for (const kept of changes.values()) {
-    for (const change of kept as Array<{ previous?: string; at: string }>) {
+    for (const change of kept) {
       if (change.previous === undefined) continue;
       const at = Date.parse(change.at);
       untaggedSince.set(change.previous, Math.max(untaggedSince.get(change.previous) ?? -Infinity, at));
@@ -107,17 +107,9 @@ export async function loadSnapshot(sources: RetentionSources, name: string, keep
       queue.push(next);
     }
   }
-  // Rollback targets (tag-history.ts retainedDigests), per tag: the planner keeps those of the tags it keeps.
-  const rollbackTargets = new Map<string, string[]>();
-  for (const tag of tags) {
-    const digests = new Set<string>();
-    for (const change of ((changes.get(tag.tag) ?? []) as Array<{ digest?: string; previous?: string }>).slice(0, keepHistory)) {
-      if (change.digest !== undefined) digests.add(change.digest);
-      if (change.previous !== undefined) digests.add(change.previous);
-    }
-    rollbackTargets.set(tag.tag, [...digests]);
-  }
-  return { name, tags, manifests, rollbackTargets };
+  // The planner keeps the rollback targets of the tags it keeps.
+  const targets = new Map(tags.map((tag) => [tag.tag, rollbackTargets(changes.get(tag.tag) ?? [], keepHistory)]));
+  return { name, tags, manifests, rollbackTargets: targets };
 }
 
 function childrenOf(manifest: StoredManifest): string[] {

@@ -18,7 +18,7 @@ import { matchingTagGlob, type RepositoryPolicy } from './policy.ts';
  *   expired by age, and among the newest for `--keep-last`.
  *
  * Manifests: everything a kept tag reaches stays (an index's children, recursively), as do the tag history's rollback targets of kept
- * tags (tag-history.ts retainedDigests, per tag) and referrers (signatures, SBOMs) of anything kept. A manifest whose tags
+ * tags (tag-history.ts rollbackTargets, per tag) and referrers (signatures, SBOMs) of anything kept. A manifest whose tags
  * all expired goes with them, with the children only it reached and its referrers; an untagged manifest goes
  * `--expire-untagged D` after it lost its last tag (or after its push when it never had one).
  */

@@ -56,19 +56,22 @@ export interface TagHistoryStore {
 }
 
 /**
- * The digests the retention rules must keep in repository `name`: those named by each tag's last `depth` changes
- * (new and previous digests), so `ocireg rollback --steps N` (N ≤ depth) always finds its manifest.
- * For the lifecycle planner (helper `lifecycle-policy`): call it per repository and never expire these manifests.
+ * A tag's rollback targets: the digests its newest `depth` changes name (new and previous), so `ocireg rollback
+ * --steps N` (N ≤ depth) finds its manifest. The retention planner keeps those of each tag it keeps, with `depth`
+ * the policy's `keepHistory` (retention-snapshot.ts).
  */
-export async function retainedDigests(history: TagHistoryStore, name: string): Promise<Set<string>> {
+export function rollbackTargets(changes: readonly TagChange[], depth: number): string[] {
   const digests = new Set<string>();
-  for (const changes of (await history.listRepository(name)).values()) {
-    for (const change of changes.slice(0, history.depth)) {
-      if (change.digest !== undefined) digests.add(change.digest);
-      if (change.previous !== undefined) digests.add(change.previous);
-    }
+  for (const change of changes.slice(0, depth)) {
+    if (change.digest !== undefined) digests.add(change.digest);
+    if (change.previous !== undefined) digests.add(change.previous);
   }
-  return digests;
+  return [...digests];
+}
+
+/** Every tag's rollback targets in repository `name`, within what the store keeps. */
+export async function retainedDigests(history: TagHistoryStore, name: string): Promise<Set<string>> {
+  return new Set([...(await history.listRepository(name)).values()].flatMap((changes) => rollbackTargets(changes, history.depth)));
 }
 
 /** Newest first, trimmed: what a store keeps after appending `change` to `kept` (already newest first). */
