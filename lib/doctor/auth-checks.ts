@@ -70,6 +70,17 @@ async function tryToken(session: DoctorSession, body: Buffer): Promise<{ ok: boo
   return { ok: check.status === 200, observed: `token of ${token.length} characters${expires}; GET /v2/ with it: ${check.status}` };
 }
 
+/**
+ * The row for a token endpoint's answer: fails with `advice.refused` unless it is 200, with `advice.rejected` when
+ * `GET /v2/` refuses the token it holds; passes otherwise. `observedPrefix` names what came before this response.
+ */
+async function tokenOutcome(session: DoctorSession, sent: string, observedPrefix: string, response: { status: number; body: Buffer }, advice: { refused: string; rejected: string }): Promise<CheckOutcome> {
+  if (response.status !== 200) return fail(sent, `${observedPrefix}${response.status}: ${showBody(response.body)}`, advice.refused);
+  const tried = await tryToken(session, response.body);
+  const observed = `${observedPrefix}200, ${tried.observed}`;
+  return tried.ok ? pass(sent, observed) : fail(sent, observed, advice.rejected);
+}
+
 /** The challenge's realm with `service` and the given query: the token endpoint as docker calls it. */
 function tokenUrl(challenge: Challenge, query: Record<string, string>): URL {
   const url = new URL(challenge.params.realm!);
@@ -104,14 +115,12 @@ export const tokenGetCheck: Check = {
       headers.authorization = basic(credentials);
     }
     const sent = `GET ${showUrl(realm)} ${headers.authorization ? `as ${credentials!.username}` : 'anonymously'}`;
-    const response = await session.raw('GET', realm, { headers });
-    if (response.status !== 200) {
-      return fail(sent, `${response.status}: ${showBody(response.body)}`, credentials ? `check --creds (user:token, a token made with \`ocireg tokens create\`)` : 'this registry wants credentials: pass --creds user:token');
-    }
-    const tried = await tryToken(session, response.body);
-    if (!tried.ok) return fail(sent, `200, ${tried.observed}`, 'the token endpoint answered, but its token is not accepted by the registry: check that the token endpoint and /v2/ are the same deployment');
-    if (!credentials) return fail(sent, `200, ${tried.observed} (anonymous)`, 'pass --creds user:token: the doctor pushes an image and needs a user who may push to and delete from ocireg-doctor/*');
-    return pass(sent, `200, ${tried.observed}`);
+    const outcome = await tokenOutcome(session, sent, '', await session.raw('GET', realm, { headers }), {
+      refused: credentials ? `check --creds (user:token, a token made with \`ocireg tokens create\`)` : 'this registry wants credentials: pass --creds user:token',
+      rejected: 'the token endpoint answered, but its token is not accepted by the registry: check that the token endpoint and /v2/ are the same deployment',
+    });
+    if (outcome.status === 'pass' && !credentials) return fail(sent, `${outcome.observed} (anonymous)`, 'pass --creds user:token: the doctor pushes an image and needs a user who may push to and delete from ocireg-doctor/*');
+    return outcome;
   },
 };
 
@@ -129,11 +138,10 @@ export const tokenPostCheck: Check = {
     }
     const sent = `POST ${showUrl(new URL(realmText))} form grant_type=password, username=${credentials.username}, scope=${scopeOf(session)}`;
     const response = await postTokenForm(session, challenge, { grant_type: 'password', username: credentials.username, password: credentials.password, client_id: 'ocireg-doctor', scope: scopeOf(session) });
-    if (response.status !== 200) {
-      return fail(sent, `${response.status}: ${showBody(response.body)}`, 'containerd and buildkit POST first and fall back to GET only on 400/401/404/405; a 5xx here breaks them. Check the function logs for this request');
-    }
-    const tried = await tryToken(session, response.body);
-    return tried.ok ? pass(sent, `200, ${tried.observed}`) : fail(sent, `200, ${tried.observed}`, 'the token endpoint answered a POST with a token the registry refuses');
+    return tokenOutcome(session, sent, '', response, {
+      refused: 'containerd and buildkit POST first and fall back to GET only on 400/401/404/405; a 5xx here breaks them. Check the function logs for this request',
+      rejected: 'the token endpoint answered a POST with a token the registry refuses',
+    });
   },
 };
 
@@ -156,10 +164,9 @@ export const tokenRefreshCheck: Check = {
     const refreshToken = (JSON.parse(first.body.toString('utf8')) as { refresh_token?: unknown }).refresh_token;
     if (typeof refreshToken !== 'string') return pass(sent, 'GET 200 without refresh_token: docker keeps sending the password (Basic) to the token endpoint');
     const response = await postTokenForm(session, challenge, { grant_type: 'refresh_token', refresh_token: refreshToken, client_id: 'docker', scope: scopeOf(session) });
-    if (response.status !== 200) {
-      return fail(sent, `GET 200 with a refresh_token; POST ${response.status}: ${showBody(response.body)}`, 'after docker login, every docker pull and push POSTs the refresh token: they all fail. Check the function logs for the POST /token');
-    }
-    const tried = await tryToken(session, response.body);
-    return tried.ok ? pass(sent, `GET 200 with a refresh_token; POST 200, ${tried.observed}`) : fail(sent, `POST 200, ${tried.observed}`, 'the token issued for a refresh token is refused by the registry');
+    return tokenOutcome(session, sent, 'GET 200 with a refresh_token; POST ', response, {
+      refused: 'after docker login, every docker pull and push POSTs the refresh token: they all fail. Check the function logs for the POST /token',
+      rejected: 'the token issued for a refresh token is refused by the registry',
+    });
   },
 };
