@@ -3,7 +3,7 @@ import { ACCESS_LEVELS, type TokenScope } from '../auth/identity.ts';
 import { OIDC_USERNAME } from '../auth/trust.ts';
 import { isValidName } from '../registry/names.ts';
 import { glob, identityName, level, outcome, parse, positional, print, say, withStore } from './admin-arguments.ts';
-import { UsageError, type Command } from './command.ts';
+import { runVerb, UsageError, type Command } from './command.ts';
 import { parseDuration } from './duration.ts';
 import { STORE_USAGE } from './identity-store-option.ts';
 
@@ -32,18 +32,19 @@ ${STORE_USAGE}`,
     const [verb, ...rest] = args;
     const { values, positionals } = parse(rest, { admin: { type: 'boolean', default: false } });
     return withStore(values, async (store) => {
-      switch (verb) {
-        case 'add': {
+      return runVerb('users', verb, {
+        add: async () => {
           const name = identityName(positional(positionals, 0, 'user name'));
           if (name === OIDC_USERNAME) throw new UsageError(`"${OIDC_USERNAME}" is reserved: CI jobs log in as ${OIDC_USERNAME} with an ID token (ocireg trust add)`);
           return outcome(await store.createUser({ name, admin: values.admin === true, createdAt: Date.now() }), `created user ${name}${values.admin ? ' (admin)' : ''}; next: ocireg tokens create ${name}`, `user ${name} exists already`);
-        }
-        case 'list':
+        },
+        list: async () => {
           for (const user of (await store.listUsers()).sort((a, b) => a.name.localeCompare(b.name))) {
             print(`${user.name}\t${user.admin ? 'admin' : 'user'}\t${new Date(user.createdAt).toISOString()}`);
           }
           return 0;
-        case 'show': {
+        },
+        show: async () => {
           const name = positional(positionals, 0, 'user name');
           const access = await store.getAccess(name);
           if (!access) {
@@ -55,15 +56,12 @@ ${STORE_USAGE}`,
           const teams = (await store.listTeams()).filter((team) => team.members.includes(name)).map((team) => team.name);
           say(`${name}${access.user.admin ? ' (admin: every action on every repository)' : ''}; teams: ${teams.sort().join(', ') || 'none'}; the union of these grants applies`);
           return 0;
-        }
-        case 'remove':
-        case 'rm': {
+        },
+        remove: async () => {
           const name = positional(positionals, 0, 'user name');
           return outcome(await store.deleteUser(name), `removed user ${name} with their tokens, grants and team memberships`, `no user ${name}`);
-        }
-        default:
-          throw new UsageError(`users takes add, list, show or remove, got "${verb ?? ''}"`);
-      }
+        },
+      }, { rm: 'remove' });
     });
   }) satisfies Command,
 };
@@ -75,8 +73,8 @@ export const tokens = {
     const [verb, ...rest] = args;
     const { values, positionals } = parse(rest, { scope: { type: 'string', multiple: true }, expires: { type: 'string' } });
     return withStore(values, async (store) => {
-      switch (verb) {
-        case 'create': {
+      return runVerb('tokens', verb, {
+        create: async () => {
           const user = positional(positionals, 0, 'user name');
           if (!(await store.getUser(user))) {
             say(`no user ${user}; create it first: ocireg users add ${user}`);
@@ -96,8 +94,8 @@ export const tokens = {
           print(secret.token);
           say(`token ${secret.id} for ${user}: shown once, store it now (docker login -u ${user} --password-stdin)`);
           return 0;
-        }
-        case 'list':
+        },
+        list: async () => {
           for (const token of await store.listTokens(positionals[0])) {
             const scopes = token.scopes?.map((s) => `${s.glob}:${s.level}`).join(' ') ?? 'all';
             const expires = token.expiresAt === undefined ? 'never' : new Date(token.expiresAt).toISOString();
@@ -105,13 +103,12 @@ export const tokens = {
             print(`${token.id}\t${token.user}\tscope=${scopes}\texpires=${expires}\tlast-used=${used}`);
           }
           return 0;
-        case 'revoke': {
+        },
+        revoke: async () => {
           const id = positional(positionals, 0, 'token id');
           return outcome(await store.deleteToken(id), `revoked token ${id}; registry tokens already issued from it expire within 5 minutes`, `no token ${id}`);
-        }
-        default:
-          throw new UsageError(`tokens takes create, list or revoke, got "${verb ?? ''}"`);
-      }
+        },
+      });
     });
   }) satisfies Command,
 };
@@ -125,8 +122,8 @@ export const grants = {
     const { values, positionals } = parse(rest, { team: { type: 'string' } });
     const team = typeof values.team === 'string' ? values.team : undefined;
     return withStore(values, async (store) => {
-      switch (verb) {
-        case 'set': {
+      return runVerb('grants', verb, {
+        set: async () => {
           if (team !== undefined) {
             const grant = { glob: glob(positional(positionals, 0, 'repository glob')), level: level(positional(positionals, 1, 'level')) };
             return outcome(await store.setTeamGrant(team, grant), `members of ${team} may now ${grant.level} ${grant.glob}`, `no team ${team}; create it first: ocireg teams add ${team}`);
@@ -140,8 +137,8 @@ export const grants = {
           await store.setGrant(grant);
           say(`${user} may now ${grant.level} ${grant.glob}`);
           return 0;
-        }
-        case 'list': {
+        },
+        list: async () => {
           if (team !== undefined) {
             const found = await store.getTeam(team);
             if (!found) {
@@ -156,19 +153,15 @@ export const grants = {
             for (const found of await store.listTeams()) for (const grant of found.grants) print(`team:${found.name}\t${grant.glob}\t${grant.level}`);
           }
           return 0;
-        }
-        case 'remove':
-        case 'rm':
-        case 'revoke': {
+        },
+        remove: async () => {
           const holder = team ?? positional(positionals, 0, 'user name');
           const target = positional(positionals, team === undefined ? 1 : 0, 'repository glob');
           const removed = team === undefined ? await store.removeGrant(holder, target) : await store.removeTeamGrant(holder, target);
           const who = team === undefined ? holder : `team ${holder}`;
           return outcome(removed, `removed the grant of ${target} to ${who}`, `no grant of ${target} to ${who}`);
-        }
-        default:
-          throw new UsageError(`grants takes set, list or remove, got "${verb ?? ''}"`);
-      }
+        },
+      }, { rm: 'remove', revoke: 'remove' });
     });
   }) satisfies Command,
 };
@@ -180,21 +173,21 @@ export const repos = {
     const [verb, ...rest] = args;
     const { values, positionals } = parse(rest);
     return withStore(values, async (store) => {
-      switch (verb) {
-        case 'public':
-        case 'private': {
-          const target = glob(positional(positionals, 0, 'repository glob'));
-          if (verb === 'public' && !isValidName(target) && !target.includes('*')) throw new UsageError(`not a repository name or glob: ${target}`);
-          await store.setPublic(target, verb === 'public');
-          say(verb === 'public' ? `${target}: anyone may pull` : `${target}: no longer public`);
-          return 0;
-        }
-        case 'list-public':
+      const setPublic = (isPublic: boolean) => async () => {
+        const target = glob(positional(positionals, 0, 'repository glob'));
+        if (isPublic && !isValidName(target) && !target.includes('*')) throw new UsageError(`not a repository name or glob: ${target}`);
+        await store.setPublic(target, isPublic);
+        say(isPublic ? `${target}: anyone may pull` : `${target}: no longer public`);
+        return 0;
+      };
+      return runVerb('repos', verb, {
+        public: setPublic(true),
+        private: setPublic(false),
+        'list-public': async () => {
           for (const target of await store.listPublic()) print(target);
           return 0;
-        default:
-          throw new UsageError(`repos takes public, private or list-public, got "${verb ?? ''}"`);
-      }
+        },
+      });
     });
   }) satisfies Command,
 };

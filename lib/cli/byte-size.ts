@@ -24,9 +24,3 @@ export function formatSize(bytes: number): string {
   }
   return at === 0 ? `${bytes}B` : `${Number(value.toPrecision(3))}${units[at]}`;
 }
-
-/** Milliseconds as the largest whole unit of d, h, m, s that divides them (`7d`, `36h`). */
-export function formatDuration(ms: number): string {
-  for (const [unit, size] of [['d', 86_400_000], ['h', 3_600_000], ['m', 60_000]] as const) if (ms % size === 0) return `${ms / size}${unit}`;
-  return `${Math.round(ms / 1000)}s`;
-}

@@ -1,9 +1,9 @@
 import { isValidTagGlob, type RepositoryPolicy } from '../registry/policy.ts';
 import { DEFAULT_HISTORY_DEPTH } from '../registry/tag-history.ts';
 import { glob, parse, positional, print, say } from './admin-arguments.ts';
-import { parseDuration } from './duration.ts';
-import { formatDuration, formatSize, parseSize } from './byte-size.ts';
-import { UsageError, type Command } from './command.ts';
+import { formatDuration, positiveDuration } from './duration.ts';
+import { formatSize, parseSize } from './byte-size.ts';
+import { runVerb, UsageError, type Command } from './command.ts';
 import { openPolicyStore, STORE_USAGE } from './identity-store-option.ts';
 
 /**
@@ -31,22 +31,21 @@ ${STORE_USAGE}`,
       quota: { type: 'string' },
       json: { type: 'boolean', default: false },
     });
-    switch (verb) {
-      case 'set': {
+    return runVerb('policy', verb, {
+      set: async () => {
         const written = policyOf(glob(positional(positionals, 0, 'repository glob')), values);
         if (positionals.length > 1) throw new UsageError(`policy set takes one repository glob, got ${positionals.join(' ')}`);
         await (await openPolicyStore(values)).putPolicy(written);
         say(`policy for ${written.glob}: ${describePolicy(written)}`);
         return 0;
-      }
-      case 'list': {
+      },
+      list: async () => {
         const policies = (await (await openPolicyStore(values)).listPolicies()).sort((a, b) => (a.glob < b.glob ? -1 : 1));
         if (values.json) print(JSON.stringify(policies, null, 2));
         else for (const listed of policies) print(`${listed.glob}\t${policyArguments(listed).join(' ')}`);
         return 0;
-      }
-      case 'rm':
-      case 'remove': {
+      },
+      rm: async () => {
         const target = positional(positionals, 0, 'repository glob');
         if (!(await (await openPolicyStore(values)).deletePolicy(target))) {
           say(`no policy for ${target}`);
@@ -54,10 +53,8 @@ ${STORE_USAGE}`,
         }
         say(`removed the policy for ${target}`);
         return 0;
-      }
-      default:
-        throw new UsageError(`policy takes set, list or rm, got "${verb ?? ''}"`);
-    }
+      },
+    }, { remove: 'rm' });
   }) satisfies Command,
 };
 
@@ -74,10 +71,7 @@ export function policyOf(repositoryGlob: string, values: Record<string, unknown>
   }
   for (const [option, field] of [['expire-after', 'expireAfterMs'], ['expire-unpulled', 'expireUnpulledMs'], ['expire-untagged', 'expireUntaggedMs']] as const) {
     const value = values[option];
-    if (typeof value !== 'string') continue;
-    const ms = parseDuration(value);
-    if (ms <= 0) throw new UsageError(`--${option} must be longer than 0, got "${value}"`);
-    written[field] = ms;
+    if (typeof value === 'string') written[field] = positiveDuration(`--${option}`, value);
   }
   if (typeof values.quota === 'string') written.quotaBytes = parseSize(values.quota);
   if (written.mutableTags.length > 0 && !written.immutable) throw new UsageError('--mutable-tags names the exceptions to --immutable: give --immutable too');

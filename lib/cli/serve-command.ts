@@ -2,7 +2,7 @@ import { parseArgs } from 'node:util';
 import { serve } from '../server/serve.ts';
 import { parseEventFilter } from '../registry/events.ts';
 import type { WebhookTarget } from '../server/webhook-sink.ts';
-import { parseDuration } from './duration.ts';
+import { parseDuration, positiveDuration } from './duration.ts';
 import { UsageError, type Command } from './command.ts';
 import { runUntilSignal } from './until-signal.ts';
 
@@ -102,12 +102,6 @@ function webhookTargets(tokens: Array<{ kind: string; name?: string; value?: str
     }
   }
   return targets;
-}
-
-function positiveDuration(flag: string, value: string): number {
-  const ms = parseDuration(value);
-  if (ms === 0) throw new UsageError(`${flag} must be longer than 0, got "${value}"`);
-  return ms;
 }
 
 export function integerOption(flag: string, value: string, min: number, max: number): number {

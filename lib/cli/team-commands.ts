@@ -1,5 +1,5 @@
 import { identityName, outcome, parse, positional, print, say, withStore } from './admin-arguments.ts';
-import { UsageError, type Command } from './command.ts';
+import { runVerb, UsageError, type Command } from './command.ts';
 
 /**
  * `ocireg teams`: teams and their members. A team's grants (`ocireg grants set --team`) apply to each member on top
@@ -41,19 +41,17 @@ async function members(args: string[]): Promise<number> {
   const team = positional(positionals, 0, 'team name');
   const user = positional(positionals, 1, 'user name');
   return withStore(values, async (store) => {
-    switch (verb) {
-      case 'add': {
+    return runVerb('teams members', verb, {
+      add: async () => {
         const result = await store.addTeamMember(team, user);
         if (result === 'no-team') say(`no team ${team}; create it first: ocireg teams add ${team}`);
         else if (result === 'no-user') say(`no user ${user}; create it first: ocireg users add ${user}`);
         else say(`${user} is a member of ${team}`);
         return result === 'added' ? 0 : 1;
-      }
-      case 'rm':
-      case 'remove':
+      },
+      rm: async () => {
         return outcome(await store.removeTeamMember(team, user), `removed ${user} from ${team}; they lose its grants at their next token (within 5 minutes)`, `${user} is not a member of ${team}`);
-      default:
-        throw new UsageError(`teams members takes add or rm, got "${verb ?? ''}"`);
-    }
+      },
+    }, { remove: 'rm' });
   });
 }

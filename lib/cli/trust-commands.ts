@@ -1,7 +1,7 @@
 import type { TeamGrant } from '../auth/identity.ts';
 import { isAllowedIssuerUrl, type ClaimRule } from '../auth/trust.ts';
 import { glob, identityName, level, outcome, parse, positional, print, withStore } from './admin-arguments.ts';
-import { UsageError, type Command } from './command.ts';
+import { runVerb, UsageError, type Command } from './command.ts';
 
 /**
  * `ocireg trust`: which CI ID tokens the registry accepts as the password of user `oidc`, and what they may do.
@@ -20,8 +20,8 @@ export const trust = {
       grant: { type: 'string', multiple: true },
     });
     return withStore(values, async (store) => {
-      switch (verb) {
-        case 'add': {
+      return runVerb('trust', verb, {
+        add: async () => {
           const name = identityName(positional(positionals, 0, 'trust name'), 'trust');
           const issuer = issuerUrl(values.issuer);
           if (typeof values.audience !== 'string' || values.audience === '') throw new UsageError('--audience is required: the `aud` your CI requests for this registry (e.g. its URL)');
@@ -32,20 +32,18 @@ export const trust = {
           const grants = ((values.grant as string[] | undefined) ?? []).map(trustGrant);
           if (grants.length === 0) throw new UsageError('give at least one --grant <repo-glob>=<level>, e.g. --grant acme/app=push');
           return outcome(await store.createTrust({ name, issuer, audience: values.audience, claims, grants, createdAt: Date.now() }), `CI jobs with an ID token from ${issuer} for ${values.audience} matching ${claims.map(formatClaim).join(', ')} may now ${grants.map(formatGrant).join(', ')} (docker login -u oidc)`, `trust ${name} exists already; remove it first (ocireg trust rm ${name})`);
-        }
-        case 'list':
+        },
+        list: async () => {
           for (const found of (await store.listTrusts()).sort((a, b) => a.name.localeCompare(b.name))) {
             print([found.name, found.issuer, found.audience, found.claims.map(formatClaim).join(' '), found.grants.map(formatGrant).join(' ')].join('\t'));
           }
           return 0;
-        case 'rm':
-        case 'remove': {
+        },
+        rm: async () => {
           const name = positional(positionals, 0, 'trust name');
           return outcome(await store.deleteTrust(name), `removed trust ${name}; registry tokens already issued through it expire within 5 minutes`, `no trust ${name}`);
-        }
-        default:
-          throw new UsageError(`trust takes add, list or rm, got "${verb ?? ''}"`);
-      }
+        },
+      }, { remove: 'rm' });
     });
   }) satisfies Command,
 };

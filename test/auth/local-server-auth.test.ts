@@ -130,6 +130,7 @@ describe('ocireg serve --auth, administered with the CLI while it runs', () => {
     expect(await cli('grants', 'set', 'dora', 'Team/*', 'pull')).toMatchObject({ code: 2, stderr: expect.stringMatching(/repository glob/) });
     expect(await cli('grants', 'set', 'dora', 'team/*', 'write')).toMatchObject({ code: 2, stderr: expect.stringMatching(/pull, push, delete, admin/) });
     expect(await cli('tokens', 'create', 'nobody')).toMatchObject({ code: 1, stderr: expect.stringMatching(/no user nobody/) });
+    expect(await cli('repos', 'hide', 'team/*')).toMatchObject({ code: 2, stderr: expect.stringMatching(/repos takes public, private or list-public, got "hide"/) });
   });
 });
 
