@@ -4,6 +4,7 @@ import { distributionRegistry, type DistributionRegistry } from '../support/dist
 import { blobPath, buildRandomImage, MANIFEST_ACCEPT, MiB, sameFileBytes, type LayoutImage } from '../support/images.ts';
 import { OCIREG_CLI, startRegistryServer, type RegistryServer } from '../support/registry-server.ts';
 import { tempDirs } from '../support/temp-dirs.ts';
+import { startTokenServer, type TokenServer } from '../support/token-server.ts';
 import { describeFailure, requireTools, runOk, runTool } from '../support/tools.ts';
 
 /**
@@ -11,7 +12,9 @@ import { describeFailure, requireTools, runOk, runTool } from '../support/tools.
  * protected too):
  * - Bearer token auth: another `ocireg serve --auth` (a real token-auth registry: challenge, /token, JWT) with a
  *   public `pub/**` (anonymous tokens) and a private `private/**` readable by the user `mirror`;
- * - Basic auth: CNCF Distribution (`docker-registry`) with its htpasswd auth.
+ * - Bearer token auth with the realm on another host, as Docker Hub does: CNCF Distribution (`docker-registry`) with
+ *   `auth: token`, trusting a token server of ours on another port (test/support/token-server.ts, ES256 JWTs);
+ * - Basic auth: CNCF Distribution with its htpasswd auth.
  * Rules: anonymous, with the right credentials (`cache add --username --password-stdin`) and with a wrong password.
  */
 
@@ -19,6 +22,8 @@ const dirs = tempDirs('ocireg-pull-cache-auth-');
 let work: string;
 let tokenUpstream: RegistryServer;
 let basicUpstream: DistributionRegistry;
+let tokenServer: TokenServer;
+let distributionTokenUpstream: DistributionRegistry;
 let cache: RegistryServer;
 let image: LayoutImage;
 /** Access tokens of the cache's users, by name. */
@@ -54,6 +59,15 @@ beforeAll(async () => {
   const push = await skopeo(['copy', '--dest-tls-verify=false', '--dest-creds', 'mirror:right-password', image.ref, `docker://${basicUpstream.host}/library/app:1`]);
   expect(push.code, describeFailure(push)).toBe(0);
 
+  // Distribution with token auth and the realm on another port.
+  tokenServer = await startTokenServer(work, { users: { mirror: 'mirror-secret', pusher: 'pusher-secret' }, pushers: ['pusher'] });
+  distributionTokenUpstream = await distributionRegistry(join(work, 'token'), { token: tokenServer });
+  await distributionTokenUpstream.start();
+  for (const name of ['pub/app', 'private/app']) {
+    const copied = await skopeo(['copy', '--dest-tls-verify=false', '--dest-creds', 'pusher:pusher-secret', image.ref, `docker://${distributionTokenUpstream.host}/${name}:1`]);
+    expect(copied.code, describeFailure(copied)).toBe(0);
+  }
+
   // The cache, with --auth: dev may pull everything, writer may push under priv/, nobody has no grant.
   cache = await startRegistryServer({ serveArgs: ['--auth', '--cache-revalidate', '1m'] });
   const cacheDir = cache.dataDir;
@@ -63,6 +77,9 @@ beforeAll(async () => {
   await ocireg(cacheDir, ['cache', 'add', 'basic', basicUpstream.url, '--username', 'mirror', '--password-stdin'], 'right-password\n');
   await ocireg(cacheDir, ['cache', 'add', 'basicwrong', basicUpstream.url, '--username', 'mirror', '--password-stdin'], 'wrong-password\n');
   await ocireg(cacheDir, ['cache', 'add', 'basicanon', basicUpstream.url]);
+  await ocireg(cacheDir, ['cache', 'add', 'dtok-anon', distributionTokenUpstream.url]);
+  await ocireg(cacheDir, ['cache', 'add', 'dtok', distributionTokenUpstream.url, '--username', 'mirror', '--password-stdin'], 'mirror-secret\n');
+  await ocireg(cacheDir, ['cache', 'add', 'dtok-wrong', distributionTokenUpstream.url, '--username', 'mirror', '--password-stdin'], 'not-the-secret\n');
   for (const [user, glob, level] of [['dev', '**', 'pull'], ['writer', 'priv/**', 'push'], ['nobody', 'elsewhere/**', 'pull']] as const) {
     await ocireg(cacheDir, ['users', 'add', user]);
     await ocireg(cacheDir, ['grants', 'set', user, glob, level]);
@@ -74,6 +91,8 @@ afterAll(async () => {
   await cache?.stop();
   await tokenUpstream?.stop();
   await basicUpstream?.stop();
+  await distributionTokenUpstream?.stop();
+  await tokenServer?.stop();
   await dirs.cleanUp();
 });
 
@@ -132,6 +151,24 @@ describe('pull-through cache with upstream credentials, on ocireg serve --auth',
     expect(error.code).toBe('DENIED');
     expect(error.message).toContain(`refused the credentials of mirror stored in cache rule wrong for private/app: it answered 401`);
     expect(cache.stderr()).not.toMatch(/at .*\.ts:\d+/);
+  });
+
+  it('pulls from docker-registry with token auth (realm on another port): anonymously a public repository, with the stored credentials a private one', async () => {
+    await pullWithSkopeo('dtok-anon/pub/app');
+    await pullWithSkopeo('dtok/private/app');
+
+    expect(tokenServer.requests()).toEqual(expect.arrayContaining([{ account: 'anonymous', status: 200 }, { account: 'mirror', status: 200 }]));
+  });
+
+  it('answers 403 DENIED when docker-registry refuses the anonymous token, or its token server the stored password', async () => {
+    const anonymous = await getManifest('dev', 'dtok-anon/private/app', '1');
+    const wrong = await getManifest('dev', 'dtok-wrong/private/app', '1');
+
+    expect(anonymous.status).toBe(403);
+    expect(firstError(anonymous.body)).toMatchObject({ code: 'DENIED', message: expect.stringContaining('refused anonymous access (cache rule dtok-anon has no credentials') });
+    expect(wrong.status).toBe(403);
+    expect(firstError(wrong.body)).toMatchObject({ code: 'DENIED', message: expect.stringContaining('refused the credentials of mirror stored in cache rule dtok-wrong for private/app: it answered 401') });
+    expect(tokenServer.requests()).toContainEqual({ account: 'mirror', status: 401 });
   });
 
   it('pulls from a Basic-auth (htpasswd) upstream with the stored credentials', async () => {

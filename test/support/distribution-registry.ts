@@ -10,10 +10,12 @@ import { isRunning, requireTool, stopChild, trackChild, waitFor } from './tools.
  * store in `dir`: the upstream of the pull-through cache suites. `start()` again after `stop()` serves the same
  * content on the same port (an upstream that went away and came back). With `htpasswd`, every request needs Basic
  * credentials of those users (distribution's htpasswd auth reads bcrypt hashes only; `openssl passwd` has no bcrypt,
- * so bcryptjs writes them).
+ * so bcryptjs writes them). With `token`, every request needs a Bearer token from that token server.
  */
 export interface DistributionRegistryOptions {
   htpasswd?: Record<string, string>;
+  /** Bearer token auth (`auth: token`) trusting a token server's certificate (test/support/token-server.ts). */
+  token?: { realm: string; service: string; issuer: string; certificate: string };
 }
 
 export interface DistributionRegistry {
@@ -44,6 +46,9 @@ export async function distributionRegistry(dir: string, options: DistributionReg
       'http:',
       `  addr: ${host}`,
       ...(options.htpasswd ? ['auth:', '  htpasswd:', '    realm: upstream', `    path: ${join(dir, 'htpasswd')}`] : []),
+      ...(options.token
+        ? ['auth:', '  token:', `    realm: ${options.token.realm}`, `    service: ${options.token.service}`, `    issuer: ${options.token.issuer}`, `    rootcertbundle: ${options.token.certificate}`]
+        : []),
       '',
     ].join('\n'),
   );
@@ -52,7 +57,7 @@ export async function distributionRegistry(dir: string, options: DistributionReg
     await writeFile(join(dir, 'htpasswd'), `${lines.join('\n')}\n`);
   }
   // Ready when /v2/ answers: 200, or 401 with a challenge when auth is on.
-  const ready = options.htpasswd ? 401 : 200;
+  const ready = options.htpasswd || options.token ? 401 : 200;
   let child: ChildProcess | undefined;
   let stderr = '';
   return {
