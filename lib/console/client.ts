@@ -85,7 +85,8 @@ export function consoleMain(kit: ConsoleKit, pages: ConsolePages): void {
     }
     if (mine !== generation) return;
     const flash = kit.takeFlash();
-    const main = h('main', { id: 'main' }, flash ? h('p', { role: 'status', class: 'flash' }, flash) : false, content);
+    // data-route says which navigation this page answers (the browser tests wait for it).
+    const main = h('main', { id: 'main', 'data-route': route }, flash ? h('p', { role: 'status', class: 'flash' }, flash) : false, content);
     app.replaceChildren(h('a', { href: '#main', class: 'skip', id: 'skip' }, 'Skip to content'), header(), main);
     // Focus moves to the new page's heading, so keyboard and screen reader users start there.
     (app.querySelector('main h1') as HTMLElement | null)?.focus();

@@ -9,6 +9,7 @@ import {
   pushIndex,
   pushReferrer,
   servedGzipBytes,
+  show,
   signIn,
   tableText,
   visibleRepositories,
@@ -36,7 +37,7 @@ async function page(): Promise<Watched> {
 /** Nothing failed in the page and it asked nothing of any other origin. */
 function expectClean(watched: Watched, url: string): void {
   expect(watched.errors).toEqual([]);
-  expect(watched.requests.filter((r) => !r.startsWith(url + '/'))).toEqual([]);
+  expect(watched.responses.filter((r) => !r.startsWith(url + '/'))).toEqual([]);
 }
 
 async function digestOf(target: Target & { token?: string }, name: string, tag: string): Promise<number | string> {
@@ -69,7 +70,7 @@ describe('web console in chromium against ocireg serve --auth', () => {
     const w = await page();
     await signIn(w.page, server.url, user, secrets[user]!);
     await w.page.waitForSelector('#repositories');
-    await w.page.goto(server.url + '/' + route);
+    await show(w.page, server.url, route);
     return w;
   }
 
@@ -132,11 +133,11 @@ describe('web console in chromium against ocireg serve --auth', () => {
     await w.page.goto(server.url + '/');
     await w.page.waitForSelector('#repositories');
     expect(await visibleRepositories(w.page)).toEqual(['pub/tool']);
-    await w.page.goto(server.url + '/#/tag/pub/tool:1.0');
+    await show(w.page, server.url, '#/tag/pub/tool:1.0');
     await w.page.waitForSelector('#history');
     expect(await w.page.$('#rollback-step')).toBeNull();
     expect(await w.page.$('#delete-tag')).toBeNull();
-    await w.page.goto(server.url + '/#/r/team/app');
+    await show(w.page, server.url, '#/r/team/app');
     await w.page.waitForSelector('[role=alert]');
     expect(await w.page.$eval('[role=alert]', (e) => e.textContent)).toMatch(/^Cannot show team\/app: .*\((UNAUTHORIZED|DENIED), 40[13]\)$/);
     expectClean(w, server.url);
@@ -211,7 +212,7 @@ describe('web console in chromium against ocireg serve --auth', () => {
       ['moved', v1.second.digest.slice(7, 19), v1.first.digest.slice(7, 19), 'alice'],
       ['created', v1.first.digest.slice(7, 19), '—', 'alice'],
     ]);
-    await w.page.goto(server.url + '/#/tag/team/app:multi');
+    await show(w.page, server.url, '#/tag/team/app:multi');
     await w.page.waitForSelector('#platforms');
     expect((await tableText(w.page, 'platforms')).map((r) => r[0])).toEqual(['linux/amd64', 'linux/arm64']);
     await w.page.click('#platforms tbody tr:nth-child(2) a');
@@ -245,7 +246,7 @@ describe('web console in chromium against ocireg serve --auth', () => {
     const w = await signedIn('alice', '#/tag/pub/tool:doomed');
     await w.page.waitForSelector('#history');
     expect(await w.page.$('#delete-tag')).toBeNull();
-    await w.page.goto(server.url + '/#/tag/team/web:latest');
+    await show(w.page, server.url, '#/tag/team/web:latest');
     await w.page.waitForSelector('#delete-tag');
     w.page.once('dialog', (d) => void d.dismiss());
     await w.page.click('#delete-tag');
@@ -278,7 +279,7 @@ describe('web console in chromium against ocireg serve --auth', () => {
     await w.page.waitForSelector('#repositories');
     expect(await visibleRepositories(w.page)).toEqual(['pub/tool']);
     for (const route of ['#/r/team/app', '#/tag/team/app:v1']) {
-      await w.page.goto(server.url + '/' + route);
+      await show(w.page, server.url, route);
       await w.page.waitForSelector('main [role=alert]');
       expect(await w.page.$eval('main [role=alert]', (e) => e.textContent)).toMatch(/^Cannot show team\/app(:v1)?: .*\(DENIED, 403\)$/);
       expect(await w.page.$('#tags, #layers')).toBeNull();
@@ -287,7 +288,7 @@ describe('web console in chromium against ocireg serve --auth', () => {
     await w.page.evaluate(() => sessionStorage.clear());
     await signIn(w.page, server.url, 'carol', secrets.carol!);
     await w.page.waitForSelector('#repositories');
-    await w.page.goto(server.url + '/#/tag/team/app:v1');
+    await show(w.page, server.url, '#/tag/team/app:v1');
     await w.page.waitForSelector('#history');
     expect(await w.page.$$('#history button, #rollback-step, #delete-tag')).toEqual([]);
     // A wrong token is refused at sign-in with the server's message.
@@ -327,8 +328,7 @@ describe('web console in chromium against ocireg serve --auth', () => {
     expect(await w.page.evaluate(() => document.activeElement?.textContent)).toBe('team/app');
     // Nothing wider than the phone: the tables scroll inside their box.
     for (const route of ['#/r/team/app', '#/tag/team/app:v1']) {
-      await w.page.goto(server.url + '/' + route);
-      await w.page.waitForSelector('main h1');
+      await show(w.page, server.url, route);
       await w.page.waitForSelector('#tags, #history');
       expect(await w.page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(375);
     }
@@ -358,7 +358,7 @@ describe('web console in chromium against ocireg serve without auth', () => {
     await w.page.goto(server.url + '/');
     await w.page.waitForSelector('#repositories');
     expect(await visibleRepositories(w.page)).toEqual(['lib/base', 'team/app']);
-    await w.page.goto(server.url + '/#/tag/team/app:v1');
+    await show(w.page, server.url, '#/tag/team/app:v1');
     await w.page.waitForSelector('#rollback-step');
     await w.page.waitForSelector('#config dl');
     expect(await w.page.$eval('#config dl', (e) => e.textContent)).toContain('SEED=two');
@@ -366,7 +366,7 @@ describe('web console in chromium against ocireg serve without auth', () => {
     await w.page.waitForSelector('.flash');
     expect(await w.page.$eval('#digest', (e) => e.textContent)).toBe(first.digest);
     expect(await digestOf({ url: server.url }, 'team/app', 'v1')).toBe(first.digest);
-    await w.page.goto(server.url + '/#/tag/lib/base:3');
+    await show(w.page, server.url, '#/tag/lib/base:3');
     await w.page.waitForSelector('#delete-tag');
     w.page.once('dialog', (d) => void d.accept());
     await w.page.click('#delete-tag');

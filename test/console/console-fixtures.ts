@@ -5,7 +5,7 @@ import { expect } from 'vitest';
 
 /**
  * What the console suites share: images pushed through the API as any client would (with a user's token when the
- * registry has --auth), and chromium pages that record every failure and every request.
+ * registry has --auth), and chromium pages that record every failure and every response.
  */
 
 export interface Target {
@@ -129,22 +129,25 @@ export function launchChromium(): Promise<Browser> {
 
 export interface Watched {
   page: Page;
-  /** Page errors, console errors (a CSP violation among them) and failed requests. */
+  /** Page errors and console errors (a CSP violation among them); refused API calls the page shows are not errors. */
   errors: string[];
-  /** Every URL the page requested. */
-  requests: string[];
+  /**
+   * The URL of every response the page received. (Chromium also announces a request for the target of a 307 that
+   * a `redirect: 'manual'` fetch does not follow; no response comes from there.)
+   */
+  responses: string[];
 }
 
 /** A page that records what went wrong; the suites assert `errors` is empty and every request stayed on the registry. */
 export async function watchedPage(browser: Browser): Promise<Watched> {
   const page = await browser.newPage();
-  const watched: Watched = { page, errors: [], requests: [] };
+  const watched: Watched = { page, errors: [], responses: [] };
   page.on('pageerror', (e) => watched.errors.push(String(e)));
   page.on('console', (m) => {
     // A refused request (401/403/404 the console asked for and shows) is logged by chromium as a resource error.
     if (m.type() === 'error' && !/Failed to load resource: the server responded with a status of 40[0-9]/.test(m.text())) watched.errors.push(m.text());
   });
-  page.on('request', (r) => watched.requests.push(r.url()));
+  page.on('response', (r) => watched.responses.push(r.url()));
   return watched;
 }
 
@@ -154,6 +157,12 @@ export async function signIn(page: Page, url: string, user: string, secret: stri
   await page.type('#user', user);
   await page.type('#secret', secret);
   await page.click('#sign-in button[type=submit]');
+}
+
+/** Moves to `route` (`#/…`) and waits until the console rendered that route, not the page before it. */
+export async function show(page: Page, url: string, route: string): Promise<void> {
+  await page.goto(url + '/' + route);
+  await page.waitForSelector(`main[data-route="${route.slice(1)}"]`);
 }
 
 export const visibleRepositories = (page: Page) =>
