@@ -7,7 +7,17 @@ import type { ConsoleKit } from './kit.ts';
  */
 export async function usagePage(kit: ConsoleKit): Promise<HTMLElement> {
   const { h } = kit;
-  type RepositoryUsage = { name: string; storedBytes: number; uniqueBytes: number; sharedBytes: number; tags: number; manifests: number; lastPushedAt?: string; lastPulledAt?: string };
+  type RepositoryUsage = {
+    name: string;
+    storedBytes: number;
+    uniqueBytes: number;
+    sharedBytes: number;
+    tags: number;
+    manifests: number;
+    lastPushedAt?: string | null;
+    lastPulledAt?: string | null;
+    quotaBytes?: number;
+  };
   type Policy = {
     glob: string;
     keepLast?: number;
@@ -19,7 +29,7 @@ export async function usagePage(kit: ConsoleKit): Promise<HTMLElement> {
     mutableTags?: string[];
     quotaBytes?: number;
   };
-  type Usage = { repositories: RepositoryUsage[]; totalBytes: number; estimatedMonthlyCostUsd?: number; pricePerGbMonthUsd?: number; policies?: Policy[] };
+  type Usage = { computedAt?: string | null; repositories: RepositoryUsage[]; totalBytes: number; estimatedMonthlyCostUsd?: number; pricePerGbMonthUsd?: number; policies?: Policy[] };
   const main = h('section', {}, h('h1', { tabindex: '-1' }, 'Usage'));
   let usage: Usage;
   try {
@@ -34,13 +44,15 @@ export async function usagePage(kit: ConsoleKit): Promise<HTMLElement> {
     h(
       'dl',
       { class: 'facts' },
+      h('dt', {}, 'Figures of'),
+      h('dd', { id: 'computed' }, usage.computedAt ? kit.formatTime(usage.computedAt) : 'never: the deployed registry keeps a summary that ocireg usage --stack (or a gc run) writes'),
       h('dt', {}, 'Stored'),
       h('dd', { id: 'total' }, kit.formatBytes(usage.totalBytes)),
       h('dt', {}, 'Estimated cost on AWS'),
       h(
         'dd',
         { id: 'cost' },
-        cost === undefined ? '—' : '$' + cost.toFixed(2) + ' a month',
+        cost === undefined ? '— (on AWS only)' : '$' + cost.toFixed(cost < 1 ? 4 : 2) + ' a month',
         usage.pricePerGbMonthUsd === undefined ? '' : h('span', { class: 'empty' }, ' (S3 storage at $' + usage.pricePerGbMonthUsd + ' per GB-month; requests and transfer not included)'),
       ),
     ),
@@ -58,11 +70,12 @@ export async function usagePage(kit: ConsoleKit): Promise<HTMLElement> {
       h('td', { class: 'num' }, kit.formatBytes(r.uniqueBytes)),
       h('td', { class: 'num' }, kit.formatBytes(r.sharedBytes)),
       h('td', { class: 'num' }, String(r.tags)),
-      h('td', {}, kit.formatTime(r.lastPushedAt)),
-      h('td', {}, kit.formatTime(r.lastPulledAt)),
+      h('td', { class: 'num' }, r.quotaBytes === undefined ? '—' : Math.round((100 * r.storedBytes) / r.quotaBytes) + '% of ' + kit.formatBytes(r.quotaBytes)),
+      h('td', {}, kit.formatTime(r.lastPushedAt ?? undefined)),
+      h('td', {}, kit.formatTime(r.lastPulledAt ?? undefined)),
     ),
   );
-  main.append(kit.table('usage', ['Repository', 'Stored', 'Unique', 'Shared', 'Tags', 'Last push', 'Last pull'], rows));
+  main.append(kit.table('usage', ['Repository', 'Stored', 'Unique', 'Shared', 'Tags', 'Quota', 'Last push', 'Last pull'], rows));
 
   main.append(h('h2', {}, 'Retention rules in force'));
   const policies = usage.policies ?? [];

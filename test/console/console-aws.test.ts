@@ -61,6 +61,9 @@ beforeAll(async () => {
   // Both digests v1 takes (each run below rolls it back one step) carry an attestation.
   for (const subject of [v1.first, v1.second]) await pushReferrer(alice, 'team/app', subject, 'application/vnd.in-toto+json');
   await pushImage(alice, 'pub/tool', '1.0');
+  await ocireg('policy', 'set', 'team/*', '--keep-last', '10');
+  // On DynamoDB the usage endpoint serves the summary this stores (it never scans the table per request).
+  await ocireg('usage');
 
   const api = (await import(bundle)) as typeof RegistryApi;
   const app = api.createAwsRegistryApp(
@@ -97,7 +100,7 @@ describe('web console on the AWS path', () => {
     ['dev:aws', () => dev.url],
     ['the minified Lambda bundle', () => bundled.url],
   ] as const) {
-    it(`signs in, browses, shows a tag and rolls it back — ${label}`, async () => {
+    it(`signs in, browses, shows a tag, rolls it back and shows usage — ${label}`, async () => {
       const base = url();
       const w = await watchedPage(browser);
       await signIn(w.page, base, 'alice', secrets.alice!);
@@ -123,6 +126,11 @@ describe('web console on the AWS path', () => {
       await w.page.waitForFunction((d) => document.querySelector('#digest')?.textContent !== d, {}, before);
       expect([v1.first.digest, v1.second.digest]).toContain(await w.page.$eval('#digest', (e) => e.textContent));
       expect(await w.page.$eval('.flash', (e) => e.textContent)).toMatch(/^Rolled back team\/app:v1 one step: it now points at sha256:/);
+      await show(w.page, base, '#/usage');
+      await w.page.waitForSelector('#usage-chart');
+      expect((await w.page.$$eval('#usage-chart rect.shared', (rects) => rects.map((r) => r.getAttribute('data-name')))).sort()).toEqual(['pub/tool', 'team/app']);
+      expect(await w.page.$eval('#cost', (e) => e.textContent)).toMatch(/^\$0\.0\d{3} a month \(S3 storage at \$0\.023 per GB-month/);
+      expect(await tableText(w.page, 'policies')).toEqual([['team/*', 'keep the last 10 tags']]);
       await w.page.click('#sign-out');
       await w.page.waitForSelector('#sign-in-link');
       await w.page.waitForFunction(() => document.querySelectorAll('#repositories tbody tr').length === 1);

@@ -102,6 +102,7 @@ describe('web console in chromium against ocireg serve --auth', () => {
     await pushImage(alice, 'team/locked', 'v1', { seed: 'b' });
     await pushImage(alice, 'pub/tool', '1.0');
     await pushImage(alice, 'pub/tool', 'doomed', { seed: 'doomed' });
+    await ocireg('policy', 'set', 'team/app', '--keep-last', '5', '--protect', 'v*', '--quota', '1GiB');
     await ocireg('policy', 'set', 'team/locked', '--immutable');
     policySetAt = Date.now();
   }, 180_000);
@@ -296,6 +297,31 @@ describe('web console in chromium against ocireg serve --auth', () => {
     await signIn(w.page, server.url, 'bob', 'wrong');
     await w.page.waitForFunction(() => document.querySelector('#sign-in [role=alert]')?.textContent?.startsWith('Sign-in failed: '));
     expectClean(w, server.url);
+  });
+
+  it('shows usage: storage per repository as an SVG chart, quotas and the rules in force, for what the user may pull', async () => {
+    const w = await signedIn('alice', '#/usage');
+    await w.page.waitForSelector('#usage-chart');
+    const bars = await w.page.$$eval('#usage-chart rect.shared', (rects) => rects.map((r) => [r.getAttribute('data-name'), Number(r.getAttribute('width'))] as const));
+    expect(bars.map(([name]) => name).sort()).toEqual(['pub/tool', 'team/app', 'team/locked', 'team/web']);
+    // Sorted by stored bytes, the longest bar first.
+    expect(bars[0]![0]).toBe('team/app');
+    expect(bars.every(([, width], i) => i === 0 || width <= bars[i - 1]![1])).toBe(true);
+    const rows = Object.fromEntries((await tableText(w.page, 'usage')).map(([name, ...rest]) => [name, rest]));
+    expect(rows['team/app']![3]).toBe('3');
+    expect(rows['team/app']![4]).toMatch(/^0% of 1\.0 GB$/);
+    expect(await w.page.$eval('#cost', (e) => e.textContent)).toBe('— (on AWS only)');
+    expect(await tableText(w.page, 'policies')).toEqual([
+      ['team/app', 'keep the last 5 tags; never expire v*; quota 1.0 GB'],
+      ['team/locked', 'immutable tags'],
+    ]);
+    expectClean(w, server.url);
+    // bob may pull only the public repository: its figures alone, and no policy of team/*.
+    const b = await signedIn('bob', '#/usage');
+    await b.page.waitForSelector('#usage');
+    expect((await tableText(b.page, 'usage')).map((r) => r[0])).toEqual(['pub/tool']);
+    expect(await b.page.$('#policies')).toBeNull();
+    expectClean(b, server.url);
   });
 
   it('works at phone width and with the keyboard alone', async () => {
