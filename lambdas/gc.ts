@@ -6,14 +6,18 @@ import { SERVICE_NAME } from '../lib/auth/service-name.ts';
 import { DEFAULT_GRACE_MS } from '../lib/registry/gc/collector.ts';
 import type { GcRemoval, GcReport } from '../lib/registry/gc/gc-report.ts';
 import { runGc, type RetentionPlanner } from '../lib/registry/gc/run-gc.ts';
+import { StoreRetentionPlanner } from '../lib/registry/retention-planner.ts';
+import { TagVersions } from '../lib/registry/tag-versions.ts';
 import { gcSummary } from '../lib/server/local-gc.ts';
 import { createDynamoDbClient, createS3Client } from '../lib/storage/aws-clients.ts';
 import { awsGcStorage } from '../lib/storage/aws-gc-storage.ts';
+import { DynamoDbPolicyStore } from '../lib/storage/dynamodb/dynamodb-policy-store.ts';
+import { DynamoDbTagHistoryStore } from '../lib/storage/dynamodb/dynamodb-tag-history-store.ts';
 import { gcMetricsLine } from './gc-metrics.ts';
 
 /**
  * The scheduled garbage-collection function (lib/infra/registry-gc.ts runs it daily by default): the same runGc as
- * `ocireg gc`, over the deployed table and bucket, while the registry function serves pushes and pulls (the
+ * `ocireg gc` (the storage policies' retention rules, then the sweep), over the deployed table and bucket, while the registry function serves pushes and pulls (the
  * conditional writes of lib/storage/dynamodb keep them safe: lib/registry/gc/collector.ts draws the race).
  *
  * A run stops sweeping {@link DEADLINE_MARGIN_MS} before the function's timeout and reports `complete: false`; the
@@ -50,9 +54,12 @@ export function gcConfigFromEnv(env: Record<string, string | undefined> = proces
 export interface GcHandlerOptions {
   clients?: { dynamo?: DynamoDBClient; s3?: S3Client };
   logger?: Logger;
-  /** Retention rules applied before the sweep (the retention feature wires its planner here). */
+  /** Retention rules applied before the sweep. @default the storage policies of the table (StoreRetentionPlanner) */
   plan?: RetentionPlanner;
-  /** Each removal as it happens (registry events, tag history). Its failures must not stop the run. */
+  /**
+   * Each removal as it happens. Its failures must not stop the run.
+   * @default a 'removed by retention' tag-history entry for each expired tag (TagVersions.recordCollected)
+   */
   onRemoved?: (removal: GcRemoval) => void;
   /** @default AWS_CLOCK_TOLERANCE_MS */
   clockToleranceMs?: number;
@@ -66,21 +73,28 @@ export type GcFunctionResult = Record<string, unknown>;
 /** The handler over `config`: one collection per invocation, whatever the event (the schedule sends an empty one). */
 export function createGcHandler(config: GcFunctionConfig, options: GcHandlerOptions = {}): (event: unknown, context: Pick<Context, 'getRemainingTimeInMillis'>) => Promise<GcFunctionResult> {
   const log = options.logger ?? logger;
+  const dynamo = options.clients?.dynamo ?? createDynamoDbClient();
   const storage = awsGcStorage({
-    dynamo: options.clients?.dynamo ?? createDynamoDbClient(),
+    dynamo,
     s3: options.clients?.s3 ?? createS3Client(),
     table: config.table,
     bucket: config.bucket,
     ...(options.clockToleranceMs !== undefined ? { clockToleranceMs: options.clockToleranceMs } : {}),
   });
+  const history = new DynamoDbTagHistoryStore({ dynamo, table: config.table });
+  const plan = options.plan ?? new StoreRetentionPlanner({ metadata: storage.metadata, policies: new DynamoDbPolicyStore({ dynamo, table: config.table }), history });
+  const versions = new TagVersions({ metadata: storage.metadata, history });
+  const onRemoved =
+    options.onRemoved ??
+    ((removal: GcRemoval) => void versions.recordCollected(removal).catch((error: unknown) => log.error({ message: 'gc removal not recorded', removal: JSON.stringify(removal), error: String(error) })));
   const writeMetrics = options.writeMetrics ?? ((line: string) => process.stdout.write(`${line}\n`));
   return async (_event, context) => {
     const report: GcReport = await runGc({
       ...storage,
       graceMs: config.graceMs,
       deadline: Date.now() + context.getRemainingTimeInMillis() - DEADLINE_MARGIN_MS,
-      ...(options.plan ? { plan: options.plan } : {}),
-      ...(options.onRemoved ? { onRemoved: options.onRemoved } : {}),
+      plan,
+      onRemoved,
     });
     const summary = gcSummary(report);
     log.info({ message: 'gc', ...summary });

@@ -42,12 +42,12 @@ export class RegistryGc extends Construct {
       description: 'ocireg garbage collection: scans the table and bucket, deletes what nothing references',
     });
     role.addToPolicy(new PolicyStatement({ actions: ['logs:CreateLogStream', 'logs:PutLogEvents'], resources: [logs.logGroupArn] }));
-    // Scan pages; GetItem/Query for tags and guards; UpdateItem dooms; DeleteItem drops (also inside the transaction
-    // that deletes a referrer with its tags). No PutItem: the collector never creates an item but a body's guard,
-    // which UpdateItem creates.
+    // Scan pages; GetItem/Query for tags, policies, history and guards; UpdateItem dooms (and creates a body's
+    // guard); DeleteItem drops (also inside the transaction that deletes a manifest with its tags); PutItem writes
+    // the tag-history entry of a tag retention expired.
     role.addToPolicy(
       new PolicyStatement({
-        actions: ['dynamodb:Scan', 'dynamodb:Query', 'dynamodb:GetItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem'],
+        actions: ['dynamodb:Scan', 'dynamodb:Query', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem'],
         resources: [props.table.tableArn],
       }),
     );

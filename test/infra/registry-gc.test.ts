@@ -53,7 +53,7 @@ describe('scheduled garbage collection in the stack', () => {
     const api = policyStatements(template, id(stack.registry.function.role!));
 
     for (const statement of gc) for (const action of [statement.Action].flat()) expect(action).not.toContain('*');
-    expect(actionsOn(gc, tableId)).toEqual(['dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:Scan', 'dynamodb:UpdateItem']);
+    expect(actionsOn(gc, tableId)).toEqual(['dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:Scan', 'dynamodb:UpdateItem']);
     expect(actionsOn(gc, bucketId)).toEqual(['s3:AbortMultipartUpload', 's3:DeleteObject', 's3:GetObject', 's3:ListBucket']);
     expect(gc.flatMap((statement) => [statement.Action].flat()).filter((action) => !action.startsWith('dynamodb:') && !action.startsWith('s3:')).sort()).toEqual(['logs:CreateLogStream', 'logs:PutLogEvents']);
     expect(actionsOn(api, tableId)).not.toContain('dynamodb:Scan');

@@ -3,6 +3,8 @@ import { describe, expect, it } from 'vitest';
 import { createGcHandler, DEADLINE_MARGIN_MS, gcConfigFromEnv } from '../../lambdas/gc.ts';
 import type { GcRemoval } from '../../lib/registry/gc/gc-report.ts';
 import { Registry } from '../../lib/registry/registry.ts';
+import { DynamoDbTagHistoryStore } from '../../lib/storage/dynamodb/dynamodb-tag-history-store.ts';
+import { DynamoDbPolicyStore } from '../../lib/storage/dynamodb/dynamodb-policy-store.ts';
 import { awsGcStorage } from '../../lib/storage/aws-gc-storage.ts';
 import { useLocalBackends } from '../support/local-backends.ts';
 import { expectPullsIdentical, image, push, settle } from '../registry/gc.contract.ts';
@@ -58,6 +60,26 @@ describe('scheduled garbage-collection function', () => {
     expect(summary).toMatchObject({ complete: false, objectsDeleted: 0 });
     expect(JSON.parse(lines[0]!).GcIncomplete).toBe(1);
     expect(await metadata.getBlob(gone.blobs[0]!.digest)).toBeDefined();
+  });
+
+  it("applies the table's retention rules before the sweep: keep-last 1 expires the older tag, and its blobs go", async () => {
+    // Prepare: a policy on its own repository glob, two images pushed one after the other
+    const { metadata, blobs } = awsGcStorage({ dynamo: local.aws.dynamo, s3: local.aws.s3, ...local.names, clockToleranceMs: TOLERANCE_MS });
+    // The tag history is where push times come from, as on the deployed function.
+    const registry = new Registry({ metadata, blobs, history: new DynamoDbTagHistoryStore({ dynamo: local.aws.dynamo, table: local.names.table }) });
+    await new DynamoDbPolicyStore({ dynamo: local.aws.dynamo, table: local.names.table }).putPolicy({ glob: 'kept-one/**', keepLast: 1, protect: [], immutable: false, mutableTags: [], updatedAt: Date.now() });
+    const [older, newer] = [image('kept-one/app'), image('kept-one/app')];
+    await push(registry, older, 'v1');
+    await push(registry, newer, 'v2');
+    await settle(metadata);
+    const removals: GcRemoval[] = [];
+    // Act
+    await handlerWith([], removals)({}, { getRemainingTimeInMillis: () => 900_000 });
+    // Assess
+    expect(removals).toContainEqual(expect.objectContaining({ kind: 'tag', name: 'kept-one/app', tag: 'v1' }));
+    expect(removals).toContainEqual({ kind: 'blob', digest: older.blobs[1]!.digest, bytes: older.blobs[1]!.size });
+    await expect(registry.getManifest('kept-one/app', 'v1')).rejects.toMatchObject({ code: 'MANIFEST_UNKNOWN' });
+    await expectPullsIdentical(registry, newer, 'v2');
   });
 
   it('names the missing or wrong variable in its configuration error', () => {

@@ -215,12 +215,7 @@ export class DynamoDbManifests {
 
   async deleteTag(name: string, tag: string, digest?: string): Promise<boolean> {
     if (digest === undefined) return this.#table.delete(tagKey(name, tag));
-    try {
-      return await this.#table.delete(tagKey(name, tag), { ConditionExpression: '#digest = :digest', ExpressionAttributeNames: { '#digest': 'digest' }, ExpressionAttributeValues: { ':digest': s(digest) } });
-    } catch (error) {
-      if (error instanceof Error && error.name === 'ConditionalCheckFailedException') return false;
-      throw error;
-    }
+    return this.#table.deleteIf(tagKey(name, tag), { ConditionExpression: '#digest = :digest', ExpressionAttributeNames: { '#digest': 'digest' }, ExpressionAttributeValues: { ':digest': s(digest) } });
   }
 
   async listTags(name: string, page: PageRequest): Promise<Page<string> | undefined> {
