@@ -52,7 +52,8 @@ export class HttpUpstream implements Upstream {
   async headManifest(name: string, reference: string): Promise<string | undefined> {
     const result = await this.#call(name, () => this.#client.request('HEAD', `/v2/${name}/manifests/${reference}`, { headers: { accept: MANIFEST_ACCEPT }, expect: [200, 404] }));
     if (result.status === 404) return undefined;
-    return headerValue(result.headers, 'docker-content-digest');
+    // Docker-Content-Digest is a SHOULD: without it the tag cannot be compared, so the cache GETs the manifest.
+    return headerValue(result.headers, 'docker-content-digest') ?? '';
   }
 
   async getManifest(name: string, reference: string): Promise<UpstreamManifest | undefined> {

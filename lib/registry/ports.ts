@@ -256,7 +256,10 @@ export interface UpstreamManifest {
  * content is undefined; an upstream that cannot answer (unreachable, 5xx, 429, credentials refused) throws.
  */
 export interface Upstream {
-  /** The digest a tag or digest resolves to, by HEAD (no manifest pull counted by Docker Hub); undefined when absent. */
+  /**
+   * The digest a tag or digest resolves to, by HEAD (no manifest pull counted by Docker Hub); undefined when absent;
+   * '' when the upstream did not say (no Docker-Content-Digest): the cache then fetches the manifest.
+   */
   headManifest(name: string, reference: string): Promise<string | undefined>;
   /** The manifest as stored upstream; undefined when absent. The caller verifies its digest. */
   getManifest(name: string, reference: string): Promise<UpstreamManifest | undefined>;

@@ -99,4 +99,10 @@ describe('HttpUpstream failures', () => {
     expect(received).toBe(10);
     expect(failure).toMatchObject({ code: 'UNAVAILABLE', message: expect.stringContaining('while fetching library/app') });
   });
+
+  it('answers an empty digest for a HEAD without Docker-Content-Digest, so the cache fetches rather than keeps a stale tag', async () => {
+    const upstream = upstreamAt(await answering(200));
+
+    expect(await upstream.headManifest('library/app', '1')).toBe('');
+  });
 });

@@ -236,6 +236,50 @@ describe('PullThroughCache streamed miss', () => {
   });
 });
 
+describe('PullThroughCache tag revalidation', () => {
+  it('asks nothing within the interval, a HEAD after it, a GET only when the digest differs or is not given, and never for a digest', async () => {
+    // Prepare: an upstream that counts HEADs and GETs; the test moves the clock.
+    const manifest = Buffer.from(JSON.stringify({
+      schemaVersion: 2,
+      mediaType: 'application/vnd.oci.image.manifest.v1+json',
+      config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: digestOf(Buffer.from('{}')), size: 2 },
+      layers: [],
+    }));
+    const digest = digestOf(manifest);
+    const calls: string[] = [];
+    let headAnswer: string | undefined = digest;
+    const upstream: Upstream = {
+      headManifest: async (_name, reference) => (calls.push(`HEAD ${reference}`), headAnswer),
+      getManifest: async (_name, reference) => (calls.push(`GET ${reference}`), { digest, mediaType: 'application/vnd.oci.image.manifest.v1+json', content: manifest }),
+      openBlob: async () => undefined,
+    };
+    const rules = new MemoryCacheRuleStore();
+    await rules.put({ prefix: 'hub', upstream: 'https://upstream.test' });
+    const metadata = new MemoryMetadataStore();
+    let now = 1_000_000;
+    const cache = new PullThroughCache({ rules, blobs: new MemoryBlobStore(), metadata, upstreamFor: () => upstream, revalidateAfterMs: 60_000, now: () => now });
+    const stored = (reference: string) => async () => (reference.startsWith('sha256:') ? metadata.getManifest('hub/library/app', reference) : metadata.resolveTag('hub/library/app', reference));
+    const pull = (reference: string) => cache.getManifest('hub/library/app', reference, stored(reference));
+
+    // Act + Assess, step by step
+    expect((await pull('1'))?.digest).toBe(digest);
+    expect(calls).toEqual(['GET 1']);
+    now += 59_999;
+    await pull('1');
+    expect(calls).toEqual(['GET 1']);
+    now += 1;
+    await pull('1');
+    expect(calls).toEqual(['GET 1', 'HEAD 1']);
+    now += 60_000;
+    headAnswer = '';
+    await pull('1');
+    expect(calls).toEqual(['GET 1', 'HEAD 1', 'HEAD 1', 'GET 1']);
+    now += 10 * 60_000;
+    expect((await pull(digest))?.digest).toBe(digest);
+    expect(calls).toHaveLength(4);
+  });
+});
+
 function digestOf(bytes: Uint8Array): string {
   return `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
 }
