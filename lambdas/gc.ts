@@ -5,7 +5,7 @@ import type { Context } from 'aws-lambda';
 import { SERVICE_NAME } from '../lib/auth/service-name.ts';
 import { DEFAULT_GRACE_MS } from '../lib/registry/gc/collector.ts';
 import type { GcRemoval, GcReport } from '../lib/registry/gc/gc-report.ts';
-import { runGc, type RetentionPlanner } from '../lib/registry/gc/run-gc.ts';
+import { runGc } from '../lib/registry/gc/run-gc.ts';
 import { StoreRetentionPlanner } from '../lib/registry/retention-planner.ts';
 import { TagVersions } from '../lib/registry/tag-versions.ts';
 import { gcSummary } from '../lib/server/local-gc.ts';
@@ -17,7 +17,8 @@ import { gcMetricsLine } from './gc-metrics.ts';
 
 /**
  * The scheduled garbage-collection function (lib/infra/registry-gc.ts runs it daily by default): the same runGc as
- * `ocireg gc` (the storage policies' retention rules, then the sweep), over the deployed table and bucket, while the registry function serves pushes and pulls (the
+ * `ocireg gc` (the storage policies' retention rules, then the sweep), over the deployed table and bucket, while
+ * the registry function serves pushes and pulls (the
  * conditional writes of lib/storage/dynamodb keep them safe: lib/registry/gc/collector.ts draws the race).
  *
  * A run stops sweeping {@link DEADLINE_MARGIN_MS} before the function's timeout and reports `complete: false`; the
@@ -54,12 +55,7 @@ export function gcConfigFromEnv(env: Record<string, string | undefined> = proces
 export interface GcHandlerOptions {
   clients?: { dynamo?: DynamoDBClient; s3?: S3Client };
   logger?: Logger;
-  /** Retention rules applied before the sweep. @default the storage policies of the table (StoreRetentionPlanner) */
-  plan?: RetentionPlanner;
-  /**
-   * Each removal as it happens. Its failures must not stop the run.
-   * @default a 'removed by retention' tag-history entry for each expired tag (TagVersions.recordCollected)
-   */
+  /** Each removal as it happens (registry events, tag history). Its failures must not stop the run. */
   onRemoved?: (removal: GcRemoval) => void;
   /** @default AWS_CLOCK_TOLERANCE_MS */
   clockToleranceMs?: number;
@@ -81,21 +77,25 @@ export function createGcHandler(config: GcFunctionConfig, options: GcHandlerOpti
     bucket: config.bucket,
     ...(options.clockToleranceMs !== undefined ? { clockToleranceMs: options.clockToleranceMs } : {}),
   });
+  // The policies' retention rules run before the sweep (lib/registry/retention-planner.ts); a tag they expire gets
+  // its tag-history entry (actor `gc`), written before the function returns.
   const history = new DynamoDbTagHistoryStore({ dynamo, table: config.table });
-  const plan = options.plan ?? new StoreRetentionPlanner({ metadata: storage.metadata, policies: new DynamoDbPolicyStore({ dynamo, table: config.table }), history });
+  const plan = new StoreRetentionPlanner({ metadata: storage.metadata, policies: new DynamoDbPolicyStore({ dynamo, table: config.table }), history });
   const versions = new TagVersions({ metadata: storage.metadata, history });
-  const onRemoved =
-    options.onRemoved ??
-    ((removal: GcRemoval) => void versions.recordCollected(removal).catch((error: unknown) => log.error({ message: 'gc removal not recorded', removal: JSON.stringify(removal), error: String(error) })));
   const writeMetrics = options.writeMetrics ?? ((line: string) => process.stdout.write(`${line}\n`));
   return async (_event, context) => {
+    const recorded: Promise<void>[] = [];
     const report: GcReport = await runGc({
       ...storage,
+      plan,
       graceMs: config.graceMs,
       deadline: Date.now() + context.getRemainingTimeInMillis() - DEADLINE_MARGIN_MS,
-      plan,
-      onRemoved,
+      onRemoved: (removal) => {
+        options.onRemoved?.(removal);
+        if (removal.kind === 'tag') recorded.push(versions.recordCollected(removal).catch((error: unknown) => log.warn({ message: 'expired tag not recorded in its history', ...removal }, error instanceof Error ? error : new Error(String(error)))));
+      },
     });
+    await Promise.all(recorded);
     const summary = gcSummary(report);
     log.info({ message: 'gc', ...summary });
     writeMetrics(JSON.stringify(gcMetricsLine(report, SERVICE_NAME, Date.now())));

@@ -3,9 +3,9 @@ import { describe, expect, it } from 'vitest';
 import { createGcHandler, DEADLINE_MARGIN_MS, gcConfigFromEnv } from '../../lambdas/gc.ts';
 import type { GcRemoval } from '../../lib/registry/gc/gc-report.ts';
 import { Registry } from '../../lib/registry/registry.ts';
-import { DynamoDbTagHistoryStore } from '../../lib/storage/dynamodb/dynamodb-tag-history-store.ts';
-import { DynamoDbPolicyStore } from '../../lib/storage/dynamodb/dynamodb-policy-store.ts';
 import { awsGcStorage } from '../../lib/storage/aws-gc-storage.ts';
+import { DynamoDbPolicyStore } from '../../lib/storage/dynamodb/dynamodb-policy-store.ts';
+import { DynamoDbTagHistoryStore } from '../../lib/storage/dynamodb/dynamodb-tag-history-store.ts';
 import { useLocalBackends } from '../support/local-backends.ts';
 import { expectPullsIdentical, image, push, settle } from '../registry/gc.contract.ts';
 
@@ -62,24 +62,28 @@ describe('scheduled garbage-collection function', () => {
     expect(await metadata.getBlob(gone.blobs[0]!.digest)).toBeDefined();
   });
 
-  it("applies the table's retention rules before the sweep: keep-last 1 expires the older tag, and its blobs go", async () => {
-    // Prepare: a policy on its own repository glob, two images pushed one after the other
-    const { metadata, blobs } = awsGcStorage({ dynamo: local.aws.dynamo, s3: local.aws.s3, ...local.names, clockToleranceMs: TOLERANCE_MS });
-    // The tag history is where push times come from, as on the deployed function.
-    const registry = new Registry({ metadata, blobs, history: new DynamoDbTagHistoryStore({ dynamo: local.aws.dynamo, table: local.names.table }) });
-    await new DynamoDbPolicyStore({ dynamo: local.aws.dynamo, table: local.names.table }).putPolicy({ glob: 'kept-one/**', keepLast: 1, protect: [], immutable: false, mutableTags: [], updatedAt: Date.now() });
-    const [older, newer] = [image('kept-one/app'), image('kept-one/app')];
-    await push(registry, older, 'v1');
-    await push(registry, newer, 'v2');
+  it('applies the retention rules of the policies in the table before the sweep, and writes the expired tag in its history', async () => {
+    // Prepare: two tags pushed in order, a policy keeping the newest one
+    const { dynamo, s3 } = local.aws;
+    const { metadata, blobs } = awsGcStorage({ dynamo, s3, ...local.names, clockToleranceMs: TOLERANCE_MS });
+    const history = new DynamoDbTagHistoryStore({ dynamo, table: local.names.table });
+    const registry = new Registry({ metadata, blobs, history });
+    const [old, newest] = [image('retained/app'), image('retained/app')];
+    await push(registry, old, 'old');
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    await push(registry, newest, 'newest');
+    await new DynamoDbPolicyStore({ dynamo, table: local.names.table }).putPolicy({ glob: 'retained/*', keepLast: 1, protect: [], immutable: false, mutableTags: [], updatedAt: Date.now() });
     await settle(metadata);
     const removals: GcRemoval[] = [];
     // Act
     await handlerWith([], removals)({}, { getRemainingTimeInMillis: () => 900_000 });
-    // Assess
-    expect(removals).toContainEqual(expect.objectContaining({ kind: 'tag', name: 'kept-one/app', tag: 'v1' }));
-    expect(removals).toContainEqual({ kind: 'blob', digest: older.blobs[1]!.digest, bytes: older.blobs[1]!.size });
-    await expect(registry.getManifest('kept-one/app', 'v1')).rejects.toMatchObject({ code: 'MANIFEST_UNKNOWN' });
-    await expectPullsIdentical(registry, newer, 'v2');
+    // Assess: the tag and its manifest, then the blobs only it used
+    expect(removals).toContainEqual({ kind: 'tag', name: 'retained/app', tag: 'old', digest: old.manifest.digest, reason: 'not among the 1 most recently pushed tags' });
+    expect(removals).toContainEqual({ kind: 'manifest', name: 'retained/app', digest: old.manifest.digest, bytes: old.manifest.bytes.byteLength, reason: 'its tags expired' });
+    expect(removals).toEqual(expect.arrayContaining(old.blobs.map((blob) => ({ kind: 'blob', digest: blob.digest, bytes: blob.size }))));
+    expect((await history.list('retained/app', 'old'))[0]).toMatchObject({ action: 'deleted', previous: old.manifest.digest, actor: { subject: 'gc' }, reason: 'removed by retention: not among the 1 most recently pushed tags' });
+    await expect(registry.getManifest('retained/app', 'old')).rejects.toMatchObject({ code: 'MANIFEST_UNKNOWN' });
+    await expectPullsIdentical(registry, newest, 'newest');
   });
 
   it('names the missing or wrong variable in its configuration error', () => {
