@@ -18,8 +18,8 @@ import { gcMetricsLine } from './gc-metrics.ts';
 /**
  * The scheduled garbage-collection function (lib/infra/registry-gc.ts runs it daily by default): the same runGc as
  * `ocireg gc` (the storage policies' retention rules, then the sweep), over the deployed table and bucket, while
- * the registry function serves pushes and pulls (the
- * conditional writes of lib/storage/dynamodb keep them safe: lib/registry/gc/collector.ts draws the race).
+ * the registry function serves pushes and pulls (the conditional writes of lib/storage/dynamodb keep them safe:
+ * lib/registry/gc/collector.ts draws the race).
  *
  * A run stops sweeping {@link DEADLINE_MARGIN_MS} before the function's timeout and reports `complete: false`; the
  * next scheduled run starts a new scan and continues with what is left. Each run logs one JSON summary line and
