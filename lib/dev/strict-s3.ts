@@ -1,10 +1,10 @@
-import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
-import { S3ServiceException, type S3Client } from '@aws-sdk/client-s3';
+import { verifyPresignedUrl, type SigningCredentials } from './presigned-url.ts';
 import { s3Checksum } from './s3-checksums.ts';
+import { MAX_PART_NUMBER, MIN_PART_SIZE } from './s3-limits.ts';
+import { checksumModeEnabled, fail, noSuchUpload, readAll, readJson, replaceBody, type S3rverLike } from './s3rver-context.ts';
 import {
   checkCompletedPartChecksum,
   checkCompleteHeaders,
@@ -20,7 +20,7 @@ import {
 /**
  * Real S3's rules that s3rver does not enforce, so tests against s3rver fail where production would.
  *
- * - {@link S3CallCounter}: an SDK middleware counting the HTTP requests a client sends, per operation; it also
+ * - S3CallCounter (sdk-call-counter.ts): an SDK middleware counting the HTTP requests a client sends, per operation; it also
  *   refuses part numbers outside 1..10,000 before they leave the client.
  * - {@link strictS3rver}: Koa middleware put in front of s3rver. Part sizes are checked there, server side,
  *   because only the server sees every part whichever client (or Lambda) uploaded it:
@@ -39,185 +39,8 @@ import {
  *     each object keeps the checksum S3 would store (the one sent, else CRC64NVME; none for a multipart object
  *     created without an algorithm) and returns it to GET/HEAD
  *     with `x-amz-checksum-mode: ENABLED`, so the SDK's response validation runs as on AWS.
- * - {@link verifyPresignedUrl}: the same SigV4 check as a function, to assert on a URL without fetching it.
+ * - verifyPresignedUrl (presigned-url.ts): the same SigV4 check as a function, to assert on a URL without fetching it.
  */
-
-export const MIN_PART_SIZE = 5 * 1024 * 1024;
-export const MAX_PART_NUMBER = 10_000;
-
-// ---- SDK side: call counter ----------------------------------------------------------------------------------
-
-/** Any AWS SDK v3 client: S3Client, DynamoDBClient… */
-interface SdkClient {
-  middlewareStack: S3Client['middlewareStack'];
-}
-
-/**
- * Counts the requests AWS SDK clients actually send, per operation (presigning sends nothing and is not
- * counted; each retry is). Made for S3; attached to a DynamoDBClient it counts DynamoDB requests the same way.
- */
-export class S3CallCounter {
-  readonly #counts = new Map<string, number>();
-  readonly #attached = new WeakSet<object>();
-
-  /** Adds the counter (and, for S3, the client-side part number check) to `client`; returns it. */
-  attach<Client extends object>(client: Client): Client {
-    const { middlewareStack } = client as unknown as SdkClient;
-    if (this.#attached.has(client)) return client;
-    this.#attached.add(client);
-    middlewareStack.add(
-      (next, context) => async (args) => {
-        const operation = operationOf(context.commandName);
-        const partNumber = (args.input as { PartNumber?: unknown }).PartNumber;
-        if ((operation === 'UploadPart' || operation === 'UploadPartCopy') && !(Number.isInteger(partNumber) && (partNumber as number) >= 1 && (partNumber as number) <= MAX_PART_NUMBER)) {
-          throw s3Exception('InvalidArgument', `Part number must be an integer between 1 and ${MAX_PART_NUMBER}, inclusive`, 400);
-        }
-        return next(args);
-      },
-      { step: 'initialize', name: 'ocireg-strict-part-number' },
-    );
-    middlewareStack.add(
-      (next, context) => async (args) => {
-        const operation = operationOf(context.commandName);
-        this.#counts.set(operation, (this.#counts.get(operation) ?? 0) + 1);
-        return next(args);
-      },
-      // The deserialize step runs once per HTTP attempt, and never for getSignedUrl (it stops at signing).
-      { step: 'deserialize', name: 'ocireg-s3-call-counter' },
-    );
-    return client;
-  }
-
-  /** Requests sent for one operation (`'UploadPart'`, `'PutObject'`…) since the last reset. */
-  count(operation: string): number {
-    return this.#counts.get(operation) ?? 0;
-  }
-
-  /** All requests sent since the last reset. */
-  total(): number {
-    let total = 0;
-    for (const count of this.#counts.values()) total += count;
-    return total;
-  }
-
-  /** Counts by operation, sorted by name, zeros left out. */
-  snapshot(): Record<string, number> {
-    return Object.fromEntries([...this.#counts].filter(([, count]) => count > 0).sort(([a], [b]) => (a < b ? -1 : 1)));
-  }
-
-  reset(): void {
-    this.#counts.clear();
-  }
-}
-
-function operationOf(commandName: string | undefined): string {
-  return (commandName ?? 'Unknown').replace(/Command$/, '');
-}
-
-function s3Exception(name: string, message: string, status: number): S3ServiceException {
-  return new S3ServiceException({ name, message, $fault: 'client', $metadata: { httpStatusCode: status } });
-}
-
-// ---- presigned URLs ------------------------------------------------------------------------------------------
-
-export interface SigningCredentials {
-  accessKeyId: string;
-  secretAccessKey: string;
-}
-
-export type PresignCheck = { valid: true } | { valid: false; reason: string };
-
-/**
- * Verifies a SigV4 presigned URL as S3 does: recomputes the signature from the URL (method, path, every query
- * parameter but the signature, the signed headers) and checks the expiry.
- * @see https://docs.aws.amazon.com/AmazonS3/latest/API/sigv4-query-string-auth.html
- */
-export function verifyPresignedUrl(
-  url: string,
-  credentials: SigningCredentials,
-  options: { method?: string; headers?: Record<string, string | undefined>; now?: number } = {},
-): PresignCheck {
-  const parsed = new URL(url);
-  const query = parsed.searchParams;
-  const algorithm = query.get('X-Amz-Algorithm');
-  const credential = query.get('X-Amz-Credential');
-  const amzDate = query.get('X-Amz-Date');
-  const expires = Number(query.get('X-Amz-Expires'));
-  const signedHeaders = query.get('X-Amz-SignedHeaders');
-  const signature = query.get('X-Amz-Signature');
-  if (algorithm !== 'AWS4-HMAC-SHA256' || !credential || !amzDate || !signedHeaders || !signature || !Number.isInteger(expires)) {
-    return { valid: false, reason: 'not a SigV4 presigned URL' };
-  }
-  const [accessKeyId, date, region, service, terminator] = credential.split('/');
-  if (accessKeyId !== credentials.accessKeyId) return { valid: false, reason: `unknown access key ${accessKeyId}` };
-  if (!date || !region || !service || terminator !== 'aws4_request' || !amzDate.startsWith(date)) return { valid: false, reason: 'malformed credential scope' };
-  const signedAt = Date.parse(`${amzDate.slice(0, 4)}-${amzDate.slice(4, 6)}-${amzDate.slice(6, 11)}:${amzDate.slice(11, 13)}:${amzDate.slice(13, 15)}Z`);
-  if (Number.isNaN(signedAt)) return { valid: false, reason: 'malformed X-Amz-Date' };
-  if (expires < 1 || expires > 604_800) return { valid: false, reason: 'X-Amz-Expires must be between 1 and 604800 seconds' };
-
-  const canonicalUri = parsed.pathname
-    .split('/')
-    .map((segment) => rfc3986(decodeURIComponent(segment)))
-    .join('/');
-  const canonicalQuery = [...query]
-    .filter(([key]) => key !== 'X-Amz-Signature')
-    .map(([key, value]) => [rfc3986(key), rfc3986(value)] as const)
-    .sort(([a, x], [b, y]) => (a < b ? -1 : a > b ? 1 : x < y ? -1 : x > y ? 1 : 0))
-    .map(([key, value]) => `${key}=${value}`)
-    .join('&');
-  const headerNames = signedHeaders.split(';');
-  const headerLines: string[] = [];
-  for (const name of headerNames) {
-    const value = name === 'host' ? (options.headers?.host ?? parsed.host) : options.headers?.[name];
-    if (value === undefined) return { valid: false, reason: `signed header ${name} is missing` };
-    headerLines.push(`${name}:${value.trim().replace(/\s+/g, ' ')}\n`);
-  }
-  const payloadHash = query.get('X-Amz-Content-Sha256') ?? 'UNSIGNED-PAYLOAD';
-  const canonicalRequest = [options.method ?? 'GET', canonicalUri, canonicalQuery, headerLines.join(''), signedHeaders, payloadHash].join('\n');
-  const scope = `${date}/${region}/${service}/aws4_request`;
-  const stringToSign = ['AWS4-HMAC-SHA256', amzDate, scope, createHash('sha256').update(canonicalRequest).digest('hex')].join('\n');
-  let key: Buffer = hmac(`AWS4${credentials.secretAccessKey}`, date);
-  for (const part of [region, service, 'aws4_request']) key = hmac(key, part);
-  const expected = Buffer.from(createHmac('sha256', key).update(stringToSign).digest('hex'));
-  const given = Buffer.from(signature);
-  if (expected.length !== given.length || !timingSafeEqual(expected, given)) return { valid: false, reason: 'signature does not match' };
-  if ((options.now ?? Date.now()) > signedAt + expires * 1000) return { valid: false, reason: 'expired' };
-  return { valid: true };
-}
-
-function hmac(key: string | Buffer, data: string): Buffer {
-  return createHmac('sha256', key).update(data).digest();
-}
-
-function rfc3986(value: string): string {
-  return encodeURIComponent(value).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
-}
-
-// ---- server side: s3rver -------------------------------------------------------------------------------------
-
-/** The parts of a Koa context this middleware uses. */
-interface KoaContext {
-  method: string;
-  path: string;
-  url: string;
-  host: string;
-  query: Record<string, string | string[] | undefined>;
-  headers: Record<string, string | string[] | undefined>;
-  req: NodeJS.ReadableStream & { headers: unknown };
-  status: number;
-  body: unknown;
-  type: string;
-  set(name: string, value: string): void;
-}
-
-/** The parts of an s3rver instance this module touches (s3rver ships no types). */
-export interface S3rverLike {
-  middleware: ((ctx: KoaContext, next: () => Promise<void>) => Promise<void>)[];
-  store: {
-    getResourcePath(bucket: string, key: string | undefined, resource: string): string;
-    deleteObject(bucket: string, key: string): Promise<void>;
-  };
-}
 
 /** Sidecar of an object: the checksum S3 stored with it (returned by GET/HEAD with `x-amz-checksum-mode: ENABLED`). */
 const OBJECT_CHECKSUM = 'checksum.json';
@@ -408,56 +231,3 @@ async function untilWritten(path: string, size: number): Promise<void> {
   }
 }
 
-function checksumModeEnabled(ctx: KoaContext): boolean {
-  const mode = ctx.headers['x-amz-checksum-mode'] ?? ctx.query['x-amz-checksum-mode'];
-  return typeof mode === 'string' && mode.toUpperCase() === 'ENABLED';
-}
-
-async function readAll(stream: NodeJS.ReadableStream): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of stream) chunks.push(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
-  return Buffer.concat(chunks);
-}
-
-/**
- * Hands s3rver the decoded bytes: a fresh stream, and the request headers (one object shared by `ctx.headers`
- * and the request s3rver reads) rewritten as S3 sees them after decoding.
- */
-function replaceBody(ctx: KoaContext, body: Buffer): void {
-  const headers = ctx.headers;
-  const encodings = String(headers['content-encoding'] ?? '')
-    .split(',')
-    .map((part) => part.trim())
-    .filter((part) => part !== '' && part.toLowerCase() !== 'aws-chunked');
-  if (encodings.length > 0) headers['content-encoding'] = encodings.join(',');
-  else delete headers['content-encoding'];
-  delete headers['transfer-encoding'];
-  delete headers['x-amz-decoded-content-length'];
-  headers['content-length'] = String(body.length);
-  const replay = Readable.from([body]) as Readable & { headers: unknown };
-  replay.headers = ctx.req.headers;
-  ctx.req = replay;
-}
-
-async function readJson<T>(path: string): Promise<T | undefined> {
-  try {
-    return JSON.parse(await readFile(path, 'utf8')) as T;
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw error;
-  }
-}
-
-function noSuchUpload(ctx: KoaContext): void {
-  fail(ctx, 404, 'NoSuchUpload', 'The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed.');
-}
-
-function fail(ctx: KoaContext, status: number, code: string, message: string): void {
-  ctx.status = status;
-  ctx.type = 'application/xml';
-  ctx.body = `<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>${code}</Code><Message>${escapeXml(message)}</Message></Error>`;
-}
-
-function escapeXml(text: string): string {
-  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
-}

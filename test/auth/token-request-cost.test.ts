@@ -4,7 +4,7 @@ import { newTokenSecret } from '../../lib/auth/access-token-secret.ts';
 import { AuthService } from '../../lib/auth/auth-service.ts';
 import { TokenSigner } from '../../lib/auth/token-signer.ts';
 import { LOCAL_CREDENTIALS, LOCAL_REGION, startAwsLocal, type AwsLocal } from '../../lib/dev/aws-local.ts';
-import { S3CallCounter } from '../../lib/dev/strict-s3.ts';
+import { S3CallCounter } from '../../lib/dev/sdk-call-counter.ts';
 import { parseScopes } from '../../lib/auth/scope.ts';
 import { createLocalResources, resourceNames } from '../../lib/storage/aws-resources.ts';
 import { DynamoDbIdentityStore } from '../../lib/storage/dynamodb/dynamodb-identity-store.ts';

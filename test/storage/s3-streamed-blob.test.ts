@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isOciError } from '../../lib/registry/errors.ts';
 import type { ByteSource } from '../../lib/registry/types.ts';
 import { startAwsLocal, type AwsLocal } from '../../lib/dev/aws-local.ts';
-import { S3CallCounter } from '../../lib/dev/strict-s3.ts';
+import { S3CallCounter } from '../../lib/dev/sdk-call-counter.ts';
 import { createLocalResources, resourceNames } from '../../lib/storage/aws-resources.ts';
 import { S3BlobStore } from '../../lib/storage/s3/s3-blob-store.ts';
 import { partsOf, STREAM_PART_SIZE } from '../../lib/storage/s3/s3-streamed-object.ts';
