@@ -45,6 +45,8 @@ usage: (${usagePage}),
 
 export const CONSOLE_ASSETS: Readonly<Record<string, ConsoleAsset>> = {
   '/': { contentType: 'text/html; charset=utf-8', body: INDEX_HTML },
+  // The same page under the console's own route, for links that should not depend on what `/` serves.
+  '/console/': { contentType: 'text/html; charset=utf-8', body: INDEX_HTML },
   '/console/app.css': { contentType: 'text/css; charset=utf-8', body: CONSOLE_CSS },
   '/console/app.js': { contentType: 'text/javascript; charset=utf-8', body: APP_JS },
 };

@@ -3,7 +3,7 @@ export const CONSOLE_CSS = `:root{--fg:#1d2330;--muted:#5b6475;--line:#e3e6ec;--
 body{margin:0}header{display:flex;flex-wrap:wrap;gap:.5rem;justify-content:space-between;align-items:center;padding:.75rem 1.25rem;background:#fff;border-bottom:1px solid var(--line)}
 .brand{font-weight:700;font-size:1.1rem;color:var(--fg);text-decoration:none}nav{display:flex;flex-wrap:wrap;gap:.75rem;align-items:center}.who{color:var(--muted)}
 .skip{position:absolute;left:-999px}.skip:focus{left:.5rem;top:.5rem;background:#fff;padding:.25rem .5rem;z-index:1}
-main{max-width:72rem;margin:0 auto;padding:1.25rem}h1{font-size:1.4rem;margin:.25rem 0 1rem}h2{font-size:1.1rem;margin:1.5rem 0 .5rem}h1:focus{outline:none}
+main{max-width:84rem;margin:0 auto;padding:1.25rem}h1{font-size:1.4rem;margin:.25rem 0 1rem}h2{font-size:1.1rem;margin:1.5rem 0 .5rem}h1:focus{outline:none}
 a{color:var(--accent)}a:focus-visible,button:focus-visible,input:focus-visible,.scroll:focus-visible{outline:2px solid var(--accent);outline-offset:2px}
 .scroll{overflow-x:auto;border:1px solid var(--line);border-radius:6px;background:#fff}
 table{width:100%;border-collapse:collapse}

@@ -112,8 +112,8 @@ export async function usagePage(kit: ConsoleKit): Promise<HTMLElement> {
     const shown = items.slice(0, 20);
     const bar = 22;
     const gap = 10;
-    const labelWidth = 180;
-    const width = 640;
+    const labelWidth = 200;
+    const width = 960;
     const max = Math.max(1, ...shown.map((r) => r.storedBytes));
     const height = shown.length * (bar + gap) + gap;
     const root = svg('svg', { viewBox: '0 0 ' + width + ' ' + height, width: '100%', role: 'img', id: 'usage-chart', 'aria-label': 'Stored bytes per repository' });

@@ -125,6 +125,7 @@ describe('web console in chromium against ocireg serve --auth', () => {
     const gzipped = await servedGzipBytes(server.url);
     console.log(`console assets: ${gzipped} bytes gzipped`);
     expect(gzipped).toBeLessThanOrEqual(100 * 1024);
+    expect(await (await fetch(server.url + '/console/')).text()).toBe(html);
     expect((await fetch(server.url + '/console/nope.js')).status).toBe(404);
     expect((await fetch(server.url + '/console/app.js', { method: 'POST' })).status).toBe(405);
   });

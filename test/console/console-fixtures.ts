@@ -1,7 +1,6 @@
 import { createHash } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
 import puppeteer, { type Browser, type Page } from 'puppeteer-core';
-import { expect } from 'vitest';
 
 /**
  * What the console suites share: images pushed through the API as any client would (with a user's token when the
@@ -20,13 +19,18 @@ export interface Pushed {
   mediaType: string;
 }
 
+/** Throws (failing the test, or stopping the screenshots script) unless the registry answered `status`. */
+async function expectStatus(res: Response, status: number): Promise<void> {
+  if (res.status !== status) throw new Error(`${res.url}: expected ${status}, got ${res.status} ${await res.text()}`);
+}
+
 const sha256 = (bytes: Uint8Array) => 'sha256:' + createHash('sha256').update(bytes).digest('hex');
 
 async function headers(target: Target, name: string): Promise<Record<string, string>> {
   const basic: Record<string, string> = target.user ? { authorization: 'Basic ' + Buffer.from(`${target.user.name}:${target.user.secret}`).toString('base64') } : {};
   const res = await fetch(`${target.url}/token?service=ocireg&scope=repository:${name}:pull,push,delete`, { headers: basic });
   if (res.status === 404) return {};
-  expect(res.status).toBe(200);
+  await expectStatus(res, 200);
   return { authorization: `Bearer ${((await res.json()) as { token: string }).token}` };
 }
 
@@ -37,7 +41,7 @@ async function pushBlob(target: Target, name: string, bytes: Uint8Array): Promis
     headers: { ...(await headers(target, name)), 'content-type': 'application/octet-stream' },
     body: new Uint8Array(bytes),
   });
-  expect(res.status).toBe(201);
+  await expectStatus(res, 201);
   return { digest, size: bytes.byteLength };
 }
 
@@ -50,7 +54,7 @@ async function pushManifest(target: Target, name: string, tag: string | undefine
     headers: { ...(await headers(target, name)), 'content-type': mediaType },
     body,
   });
-  expect(res.status, await res.clone().text()).toBe(201);
+  await expectStatus(res, 201);
   return { digest: sha256(body), size: body.byteLength, mediaType };
 }
 
@@ -177,7 +181,7 @@ export async function servedGzipBytes(url: string): Promise<number> {
   let total = 0;
   for (const path of ['/', '/console/app.js', '/console/app.css']) {
     const res = await fetch(url + path);
-    expect(res.status).toBe(200);
+    await expectStatus(res, 200);
     total += gzipSync(new Uint8Array(await res.arrayBuffer()), { level: 9 }).byteLength;
   }
   return total;
