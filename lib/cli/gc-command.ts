@@ -20,20 +20,41 @@ export const usage = `gc         apply the retention rules (ocireg policy), then
              --grace <duration>   keep anything younger (default 24h)
              --json               print the report as JSON
 ${STORE_USAGE}
+             --bucket <name>      with --table: the deployed blob bucket (--stack reads it from the outputs)
+             --clock-tolerance <duration>
+                                  with --stack/--table: how far this machine's clock may be from the registry
+                                  function's (default 10m; 0s when both run on this machine, as with dev:aws)
              With --data-dir, a running \`ocireg serve\` on that dir does the run (through <data-dir>/control.sock).`;
 
 export const run: Command = async (args) => {
   const { values } = parseArgs({
     args,
-    options: { ...STORE_OPTIONS, 'dry-run': { type: 'boolean', default: false }, grace: { type: 'string' }, json: { type: 'boolean', default: false } },
+    options: {
+      ...STORE_OPTIONS,
+      'dry-run': { type: 'boolean', default: false },
+      grace: { type: 'string' },
+      json: { type: 'boolean', default: false },
+      bucket: { type: 'string' },
+      'clock-tolerance': { type: 'string' },
+    },
     strict: true,
   });
   const request: GcRequest = { dryRun: values['dry-run'] === true, ...(values.grace !== undefined ? { graceMs: parseDuration(values.grace) } : {}) };
   if (values.stack !== undefined && values.table !== undefined) throw new UsageError('give --stack or --table, not both');
-  const report =
-    values.stack !== undefined || values.table !== undefined
-      ? await (await import('./deployed-gc.ts')).runDeployedGc({ stack: values.stack, table: values.table, region: values.region }, request)
-      : await runLocalGc(values['data-dir'], request);
+  const deployed = values.stack !== undefined || values.table !== undefined;
+  if (!deployed && (values.bucket !== undefined || values['clock-tolerance'] !== undefined)) throw new UsageError('--bucket and --clock-tolerance go with --stack or --table');
+  const report = deployed
+    ? await (await import('./deployed-gc.ts')).runDeployedGc(
+        {
+          stack: values.stack,
+          table: values.table,
+          bucket: values.bucket,
+          region: values.region,
+          ...(values['clock-tolerance'] !== undefined ? { clockToleranceMs: parseDuration(values['clock-tolerance']) } : {}),
+        },
+        request,
+      )
+    : await runLocalGc(values['data-dir'], request);
   if (values.json) {
     process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
   } else {
