@@ -14,6 +14,8 @@ import { awsGcStorage } from '../lib/storage/aws-gc-storage.ts';
 import { DynamoDbPolicyStore } from '../lib/storage/dynamodb/dynamodb-policy-store.ts';
 import { DynamoDbTagHistoryStore } from '../lib/storage/dynamodb/dynamodb-tag-history-store.ts';
 import { gcMetricsLine } from './gc-metrics.ts';
+import { UsageReports } from '../lib/registry/usage-reports.ts';
+import { DynamoDbUsageStore } from '../lib/storage/dynamodb/dynamodb-usage-store.ts';
 
 /**
  * The scheduled garbage-collection function (lib/infra/registry-gc.ts runs it daily by default): the same runGc as
@@ -80,8 +82,10 @@ export function createGcHandler(config: GcFunctionConfig, options: GcHandlerOpti
   // The policies' retention rules run before the sweep (lib/registry/retention-planner.ts); a tag they expire gets
   // its tag-history entry (actor `gc`), written before the function returns.
   const history = new DynamoDbTagHistoryStore({ dynamo, table: config.table });
-  const plan = new StoreRetentionPlanner({ metadata: storage.metadata, policies: new DynamoDbPolicyStore({ dynamo, table: config.table }), history });
+  const policies = new DynamoDbPolicyStore({ dynamo, table: config.table });
+  const plan = new StoreRetentionPlanner({ metadata: storage.metadata, policies, history });
   const versions = new TagVersions({ metadata: storage.metadata, history });
+  const usage = new UsageReports({ metadata: storage.metadata, usage: new DynamoDbUsageStore({ dynamo, table: config.table }), policies: () => policies.listPolicies() });
   const writeMetrics = options.writeMetrics ?? ((line: string) => process.stdout.write(`${line}\n`));
   return async (_event, context) => {
     const recorded: Promise<void>[] = [];
@@ -98,9 +102,27 @@ export function createGcHandler(config: GcFunctionConfig, options: GcHandlerOpti
     await Promise.all(recorded);
     const summary = gcSummary(report);
     log.info({ message: 'gc', ...summary });
+    if (report.complete) await recordUsage(usage, log);
     writeMetrics(JSON.stringify(gcMetricsLine(report, SERVICE_NAME, Date.now())));
     return summary;
   };
+}
+
+/**
+ * After a complete run, the usage summary that `GET /v2/_ocireg/usage` serves is computed again and stored
+ * (lib/registry/usage-reports.ts): the HTTP API never scans the table, so its figures are as fresh as the last
+ * collection (daily by default) or `ocireg usage --stack`. An incomplete run leaves its time to the next one. A
+ * failure here is logged and does not fail the collection.
+ */
+async function recordUsage(usage: UsageReports, log: Logger): Promise<void> {
+  const started = Date.now();
+  try {
+    const computed = await usage.compute();
+    const totalBytes = usage.reportOf(computed, []).totalBytes;
+    log.info({ message: 'usage', repositories: computed.repositories.length, totalBytes, durationMs: Date.now() - started });
+  } catch (error) {
+    log.error({ message: 'usage summary not stored', error: error instanceof Error ? error.message : String(error) });
+  }
 }
 
 /** One logger per execution environment; POWERTOOLS_SERVICE_NAME and POWERTOOLS_LOG_LEVEL configure it. */

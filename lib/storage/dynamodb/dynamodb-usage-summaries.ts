@@ -1,9 +1,8 @@
-import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { randomBytes } from 'node:crypto';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import type { UsageSummaryStore } from '../../registry/ports.ts';
 import type { UsageSummary } from '../../registry/usage.ts';
-import { key, n, s } from './attribute-values.ts';
+import { n, s } from './attribute-values.ts';
 import type { DynamoDbTable } from './dynamodb-table.ts';
 import { USAGE_PK, usageCurrentKey, usagePartKey, usagePartsPrefix } from './keys.ts';
 import { PK, SK } from './table-definition.ts';
@@ -52,17 +51,20 @@ export class DynamoDbUsageSummaries implements UsageSummaryStore {
     const data = gzipSync(JSON.stringify(summary));
     const parts: Buffer[] = [];
     for (let at = 0; at < data.byteLength; at += PART_BYTES) parts.push(data.subarray(at, at + PART_BYTES));
-    await Promise.all(parts.map((part, index) => this.#table.put({ Item: { ...key(usagePartKey(generation, index)), data: { B: part } } })));
+    // UpdateItem rather than PutItem: the scheduled GC function writes summaries, and its role has no PutItem.
+    await Promise.all(
+      parts.map((part, index) =>
+        this.#table.update(usagePartKey(generation, index), { UpdateExpression: 'SET #data = :data', ExpressionAttributeNames: { '#data': 'data' }, ExpressionAttributeValues: { ':data': { B: part } } }),
+      ),
+    );
     const replaced = (await this.#table.get(usageCurrentKey()))?.generation?.S;
-    try {
-      await this.#table.put({
-        Item: { ...key(usageCurrentKey()), generation: s(generation), parts: n(parts.length), computedAt: n(summary.computedAt) },
-        ConditionExpression: 'attribute_not_exists(#pk) OR #computedAt < :computedAt',
-        ExpressionAttributeNames: { '#pk': PK, '#computedAt': 'computedAt' },
-        ExpressionAttributeValues: { ':computedAt': n(summary.computedAt) },
-      });
-    } catch (error) {
-      if (!(error instanceof ConditionalCheckFailedException)) throw error;
+    const moved = await this.#table.updateIf(usageCurrentKey(), {
+      UpdateExpression: 'SET #generation = :generation, #parts = :parts, #computedAt = :computedAt',
+      ConditionExpression: 'attribute_not_exists(#computedAt) OR #computedAt < :computedAt',
+      ExpressionAttributeNames: { '#generation': 'generation', '#parts': 'parts', '#computedAt': 'computedAt' },
+      ExpressionAttributeValues: { ':generation': s(generation), ':parts': n(parts.length), ':computedAt': n(summary.computedAt) },
+    });
+    if (!moved) {
       // A newer summary is in force: this one is dropped.
       await this.#deleteGenerations((found) => found === generation);
       return;
