@@ -3,6 +3,7 @@ import type { GcEntry, ScanPage } from './gc/gc-entries.ts';
 import type { ParsedDigest } from './digest.ts';
 import type { RepositoryPolicy } from './policy.ts';
 import type { RepositoryFacts, UsageSummary } from './usage.ts';
+import type { HistoryWrite } from './tag-history.ts';
 
 /**
  * The storage ports: everything the core needs from a backend, and nothing about how it is done.
@@ -128,13 +129,17 @@ export interface MetadataStore {
    * is absent or doomed by garbage collection throws MANIFEST_BLOB_UNKNOWN and stores nothing.
    */
   putManifest(name: string, manifest: StoredManifest, tags: string[], options?: PutManifestOptions): Promise<void>;
-  /** Deletes a manifest, the tags pointing at it and its referrers entry; false when absent. */
-  deleteManifest(name: string, digest: string): Promise<boolean>;
+  /**
+   * Deletes a manifest, the tags pointing at it and its referrers entry; false when absent. With `options.history`,
+   * each tag's `deleted` change is written with the tag's delete, atomically.
+   */
+  deleteManifest(name: string, digest: string, options?: DeleteOptions): Promise<boolean>;
   /**
    * Deletes a tag only; false when absent. With `digest`, only while the tag points at it, atomically against a
    * concurrent push of the tag (retention expires a tag it saw at `digest`, never one pushed since to another).
+   * With `options.history`, its `deleted` change goes in the same write.
    */
-  deleteTag(name: string, tag: string, digest?: string): Promise<boolean>;
+  deleteTag(name: string, tag: string, digest?: string, options?: DeleteOptions): Promise<boolean>;
   /** Tags in lexical order; undefined when the repository has no manifests. */
   listTags(name: string, page: PageRequest): Promise<Page<string> | undefined>;
   /** Repositories that hold at least one manifest, in lexical order. */
@@ -181,6 +186,13 @@ export interface PutManifestOptions {
   fixedTags?: string[];
   /** What the manifest needs in the repository, checked atomically with the write (garbage collection). */
   references?: ManifestReferences;
+  /** Record each tag created or moved in the tag history, in the same atomic write as the tag (tag-history.ts). */
+  history?: HistoryWrite;
+}
+
+export interface DeleteOptions {
+  /** Record each tag deleted in the tag history, in the same atomic write as the delete. */
+  history?: HistoryWrite;
 }
 
 /** A manifest's blobs (linked into its repository) and child manifests (of its repository). */

@@ -40,7 +40,6 @@ export interface ManifestPutResult {
 export class Registry {
   readonly #blobs: BlobStore;
   readonly #metadata: MetadataStore;
-  readonly #policies: PolicyCache | undefined;
   readonly #cache: PullThroughCache | undefined;
   readonly #now: () => number;
   readonly #onPullNotRecorded: NonNullable<RegistryOptions['onPullNotRecorded']>;
@@ -55,7 +54,6 @@ export class Registry {
   constructor(options: RegistryOptions) {
     this.#blobs = options.blobs;
     this.#metadata = options.metadata;
-    this.#policies = options.policies;
     this.#cache = options.cache;
     this.#now = options.now ?? Date.now;
     this.#onPullNotRecorded = options.onPullNotRecorded ?? (() => undefined);
@@ -217,9 +215,7 @@ export class Registry {
     if (parsed.subject !== undefined) stored.subject = parsed.subject;
     if (parsed.artifactType !== undefined) stored.artifactType = parsed.artifactType;
     if (parsed.annotations !== undefined) stored.annotations = parsed.annotations;
-    const before = await this.versions.current(name, tags);
-    await putManifestWithPolicy(this.#metadata, this.#policies, name, stored, tags, references);
-    await this.versions.recordPut(name, stored, before, context);
+    await this.versions.putManifest(name, stored, tags, references, context);
     return parsed.subject !== undefined ? { digest, subject: parsed.subject } : { digest };
   }
 
@@ -228,11 +224,8 @@ export class Registry {
     assertName(name);
     const deleted = await byReference(
       reference,
-      async (digest) => (await this.#metadata.deleteManifest(name, digest)) && (await this.versions.recordManifestDeleted(name, digest, context), true),
-      async (tag) => {
-        const previous = (await this.versions.current(name, [tag])).get(tag);
-        return (await this.#metadata.deleteTag(name, tag)) && (await this.versions.recordTagDeleted(name, tag, previous, context), true);
-      },
+      (digest) => this.versions.deleteManifest(name, digest, context),
+      (tag) => this.versions.deleteTag(name, tag, context),
     );
     if (!deleted) throw manifestUnknown(name, reference);
   }

@@ -4,7 +4,7 @@ import type { RetentionPlanner } from './gc/run-gc.ts';
 import type { GcStore, MetadataStore, PolicyStore } from './ports.ts';
 import type { RepositorySnapshot, RetentionPlan } from './retention.ts';
 import { planRepositories } from './retention-snapshot.ts';
-import type { TagHistoryStore } from './tag-history.ts';
+import { collectedBy, type HistoryWrite, type TagHistoryStore } from './tag-history.ts';
 
 export interface StoreRetentionPlannerOptions {
   metadata: MetadataStore & GcStore;
@@ -23,7 +23,8 @@ export interface StoreRetentionPlannerOptions {
  *   it or referenced it (an index) since the run began (`since`), then dropped with the tags that still point at it;
  *   a push of it meanwhile waits for the drop (memory, fs) or makes the drop fail (DynamoDB), and stands;
  * - a tag whose manifest stays (another tag or a rollback target keeps it) is deleted only while it still points
- *   at the digest the plan saw (MetadataStore.deleteTag with a digest);
+ *   at the digest the plan saw (MetadataStore.deleteTag with a digest), its `removed by retention` change in the same
+ *   write; tags dropped with their manifest get theirs from the report (TagVersions.recordCollected);
  * - parents go before their children and subjects before their referrers, and a child (or referrer) whose planned
  *   parent (or subject) was spared is spared too: nothing a kept manifest needs is ever removed.
  * ```
@@ -71,7 +72,7 @@ export class StoreRetentionPlanner implements RetentionPlanner {
 
     for (const tag of plan.tags) {
       if (planned.has(tag.digest)) continue;
-      if (run.dryRun || (await metadata.deleteTag(name, tag.tag, tag.digest))) run.report({ kind: 'tag', ...tag });
+      if (run.dryRun || (await metadata.deleteTag(name, tag.tag, tag.digest, this.#recorded(tag.reason)))) run.report({ kind: 'tag', ...tag });
     }
     while (outcome.size < planned.size) {
       const ready = [...planned.keys()].filter((digest) => !outcome.has(digest) && first.get(digest)!.every((before) => outcome.has(before)));
@@ -86,6 +87,12 @@ export class StoreRetentionPlanner implements RetentionPlanner {
         run.removed.push({ name, digest });
       }
     }
+  }
+
+  /** The tag history an expired tag's delete writes with it (`removed by retention: <rule>`, by gc). */
+  #recorded(reason: string): { history?: HistoryWrite } {
+    const { history } = this.#options;
+    return history ? { history: { depth: history.depth, stamp: { ...collectedBy(reason), at: new Date().toISOString() } } } : {};
   }
 
   async #dropManifest(name: string, digest: string, run: { runId: string; since: number }): Promise<boolean> {

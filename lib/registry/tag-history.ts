@@ -40,6 +40,38 @@ export interface TagChange {
   reason?: string;
 }
 
+/** Who removes what retention rules expire: `ocireg history` shows it with the rule's reason. */
+export function collectedBy(reason: string): ChangeContext {
+  return { actor: GC_ACTOR, reason: `removed by retention: ${reason}` };
+}
+
+/** When, who and why: what every entry of one write carries. */
+export interface ChangeStamp extends ChangeContext {
+  /** RFC 3339, milliseconds. */
+  at: string;
+}
+
+/**
+ * Tag history that travels with a tag write (MetadataStore.putManifest, deleteTag, deleteManifest): the store appends
+ * one change per tag the write creates, moves or deletes, with `previous` read inside that write — so each entry's
+ * `previous` is the `digest` of the entry before it — and trims each tag to `depth`, in the same atomic write as the
+ * tag: a write that fails leaves neither the tag change nor its entry.
+ */
+export interface HistoryWrite {
+  depth: number;
+  stamp: ChangeStamp;
+}
+
+/** The change a store records for one tag going from `previous` to `digest` (undefined: absent). */
+export function stampedChange(stamp: ChangeStamp, tag: string, previous: string | undefined, digest: string | undefined): TagChange {
+  const change: TagChange = { tag, at: stamp.at, action: previous === undefined ? 'created' : digest === undefined ? 'deleted' : 'moved', actor: stamp.actor };
+  if (previous !== undefined) change.previous = previous;
+  if (digest !== undefined) change.digest = digest;
+  if (stamp.userAgent !== undefined) change.userAgent = stamp.userAgent;
+  if (stamp.reason !== undefined) change.reason = stamp.reason;
+  return change;
+}
+
 /**
  * The history of every tag, per repository. Each tag keeps its newest `depth` changes (older ones are dropped as
  * new ones arrive); entries are returned newest first.
@@ -47,7 +79,11 @@ export interface TagChange {
 export interface TagHistoryStore {
   /** The number of changes kept per tag. */
   readonly depth: number;
-  /** Appends each change to its tag's history, dropping what falls beyond `depth`. Changes of one tag keep their order. */
+  /**
+   * Appends each change to its tag's history, dropping what falls beyond `depth`. Changes of one tag keep their order.
+   * Only for changes another write already committed (garbage collection's report of a tag it expired): the registry's
+   * own tag writes record their changes in the same write, through the metadata store's {@link HistoryWrite}.
+   */
   append(name: string, changes: TagChange[]): Promise<void>;
   /** A tag's kept changes, newest first; empty when it never changed (or predates history). */
   list(name: string, tag: string): Promise<TagChange[]>;

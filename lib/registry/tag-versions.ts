@@ -5,8 +5,8 @@ import { registryEvent, type EventAction, type EventDetail, type EventSink, type
 import { putManifestWithPolicy } from './immutable-tags.ts';
 import { assertName, assertTag } from './names.ts';
 import type { PolicyCache } from './policy-cache.ts';
-import type { MetadataStore } from './ports.ts';
-import { ANONYMOUS, GC_ACTOR, type ChangeContext, type TagChange, type TagHistoryStore } from './tag-history.ts';
+import type { ManifestReferences, MetadataStore } from './ports.ts';
+import { ANONYMOUS, collectedBy, type ChangeContext, type HistoryWrite, type TagChange, type TagHistoryStore } from './tag-history.ts';
 import type { Page, PageRequest, StoredManifest } from './types.ts';
 import { listTags } from './listings.ts';
 import type { GcRemoval } from './gc/gc-report.ts';
@@ -38,24 +38,23 @@ export interface TagDetails {
 export type RollbackTarget = { to: string } | { steps: number };
 
 /**
- * Versions of tags: records every tag change in the history store and publishes it as an event, and moves tags
- * server-side (rollback, promotion) by re-pointing them at a stored manifest: no blob moves.
- *
- * The history is written right after the metadata write, not in the same write. A crash in between leaves the
- * tag changed and its change unrecorded; the next change's `previous` then differs from the newest entry's
- * `digest`, which is how `rollback --steps` notices a gap and refuses (TAG_CONFLICT) rather than guess.
+ * Versions of tags: every tag write of the registry (push, rollback, promotion, DELETE) goes through here, so each
+ * records its changes in the tag history and publishes its event. The history entry is part of the tag's own write
+ * (the metadata store's {@link HistoryWrite}): a write that fails or a crash leaves neither, and each entry's
+ * `previous` is the `digest` of the entry before it. A `rollback --steps` still checks that the history ends where the
+ * tag points: a tag changed by a write that records nothing (data from before the history, a pull-through cache
+ * fill) is refused with TAG_CONFLICT rather than guessed at.
  *
  * Rollback against a concurrent push:
  * ```
  *   rollback t --steps 1                       push t → d3
  *   ─────────────────────────────────────────  ─────────────────────
  *   read t: d2; history: [d1→d2, …]
- *                                              t → d3; history: [d2→d3, d1→d2]
- *   put t → d1   (the push is undone)
- *   history: [d3→d1, d2→d3, …]  (recorded: visible, and undone by one more rollback)
+ *                                              t → d3 + history [d2→d3, d1→d2] (one write)
+ *   put t → d1 + history [d3→d1, d2→d3, …]     (the push is undone, and the entry says so: previous d3)
  * ```
  * The window is two requests wide; the metadata port has no compare-and-set on tags, so the loser is visible in
- * the history rather than prevented.
+ * the history (and undone by one more rollback) rather than prevented.
  */
 export class TagVersions {
   readonly #metadata: MetadataStore;
@@ -72,55 +71,43 @@ export class TagVersions {
     this.#onEventFailure = options.onEventFailure ?? (() => undefined);
   }
 
-  /** What each tag points at now, read before a write changes it (read only when there is a history or an event to write). */
-  async current(name: string, tags: string[]): Promise<Map<string, string | undefined>> {
-    const digests = new Map<string, string | undefined>(tags.map((tag) => [tag, undefined]));
-    if (!this.#history && !this.#events) return digests;
-    await Promise.all(tags.map(async (tag) => digests.set(tag, (await this.#metadata.resolveTag(name, tag))?.digest)));
-    return digests;
-  }
-
-  /** After a manifest PUT (or a rollback or promotion): records each tag's change and publishes one event. */
-  async recordPut(name: string, manifest: StoredManifest, before: Map<string, string | undefined>, context: ChangeContext | undefined, action: EventAction = 'PUSH'): Promise<void> {
-    const at = new Date();
-    const changes: TagChange[] = [];
-    for (const [tag, previous] of before) {
-      if (previous === manifest.digest) continue;
-      changes.push(change(tag, at, previous === undefined ? 'created' : 'moved', previous, manifest.digest, context));
-    }
-    if (this.#history && changes.length > 0) await this.#history.append(name, changes);
-    const tags = [...before.keys()];
+  /**
+   * Stores `manifest` and points `tags` at it (a push, a rollback, a promotion), under the repository's immutable-tag
+   * policy, with each tag's change in the same write; then publishes one event.
+   */
+  async putManifest(name: string, manifest: StoredManifest, tags: string[], references: ManifestReferences, context: ChangeContext | undefined, action: EventAction = 'PUSH'): Promise<void> {
+    const before = await this.#current(name, tags);
+    const history = this.#historyWrite(context);
+    await putManifestWithPolicy(this.#metadata, this.#policies, name, manifest, tags, { references, ...(history ? { history } : {}) });
+    const moved = [...before].filter(([, previous]) => previous !== manifest.digest);
+    if (action === 'TAG' && moved.length === 0) return;
     const detail: EventDetail = { 'action-type': action, result: 'SUCCESS', 'repository-name': name, 'image-digest': manifest.digest, 'media-type': manifest.mediaType };
     if (tags.length > 0) Object.assign(detail, { 'image-tag': tags[0], 'image-tags': tags });
-    const previous = [...before.values()].find((digest) => digest !== undefined && digest !== manifest.digest);
+    const previous = moved.find(([, digest]) => digest !== undefined)?.[1];
     if (previous !== undefined) detail['previous-digest'] = previous;
-    if (action === 'TAG' && changes.length === 0) return;
     await this.#publish(detail, context);
   }
 
-  /** After a tag DELETE. */
-  async recordTagDeleted(name: string, tag: string, previous: string | undefined, context: ChangeContext | undefined): Promise<void> {
-    if (this.#history && previous !== undefined) await this.#history.append(name, [change(tag, new Date(), 'deleted', previous, undefined, context)]);
-    const detail: EventDetail = { 'action-type': 'DELETE', result: 'SUCCESS', 'repository-name': name, 'image-digest': previous ?? '', 'image-tag': tag, 'image-tags': [tag], 'artifact-type': 'tag' };
-    await this.#publish(detail, context);
+  /** DELETE of a tag: the tag goes, its `deleted` change with it; false when there was no such tag. */
+  async deleteTag(name: string, tag: string, context: ChangeContext | undefined): Promise<boolean> {
+    const previous = (await this.#current(name, [tag])).get(tag);
+    const history = this.#historyWrite(context);
+    if (!(await this.#metadata.deleteTag(name, tag, undefined, history ? { history } : {}))) return false;
+    await this.#publish({ 'action-type': 'DELETE', result: 'SUCCESS', 'repository-name': name, 'image-digest': previous ?? '', 'image-tag': tag, 'image-tags': [tag], 'artifact-type': 'tag' }, context);
+    return true;
   }
 
-  /** After a manifest DELETE by digest: the tags whose newest change named it were deleted with it. */
-  async recordManifestDeleted(name: string, digest: string, context: ChangeContext | undefined): Promise<void> {
+  /** DELETE of a manifest by digest: the manifest and the tags pointing at it go, each tag's `deleted` change with it. */
+  async deleteManifest(name: string, digest: string, context: ChangeContext | undefined): Promise<boolean> {
+    // The tags for the event: with the history written in the tag writes, a tag's newest change names where it points.
     const tags: string[] = [];
-    if (this.#history) {
-      const at = new Date();
-      const changes: TagChange[] = [];
-      for (const [tag, kept] of await this.#history.listRepository(name)) {
-        if (kept[0]?.digest !== digest) continue;
-        tags.push(tag);
-        changes.push(change(tag, at, 'deleted', digest, undefined, context));
-      }
-      if (changes.length > 0) await this.#history.append(name, changes);
-    }
+    for (const [tag, kept] of this.#history && this.#events ? await this.#history.listRepository(name) : []) if (kept[0]?.digest === digest) tags.push(tag);
+    const history = this.#historyWrite(context);
+    if (!(await this.#metadata.deleteManifest(name, digest, history ? { history } : {}))) return false;
     const detail: EventDetail = { 'action-type': 'DELETE', result: 'SUCCESS', 'repository-name': name, 'image-digest': digest, 'artifact-type': 'manifest' };
     if (tags.length > 0) Object.assign(detail, { 'image-tag': tags[0], 'image-tags': tags });
     await this.#publish(detail, context);
+    return true;
   }
 
   /**
@@ -182,9 +169,7 @@ export class TagVersions {
     const manifest = await this.#metadata.getManifest(name, digest);
     if (!manifest) throw manifestUnknown(name, digest);
     if (digest === current) return { previous: current, digest };
-    const before = new Map([[tag, current]]);
-    await putManifestWithPolicy(this.#metadata, this.#policies, name, manifest, [tag], referencesOf(manifest));
-    await this.recordPut(name, manifest, before, context, 'TAG');
+    await this.putManifest(name, manifest, [tag], referencesOf(manifest), context, 'TAG');
     return { previous: current, digest };
   }
 
@@ -197,9 +182,7 @@ export class TagVersions {
       ? (parseDigest(reference), await this.#metadata.getManifest(name, reference))
       : (assertTag(reference), await this.#metadata.resolveTag(name, reference));
     if (!manifest) throw manifestUnknown(name, reference);
-    const before = await this.current(name, tags);
-    await putManifestWithPolicy(this.#metadata, this.#policies, name, manifest, tags, referencesOf(manifest));
-    await this.recordPut(name, manifest, before, context, 'TAG');
+    await this.putManifest(name, manifest, tags, referencesOf(manifest), context, 'TAG');
     return { digest: manifest.digest, tags };
   }
 
@@ -220,6 +203,20 @@ export class TagVersions {
       }),
     );
     return { items: items.filter((item) => item !== undefined), hasMore: tags.hasMore };
+  }
+
+  /** What each tag points at now, read before a write changes it, for the event (read only when events are published). */
+  async #current(name: string, tags: string[]): Promise<Map<string, string | undefined>> {
+    const digests = new Map<string, string | undefined>(tags.map((tag) => [tag, undefined]));
+    if (!this.#events) return digests;
+    await Promise.all(tags.map(async (tag) => digests.set(tag, (await this.#metadata.resolveTag(name, tag))?.digest)));
+    return digests;
+  }
+
+  /** The history a tag write made for `context` carries; undefined when no history is kept. */
+  #historyWrite(context: ChangeContext | undefined): HistoryWrite | undefined {
+    if (!this.#history) return undefined;
+    return { depth: this.#history.depth, stamp: { ...(context ?? { actor: ANONYMOUS }), at: new Date().toISOString() } };
   }
 
   async #publish(detail: EventDetail, context: ChangeContext | undefined): Promise<void> {
@@ -249,11 +246,6 @@ function change(tag: string, at: Date, action: TagChange['action'], previous: st
   if (context?.userAgent !== undefined) entry.userAgent = context.userAgent;
   if (context?.reason !== undefined) entry.reason = context.reason;
   return entry;
-}
-
-/** Who removes what retention rules expire: `ocireg history` shows it with the rule's reason. */
-export function collectedBy(reason: string): ChangeContext {
-  return { actor: GC_ACTOR, reason: `removed by retention: ${reason}` };
 }
 
 /** The manifest's bytes plus the sizes of the descriptors it lists (config and layers, or child manifests). */

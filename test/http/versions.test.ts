@@ -14,7 +14,7 @@ function versionedRegistry(depth = 10) {
   const blobs = new MemoryBlobStore();
   const metadata = new MemoryMetadataStore();
   const events: RegistryEvent[][] = [];
-  const registry = new Registry({ blobs, metadata, history: new MemoryTagHistoryStore(depth), events: { publish: async (batch) => void events.push(batch) } });
+  const registry = new Registry({ blobs, metadata, history: new MemoryTagHistoryStore(metadata, depth), events: { publish: async (batch) => void events.push(batch) } });
   const app = createRegistryApp({ registry });
   const send = (method: string, url: string, options: Parameters<typeof call>[3] = {}) => call(app, method, url, options);
   /** Pushes a fresh image (its blobs, then the manifest under `tag`) and returns its digest and bytes. */
@@ -115,7 +115,7 @@ describe('rollback over POST /v2/<name>/_ocireg/rollback/<tag>', () => {
     const { pushImage, command, metadata } = versionedRegistry();
     await pushImage('r/gap', 'v');
     await pushImage('r/gap', 'v');
-    // A crash between the tag write and the history write: the store changed, the history did not.
+    // A write that records nothing (data from before the history, a pull-through cache fill): the tag changed, the history did not.
     await metadata.deleteTag('r/gap', 'v');
     const refused = await command('/v2/r/gap/_ocireg/rollback/v', { steps: 1 });
     expect(refused.status).toBe(409);

@@ -26,7 +26,7 @@ const local = useLocalBackends('usage');
 
 usageContract('memory', async () => {
   const metadata = new MemoryMetadataStore();
-  return { blobs: new MemoryBlobStore(), metadata, usage: new MemoryUsageStore(metadata), policies: new MemoryPolicyStore(), history: new MemoryTagHistoryStore() };
+  return { blobs: new MemoryBlobStore(), metadata, usage: new MemoryUsageStore(metadata), policies: new MemoryPolicyStore(), history: new MemoryTagHistoryStore(metadata) };
 });
 
 usageContract('fs', async () => {

@@ -61,7 +61,7 @@ const manifestBodyStore = () => new S3ManifestBodyStore({ s3: aws.s3, bucket: na
 blobStoreContract('s3 (s3rver)', async () => ({ store: blobStore(), fetchRedirect }));
 metadataStoreContract('DynamoDB Local', async () => metadataStore());
 manifestBodyStoreContract('s3 (s3rver)', async () => manifestBodyStore());
-tagHistoryStoreContract('DynamoDB Local', async (depth) => new DynamoDbTagHistoryStore({ dynamo: aws.dynamo, table: names.table, depth }));
+tagHistoryStoreContract('DynamoDB Local', async (depth) => ({ metadata: metadataStore(), history: new DynamoDbTagHistoryStore({ dynamo: aws.dynamo, table: names.table, depth }) }));
 // Through the app: an `n` past DynamoDB's 32-bit Limit answered 500 here before the core bounded listings.
 boundedListingsContract('DynamoDB Local + s3rver', async () => ({ blobs: blobStore(), metadata: metadataStore() }));
 malformedRequestsContract('DynamoDB Local + s3rver', async () => ({ blobs: blobStore(), metadata: metadataStore() }));

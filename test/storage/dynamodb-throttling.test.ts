@@ -10,6 +10,7 @@ import { isOciError } from '../../lib/registry/errors.ts';
 import { createDynamoDbClient } from '../../lib/storage/aws-clients.ts';
 import { createLocalResources, resourceNames } from '../../lib/storage/aws-resources.ts';
 import { DynamoDbMetadataStore } from '../../lib/storage/dynamodb/dynamodb-metadata-store.ts';
+import { DynamoDbTagHistoryStore } from '../../lib/storage/dynamodb/dynamodb-tag-history-store.ts';
 import { THROTTLED_ATTEMPTS } from '../../lib/storage/dynamodb/throttling.ts';
 import { S3ManifestBodyStore } from '../../lib/storage/s3/s3-manifest-body-store.ts';
 import { call } from '../support/app-client.ts';
@@ -121,6 +122,29 @@ describe('DynamoDbMetadataStore under throttling', () => {
     expect(count('TransactWriteItems')).toBe(STORE_ATTEMPTS);
     answer = () => undefined;
     expect(await store().listTags(name, {})).toBeUndefined();
+  });
+
+  it('writes a tag and its history entry in one transaction: throttled, neither the push nor the delete leaves either', async () => {
+    // Prepare
+    const name = repo('history');
+    const history = new DynamoDbTagHistoryStore({ dynamo, table: names.table });
+    const write = { depth: 10, stamp: { at: new Date().toISOString(), actor: { subject: 'alice' } } };
+    const first = storedManifest();
+    await store().putManifest(name, first, ['t'], { history: write });
+    front.calls.length = 0;
+    throttleAlways('TransactWriteItems', transactionOf);
+    // Act
+    const pushed = await store().putManifest(name, storedManifest(), ['t'], { history: write }).catch((e: unknown) => e);
+    const deleted = await store().deleteTag(name, 't', undefined, { history: write }).catch((e: unknown) => e);
+    // Assess
+    expect(isOciError(pushed, 'TOOMANYREQUESTS')).toBe(true);
+    expect(isOciError(deleted, 'TOOMANYREQUESTS')).toBe(true);
+    const sent = front.calls.filter((call) => call.operation === 'TransactWriteItems').map((call) => JSON.stringify(call.input.TransactItems));
+    expect(sent).toHaveLength(2 * STORE_ATTEMPTS);
+    for (const transaction of sent) expect([transaction.includes('"TAG#t"'), transaction.includes('"HISTORY#t"')]).toEqual([true, true]);
+    answer = () => undefined;
+    expect((await store().resolveTag(name, 't'))?.digest).toBe(first.digest);
+    expect((await history.list(name, 't')).map((change) => [change.action, change.digest])).toEqual([['created', first.digest]]);
   });
 
   it('leaves only the body of a large manifest whose transaction failed, and a retried push completes it', async () => {

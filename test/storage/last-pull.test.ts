@@ -33,7 +33,10 @@ afterAll(async () => {
   await front?.close();
 });
 
-lastPullContract('memory', async () => ({ ...countedPulls(new MemoryMetadataStore()), history: new MemoryTagHistoryStore() }));
+lastPullContract('memory', async () => {
+  const metadata = new MemoryMetadataStore();
+  return { ...countedPulls(metadata), history: new MemoryTagHistoryStore(metadata) };
+});
 
 lastPullContract('fs', async () => {
   const storage = await openFsStorage(join(local.dir, Math.random().toString(36).slice(2)));

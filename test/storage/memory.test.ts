@@ -11,5 +11,8 @@ import { tagHistoryStoreContract } from './tag-history-store.contract.ts';
 blobStoreContract('memory', async () => ({ store: new MemoryBlobStore() }));
 metadataStoreContract('memory', async () => new MemoryMetadataStore());
 manifestBodyStoreContract('memory', async () => new MemoryManifestBodyStore());
-tagHistoryStoreContract('memory', async (depth) => new MemoryTagHistoryStore(depth));
+tagHistoryStoreContract('memory', async (depth) => {
+  const metadata = new MemoryMetadataStore();
+  return { metadata, history: new MemoryTagHistoryStore(metadata, depth) };
+});
 gcStoreContract('memory', async () => new MemoryMetadataStore());

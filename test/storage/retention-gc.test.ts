@@ -24,7 +24,7 @@ const local = useLocalBackends('retention-gc');
 retentionGcContract('memory', async () => {
   const blobs = new MemoryBlobStore();
   const metadata = new MemoryMetadataStore();
-  const history = new MemoryTagHistoryStore();
+  const history = new MemoryTagHistoryStore(metadata);
   return { registry: new Registry({ blobs, metadata, history }), metadata, blobs, history, policies: new MemoryPolicyStore(), bytesExist: (location) => blobs.read(location).then(() => true, () => false) };
 });
 

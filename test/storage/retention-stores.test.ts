@@ -22,7 +22,10 @@ const INDEX = 'application/vnd.oci.image.index.v1+json';
 const local = useLocalBackends('retention');
 
 const backends: Record<string, () => Promise<{ metadata: MetadataStore; history: TagHistoryStore }>> = {
-  memory: async () => ({ metadata: new MemoryMetadataStore(), history: new MemoryTagHistoryStore() }),
+  memory: async () => {
+    const metadata = new MemoryMetadataStore();
+    return { metadata, history: new MemoryTagHistoryStore(metadata) };
+  },
   fs: async () => openFsStorage(join(local.dir, String(Math.random()))),
   'DynamoDB Local': async () => ({ metadata: new DynamoDbMetadataStore({ dynamo: local.aws.dynamo, table: local.names.table }), history: new DynamoDbTagHistoryStore({ dynamo: local.aws.dynamo, table: local.names.table }) }),
 };

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { TransactWriteItem } from '@aws-sdk/client-dynamodb';
-import { TagFixedConflict, type ManifestBodyStore, type PutManifestOptions } from '../../registry/ports.ts';
+import { TagFixedConflict, type DeleteOptions, type ManifestBodyStore, type PutManifestOptions } from '../../registry/ports.ts';
+import type { HistoryWrite } from '../../registry/tag-history.ts';
 import { referrerDescriptor, type Descriptor, type Page, type PageRequest, type StoredManifest } from '../../registry/types.ts';
 import { manifestBlobUnknown } from '../../registry/errors.ts';
 import { key, n, s, type Item } from './attribute-values.ts';
@@ -8,6 +9,8 @@ import { DynamoDbManifestBodies } from './dynamodb-manifest-bodies.ts';
 import { assertLeaseHolds, leaseReferences, referenceActions } from './dynamodb-references.ts';
 import { doomedBy, doomUpdate, GC_ATTRIBUTES } from './gc-attributes.ts';
 import { MAX_TRANSACTION_ITEMS, type DynamoDbTable } from './dynamodb-table.ts';
+import { DynamoDbTagWrites, tagBatches } from './dynamodb-tag-writes.ts';
+import { backoff } from './throttling.ts';
 import { CATALOG_PK, catalogKey, MANIFEST_PREFIX, manifestItemKey, referrerKey, referrersPrefix, repositoryPartition, TAG_PREFIX, tagKey, tagOf } from './keys.ts';
 import { ManifestItems } from './manifest-item.ts';
 import { PK, SK } from './table-definition.ts';
@@ -21,7 +24,8 @@ import { PK, SK } from './table-definition.ts';
  * Writes that race:
  * ```
  * putManifest     [bodies.put] → TransactWrite[ Put manifest (rev = random), Put referrer, Put tag… ]
- *                 then Put catalog entry
+ *                 then Put catalog entry; with history, each tag Put beside its history item's Put, both
+ *                 conditional on what was read just before (dynamodb-tag-writes.ts)
  * deleteManifest  Get manifest (rev r) → Query tags → TransactWrite[ Delete manifest if rev = r,
  *                 Delete tag… if digest = d, Delete referrer ]; a concurrent push changes rev or moves a tag:
  *                 the transaction is cancelled and retried from the Get
@@ -35,6 +39,8 @@ import { PK, SK } from './table-definition.ts';
  *                                   Get manifest d: rev r2; Query: tags [old, t]
  *                                   TransactWrite: Delete d if rev = r2, Delete old, t if digest = d ✓
  * ```
+ * With history, each tag Delete travels with its history item's Put (conditional on its `rev`), so a tag deleted
+ * with its manifest always has its `deleted` change, and a cancelled transaction writes neither.
  * so a tag never outlives the manifest it embeds, and concurrent pushes of one tag serialise (last writer
  * wins; a transaction cancelled by a conflict is retried). A transaction cancelled for throughput
  * (ThrottlingError) is resent as it was, then answered 429 (throttling.ts). The catalog entry is written after
@@ -55,11 +61,13 @@ export class DynamoDbManifests {
   readonly #table: DynamoDbTable;
   readonly #items: ManifestItems;
   readonly #bodies: DynamoDbManifestBodies;
+  readonly #tags: DynamoDbTagWrites;
 
   constructor(table: DynamoDbTable, bodies: ManifestBodyStore | undefined, bodyGuards: DynamoDbManifestBodies) {
     this.#table = table;
     this.#items = new ManifestItems(bodies);
     this.#bodies = bodyGuards;
+    this.#tags = new DynamoDbTagWrites(table);
   }
 
   async getManifest(name: string, digest: string): Promise<StoredManifest | undefined> {
@@ -87,6 +95,9 @@ export class DynamoDbManifests {
   async putManifest(name: string, manifest: StoredManifest, tags: string[], options: PutManifestOptions = {}, attempt = 1): Promise<void> {
     const table = this.#table.name;
     const fixed = new Set(options.fixedTags ?? []);
+    const { history } = options;
+    // With history every tag is two actions (the tag, its history item), never split between transactions.
+    const perTag = history ? 2 : 1;
     const now = Date.now();
     let bodyGen: string | undefined;
     const fields = await this.#items.fields(manifest, tags.length, async () => {
@@ -101,25 +112,18 @@ export class DynamoDbManifests {
     const references = options.references ?? { blobs: [], manifests: [] };
     let stamps = referenceActions(table, name, references, GC_ATTRIBUTES.referencedAt, now);
     let leaseEnd: number | undefined;
-    if (first.length + stamps.length + fixed.size > MAX_TRANSACTION_ITEMS) {
+    if (first.length + stamps.length + fixed.size * perTag > MAX_TRANSACTION_ITEMS) {
       leaseEnd = await leaseReferences(this.#table, name, references);
       stamps = [];
     }
     const stampsAt = first.length;
     first.push(...stamps.map(({ action }) => action));
-    // Fixed tags first, so they travel with the manifest in the first transaction.
-    const tagPuts = [...tags].sort((a, b) => Number(fixed.has(b)) - Number(fixed.has(a))).map((tag): TransactWriteItem => {
-      const put: TransactWriteItem['Put'] = { TableName: table, Item: { ...key(tagKey(name, tag)), ...fields } };
-      if (fixed.has(tag)) {
-        put.ConditionExpression = 'attribute_not_exists(#pk) OR #digest = :digest';
-        put.ExpressionAttributeNames = { '#pk': PK, '#digest': 'digest' };
-        put.ExpressionAttributeValues = { ':digest': s(manifest.digest) };
-      }
-      return { Put: put };
-    });
+    // Fixed tags first, so they travel with the manifest in the first transaction. With history the tags are read
+    // here (a fixed tag found elsewhere throws TagFixedConflict) and each action is conditional on what was read.
+    const ordered = [...new Set(tags)].sort((a, b) => Number(fixed.has(b)) - Number(fixed.has(a)));
+    const [inline, ...rest] = tagBatches(ordered, first.length, perTag);
     const tagsAt = first.length;
-    const room = MAX_TRANSACTION_ITEMS - first.length;
-    first.push(...tagPuts.slice(0, room));
+    first.push(...(await this.#tags.point(name, manifest.digest, fields, inline!, fixed, history)).flat());
     if (leaseEnd !== undefined) assertLeaseHolds(leaseEnd);
     const failed = await this.#table.transactChecked(first);
     if (failed !== undefined) {
@@ -129,25 +133,28 @@ export class DynamoDbManifests {
         const current = (await this.#table.get(tagKey(name, tag), { expression: '#digest', names: { '#digest': 'digest' } }))?.digest?.S;
         if (current !== undefined && current !== manifest.digest) throw new TagFixedConflict(tag, current);
       }
-      // The tag was deleted (or set to this digest) since the condition failed: push again.
-      if (attempt < 5) return this.putManifest(name, manifest, tags, options, attempt + 1);
+      // The tag was deleted (or set to this digest, or, with history, moved by a concurrent push) since it was read:
+      // push again. Concurrent pushes of one tag with history serialise here: back off a little more each time.
+      const attempts = history ? 10 : 5;
+      if (attempt < attempts) {
+        if (history) await backoff(attempt, 25);
+        return this.putManifest(name, manifest, tags, options, attempt + 1);
+      }
       throw new Error(`manifest ${name}@${manifest.digest}: its transaction kept failing a condition`);
     }
-    // Tags beyond the 100-action limit after it (fixed ones beyond it lose their guarantee: ~97 fixed tags in one push).
-    const rest = tagPuts.slice(room);
-    for (let at = 0; at < rest.length; at += MAX_TRANSACTION_ITEMS) {
-      const batch = rest.slice(at, at + MAX_TRANSACTION_ITEMS);
-      await this.#table.transact(async () => batch);
-    }
+    // Tags beyond the 100-action limit after it (fixed ones beyond it lose their guarantee: ~97 fixed tags in one
+    // push), each transaction built again from fresh reads while a tag it holds moves.
+    for (const batch of rest) await this.#table.transact(async () => (await this.#tags.point(name, manifest.digest, fields, batch, fixed, history)).flat());
     await this.#table.put({ Item: key(catalogKey(name)) });
   }
 
-  async deleteManifest(name: string, digest: string): Promise<boolean> {
-    return this.#deleteManifest(name, digest, (item) => ({
+  async deleteManifest(name: string, digest: string, options: DeleteOptions = {}): Promise<boolean> {
+    const condition = (item: Item): DeleteCondition => ({
       ConditionExpression: '#rev = :rev',
       ExpressionAttributeNames: { '#rev': 'rev' },
       ExpressionAttributeValues: { ':rev': item.rev ?? s('') },
-    }));
+    });
+    return this.#deleteManifest(name, digest, condition, options.history);
   }
 
   /** Garbage collection: deletes the manifest as deleteManifest does, only while run `runId` dooms it. */
@@ -163,8 +170,9 @@ export class DynamoDbManifests {
   /**
    * Deletes a manifest, its tags and its referrer entry in one transaction whose manifest delete carries
    * `condition(item)` (undefined: leave it, false); a concurrent push changes the item and the whole is retried.
+   * With `history`, each tag's `deleted` change travels with its delete.
    */
-  async #deleteManifest(name: string, digest: string, condition: (item: Item) => DeleteCondition | undefined): Promise<boolean> {
+  async #deleteManifest(name: string, digest: string, condition: (item: Item) => DeleteCondition | undefined, history?: HistoryWrite): Promise<boolean> {
     const table = this.#table.name;
     let found = true;
     await this.#table.transact(async () => {
@@ -187,35 +195,47 @@ export class DynamoDbManifests {
       const deletes: TransactWriteItem[] = [{ Delete: { TableName: table, Key: key(manifestItemKey(name, digest)), ...guard } }];
       const subject = manifest.subject?.S;
       if (subject !== undefined) deletes.push({ Delete: { TableName: table, Key: key(referrerKey(name, subject, digest)) } });
-      for (const tag of tags.items) {
-        deletes.push({
-          Delete: {
-            TableName: table,
-            Key: key(tagKey(name, tagOf(tag[SK]!.S!))),
-            ConditionExpression: '#digest = :digest',
-            ExpressionAttributeNames: { '#digest': 'digest' },
-            ExpressionAttributeValues: { ':digest': s(digest) },
-          },
-        });
-      }
-      // Over 100 actions (a manifest with ~100 tags): the tags beyond go first, each still conditional; one whose
-      // condition failed (the tag moved meanwhile) is left alone.
-      while (deletes.length > MAX_TRANSACTION_ITEMS) {
-        const extra = deletes.splice(MAX_TRANSACTION_ITEMS - 1);
-        for (let at = 0; at < extra.length; at += MAX_TRANSACTION_ITEMS) {
-          await this.#table.transactWrite(extra.slice(at, at + MAX_TRANSACTION_ITEMS)).catch((error: unknown) => {
-            if (!(error instanceof Error && error.name === 'TransactionCanceledException')) throw error;
-          });
-        }
-      }
+      const names = tags.items.map((tag) => tagOf(tag[SK]!.S!));
+      // Over 100 actions (a manifest with ~100 tags, ~50 with history): the tags beyond go first, each still
+      // conditional on pointing here; one that moved meanwhile is left alone.
+      const [inline, ...extra] = tagBatches(names, deletes.length, history ? 2 : 1);
+      for (const batch of extra) await this.#deleteTagsAt(name, digest, batch, history);
+      if (history) for (const actions of await Promise.all(inline!.map((tag) => this.#tags.remove(name, tag, digest, history)))) deletes.push(...(actions ?? []));
+      else for (const tag of inline!) deletes.push({ Delete: { TableName: table, Key: key(tagKey(name, tag)), ...whileAtDigest(digest) } });
       return deletes;
     });
     return found;
   }
 
-  async deleteTag(name: string, tag: string, digest?: string): Promise<boolean> {
-    if (digest === undefined) return this.#table.delete(tagKey(name, tag));
-    return this.#table.deleteIf(tagKey(name, tag), { ConditionExpression: '#digest = :digest', ExpressionAttributeNames: { '#digest': 'digest' }, ExpressionAttributeValues: { ':digest': s(digest) } });
+  /**
+   * Deletes a tag, with `digest` only while it points there; with history, its `deleted` change in the same
+   * transaction (read and written again while the tag or its history moves).
+   */
+  async deleteTag(name: string, tag: string, digest?: string, options: DeleteOptions = {}): Promise<boolean> {
+    const { history } = options;
+    if (!history) {
+      if (digest === undefined) return this.#table.delete(tagKey(name, tag));
+      return this.#table.deleteIf(tagKey(name, tag), whileAtDigest(digest));
+    }
+    let found = true;
+    await this.#table.transact(async () => {
+      const actions = await this.#tags.remove(name, tag, digest, history);
+      found = actions !== undefined;
+      return actions ?? [];
+    });
+    return found;
+  }
+
+  /** Deletes each of `tags` that still points at `digest` (with history, each with its entry), outside the manifest's transaction. */
+  async #deleteTagsAt(name: string, digest: string, tags: string[], history: HistoryWrite | undefined): Promise<void> {
+    if (history) {
+      await Promise.all(tags.map((tag) => this.#table.transact(async () => (await this.#tags.remove(name, tag, digest, history)) ?? [])));
+      return;
+    }
+    const deletes = tags.map((tag): TransactWriteItem => ({ Delete: { TableName: this.#table.name, Key: key(tagKey(name, tag)), ...whileAtDigest(digest) } }));
+    await this.#table.transactWrite(deletes).catch((error: unknown) => {
+      if (!(error instanceof Error && error.name === 'TransactionCanceledException')) throw error;
+    });
   }
 
   async listTags(name: string, page: PageRequest): Promise<Page<string> | undefined> {
@@ -272,3 +292,7 @@ export class DynamoDbManifests {
 }
 
 type DeleteCondition = Pick<NonNullable<TransactWriteItem['Delete']>, 'ConditionExpression' | 'ExpressionAttributeNames' | 'ExpressionAttributeValues'>;
+
+function whileAtDigest(digest: string): DeleteCondition {
+  return { ConditionExpression: '#digest = :digest', ExpressionAttributeNames: { '#digest': 'digest' }, ExpressionAttributeValues: { ':digest': s(digest) } };
+}

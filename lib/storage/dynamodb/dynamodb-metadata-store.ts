@@ -1,6 +1,6 @@
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { GcEntry, GcScanSource, ScanPage } from '../../registry/gc/gc-entries.ts';
-import type { GcStore, ManifestActivity, ManifestBodyStore, MetadataStore, PutManifestOptions } from '../../registry/ports.ts';
+import type { DeleteOptions, GcStore, ManifestActivity, ManifestBodyStore, MetadataStore, PutManifestOptions } from '../../registry/ports.ts';
 import type { BlobRecord, Descriptor, Page, PageRequest, StoredManifest, UploadSession } from '../../registry/types.ts';
 import { UPLOAD_SESSION_TTL_SECONDS } from '../aws-resources.ts';
 import { DynamoDbBlobs } from './dynamodb-blobs.ts';
@@ -104,11 +104,11 @@ export class DynamoDbMetadataStore implements MetadataStore, GcStore {
   putManifest(name: string, manifest: StoredManifest, tags: string[], options?: PutManifestOptions): Promise<void> {
     return this.#manifests.putManifest(name, manifest, tags, options);
   }
-  deleteManifest(name: string, digest: string): Promise<boolean> {
-    return this.#manifests.deleteManifest(name, digest);
+  deleteManifest(name: string, digest: string, options?: DeleteOptions): Promise<boolean> {
+    return this.#manifests.deleteManifest(name, digest, options);
   }
-  deleteTag(name: string, tag: string, digest?: string): Promise<boolean> {
-    return this.#manifests.deleteTag(name, tag, digest);
+  deleteTag(name: string, tag: string, digest?: string, options?: DeleteOptions): Promise<boolean> {
+    return this.#manifests.deleteTag(name, tag, digest, options);
   }
   listTags(name: string, page: PageRequest): Promise<Page<string> | undefined> {
     return this.#manifests.listTags(name, page);

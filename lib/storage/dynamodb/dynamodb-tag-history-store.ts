@@ -3,7 +3,7 @@ import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DEFAULT_HISTORY_DEPTH, withChange, type TagChange, type TagHistoryStore } from '../../registry/tag-history.ts';
 import { key, s, type Item } from './attribute-values.ts';
 import { DynamoDbTable } from './dynamodb-table.ts';
-import { HISTORY_PREFIX, historyOf, repositoryPartition, tagHistoryKey } from './keys.ts';
+import { HISTORY_PREFIX, historyOf, repositoryPartition, tagHistoryKey, type ItemKey } from './keys.ts';
 import { PK, SK } from './table-definition.ts';
 
 /** How often an append retries after losing a compare-and-set to a concurrent change of the same tag. */
@@ -21,7 +21,9 @@ const APPEND_ATTEMPTS = 8;
  *                                         Put [B, c1], rev r3 if rev = r1 ✗ → Get again: rev r2, [A, c1]
  *                                         Put [B, A, c1], rev r4 if rev = r2 ✓
  * ```
- * Listing a repository's history is one Query (begins_with HISTORY#).
+ * The registry's tag writes put the history item in the tag's own transaction, with the same condition on `rev`
+ * (dynamodb-tag-writes.ts); `append` is for changes already committed. Listing a repository's history is one Query
+ * (begins_with HISTORY#).
  */
 export class DynamoDbTagHistoryStore implements TagHistoryStore {
   readonly depth: number;
@@ -53,21 +55,28 @@ export class DynamoDbTagHistoryStore implements TagHistoryStore {
     const itemKey = tagHistoryKey(name, change.tag);
     for (let attempt = 1; ; attempt++) {
       const item = await this.#table.get(itemKey);
-      const rev = item?.rev?.S;
-      const kept = withChange(changesOf(item), change, this.depth);
       try {
-        await this.#table.put({
-          Item: { ...key(itemKey), changes: s(JSON.stringify(kept)), rev: s(randomBytes(8).toString('hex')) },
-          ...(rev === undefined
-            ? { ConditionExpression: 'attribute_not_exists(#rev)', ExpressionAttributeNames: { '#rev': 'rev' } }
-            : { ConditionExpression: '#rev = :rev', ExpressionAttributeNames: { '#rev': 'rev' }, ExpressionAttributeValues: { ':rev': s(rev) } }),
-        });
+        await this.#table.put(historyPut(itemKey, item, change, this.depth));
         return;
       } catch (error) {
         if (!(error instanceof Error && error.name === 'ConditionalCheckFailedException') || attempt >= APPEND_ATTEMPTS) throw error;
       }
     }
   }
+}
+
+/**
+ * The Put of a tag's history item (`itemKey`) that adds `change` to what `item` holds (read before; undefined when
+ * absent), conditional on `rev` being unchanged since: for PutItem, or with TableName as a transaction action.
+ */
+export function historyPut(itemKey: ItemKey, item: Item | undefined, change: TagChange, depth: number) {
+  const rev = item?.rev?.S;
+  return {
+    Item: { ...key(itemKey), changes: s(JSON.stringify(withChange(changesOf(item), change, depth))), rev: s(randomBytes(8).toString('hex')) },
+    ...(rev === undefined
+      ? { ConditionExpression: 'attribute_not_exists(#rev)', ExpressionAttributeNames: { '#rev': 'rev' } }
+      : { ConditionExpression: '#rev = :rev', ExpressionAttributeNames: { '#rev': 'rev' }, ExpressionAttributeValues: { ':rev': s(rev) } }),
+  };
 }
 
 function changesOf(item: Item | undefined): TagChange[] {

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { uploadConflict } from '../../registry/errors.ts';
 import type { GcEntry, ScanPage } from '../../registry/gc/gc-entries.ts';
 import { paginate } from '../../registry/pagination.ts';
-import { TagFixedConflict, type GcStore, type ManifestActivity, type MetadataStore, type PutManifestOptions } from '../../registry/ports.ts';
+import { TagFixedConflict, type DeleteOptions, type GcStore, type ManifestActivity, type MetadataStore, type PutManifestOptions } from '../../registry/ports.ts';
 import { referrerDescriptor, type BlobRecord, type Descriptor, type Page, type PageRequest, type StoredManifest, type UploadSession } from '../../registry/types.ts';
 import { createFileExclusive, readFileIfExists, removeFile, writeFileAtomic } from './atomic-file.ts';
 import { exists, listDir } from './data-dir-reads.ts';
@@ -12,6 +12,7 @@ import { InProcessReferences, referenceKey } from '../in-process-references.ts';
 import { FsPullRecords } from './fs-pull-records.ts';
 import { KeyedMutex } from './keyed-mutex.ts';
 import type { FsKeys } from './keys.ts';
+import { FsTagFile } from './fs-tag-file.ts';
 import { fromManifestFile, toManifestFile, type ManifestFile } from './manifest-file.ts';
 
 /**
@@ -22,13 +23,17 @@ import { fromManifestFile, toManifestFile, type ManifestFile } from './manifest-
 export class FsMetadataStore implements MetadataStore, GcStore {
   readonly clockToleranceMs = 0;
   readonly #keys: FsKeys;
-  readonly #mutex = new KeyedMutex();
+  readonly #mutex: KeyedMutex;
+  readonly #tags: FsTagFile;
   readonly #pulls: FsPullRecords;
   readonly #references = new InProcessReferences();
 
-  constructor(keys: FsKeys) {
+  /** `locks`: the tag (and upload) locks, shared with the data dir's FsTagHistoryStore. */
+  constructor(keys: FsKeys, locks = new KeyedMutex()) {
     this.#keys = keys;
     this.#pulls = new FsPullRecords(keys);
+    this.#mutex = locks;
+    this.#tags = new FsTagFile(keys, locks);
   }
 
   // ---- blobs
@@ -120,6 +125,8 @@ export class FsMetadataStore implements MetadataStore, GcStore {
    *   unlock t                            lock t (waited); t → a ≠ b ✗ TagFixedConflict, nothing of B's tag written
    *
    * A push refused only under the lock (it lost that race) leaves its manifest record, untagged like any other.
+   * With `options.history`, each tag's change is written under the same lock just before the tag (fs-tag-file.ts:
+   * the tag file is the commit point, an entry it does not follow is never read back).
    * Garbage collection: the references are held from their check to the end of the write (in-process-references.ts).
    */
   async putManifest(name: string, manifest: StoredManifest, tags: string[], options: PutManifestOptions = {}): Promise<void> {
@@ -140,26 +147,26 @@ export class FsMetadataStore implements MetadataStore, GcStore {
       await writeFileAtomic(this.#keys.tmpDir, path, JSON.stringify(referrerDescriptor(manifest)));
     }
     await Promise.all(
-      tags.map((tag) =>
-        this.#mutex.run(tagLock(name, tag), async () => {
-          const path = this.#keys.tag(name, tag);
-          if (fixed.has(tag)) {
-            const current = (await readFileIfExists(path))?.trim();
-            if (current !== undefined && current !== manifest.digest) throw new TagFixedConflict(tag, current);
-          }
-          await writeFileAtomic(this.#keys.tmpDir, path, manifest.digest);
+      [...new Set(tags)].map((tag) =>
+        this.#tags.locked(name, tag, async (current) => {
+          if (fixed.has(tag) && current !== undefined && current !== manifest.digest) throw new TagFixedConflict(tag, current);
+          await this.#tags.write(name, tag, current, manifest.digest, options.history);
         }),
       ),
     );
   }
 
-  /** Tags and the referrer entry go first, the manifest last: a crash in between leaves no tag pointing at nothing. */
-  async deleteManifest(name: string, digest: string): Promise<boolean> {
+  /**
+   * Tags (each with its history entry first, fs-tag-file.ts) and the referrer entry go first, the manifest last: a
+   * crash in between leaves no tag pointing at nothing.
+   */
+  async deleteManifest(name: string, digest: string, options: DeleteOptions = {}): Promise<boolean> {
     const manifest = await this.getManifest(name, digest);
     if (!manifest) return false;
     for (const tag of await this.#tagNames(name)) {
-      const target = await readFileIfExists(this.#keys.tag(name, tag));
-      if (target?.trim() === digest) await removeFile(this.#keys.tag(name, tag));
+      await this.#tags.locked(name, tag, async (current) => {
+        if (current === digest) await this.#tags.write(name, tag, current, undefined, options.history);
+      });
     }
     if (manifest.subject !== undefined) await removeFile(this.#keys.referrer(name, manifest.subject, digest));
     const removed = await removeFile(this.#keys.manifest(name, digest));
@@ -167,10 +174,13 @@ export class FsMetadataStore implements MetadataStore, GcStore {
     return removed;
   }
 
-  /** With `digest`: checked and removed under the tag's lock, which every tag write of this process takes. */
-  async deleteTag(name: string, tag: string, digest?: string): Promise<boolean> {
-    if (digest === undefined) return removeFile(this.#keys.tag(name, tag));
-    return this.#mutex.run(tagLock(name, tag), async () => (await readFileIfExists(this.#keys.tag(name, tag)))?.trim() === digest && removeFile(this.#keys.tag(name, tag)));
+  /** Checked and removed under the tag's lock, which every tag write of this process takes; with `digest`, only while the tag points there. */
+  async deleteTag(name: string, tag: string, digest?: string, options: DeleteOptions = {}): Promise<boolean> {
+    return this.#tags.locked(name, tag, async (current) => {
+      if (current === undefined || (digest !== undefined && current !== digest)) return false;
+      await this.#tags.write(name, tag, current, undefined, options.history);
+      return true;
+    });
   }
 
   async listTags(name: string, page: PageRequest): Promise<Page<string> | undefined> {
@@ -282,7 +292,3 @@ export class FsMetadataStore implements MetadataStore, GcStore {
   }
 }
 
-/** Lock keys of tags: upload ids (the other lock keys) hold no `/` or `:`. */
-function tagLock(name: string, tag: string): string {
-  return `tag:${name}:${tag}`;
-}

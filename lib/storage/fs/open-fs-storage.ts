@@ -4,6 +4,8 @@ import { FsBlobStore } from './fs-blob-store.ts';
 import { FsMetadataStore } from './fs-metadata-store.ts';
 import { FsTagHistoryStore } from './fs-tag-history-store.ts';
 import { FsKeys } from './keys.ts';
+import { KeyedMutex } from './keyed-mutex.ts';
+import { DEFAULT_HISTORY_DEPTH } from '../../registry/tag-history.ts';
 
 /**
  * Opens (creating if needed) a data dir as the storage ports. Temp files left by a crash are removed:
@@ -13,5 +15,7 @@ export async function openFsStorage(dataDir: string, maxChunkLength?: number): P
   const keys = new FsKeys(resolve(dataDir));
   await rm(keys.tmpDir, { recursive: true, force: true });
   await Promise.all([keys.tmpDir, keys.uploadsDir, keys.repositoriesDir].map((dir) => mkdir(dir, { recursive: true })));
-  return { blobs: new FsBlobStore(keys, maxChunkLength), metadata: new FsMetadataStore(keys), history: new FsTagHistoryStore(keys), keys };
+  // One set of tag locks for both stores: a tag and its history file change together (fs-tag-file.ts).
+  const locks = new KeyedMutex();
+  return { blobs: new FsBlobStore(keys, maxChunkLength), metadata: new FsMetadataStore(keys, locks), history: new FsTagHistoryStore(keys, DEFAULT_HISTORY_DEPTH, locks), keys };
 }

@@ -2,7 +2,8 @@ import { uploadConflict } from '../../registry/errors.ts';
 import type { GcEntry, ScanPage } from '../../registry/gc/gc-entries.ts';
 import { paginate } from '../../registry/pagination.ts';
 import { pulledToday } from '../../registry/last-pull.ts';
-import { TagFixedConflict, type GcStore, type ManifestActivity, type MetadataStore, type PutManifestOptions } from '../../registry/ports.ts';
+import { TagFixedConflict, type DeleteOptions, type GcStore, type ManifestActivity, type MetadataStore, type PutManifestOptions } from '../../registry/ports.ts';
+import { stampedChange, withChange, type HistoryWrite, type TagChange } from '../../registry/tag-history.ts';
 import { referrerDescriptor, type BlobRecord, type Descriptor, type Page, type PageRequest, type StoredManifest, type UploadSession } from '../../registry/types.ts';
 import { InProcessReferences, referenceKey } from '../in-process-references.ts';
 
@@ -18,6 +19,8 @@ interface Repository {
   tags: Map<string, string>;
   /** The last recorded pull of each manifest, by digest (through its digest or any tag). */
   pulls: Map<string, number>;
+  /** Each tag's kept changes, newest first (read through MemoryTagHistoryStore). */
+  history: Map<string, TagChange[]>;
 }
 
 export interface MemoryMetadataStoreOptions {
@@ -130,23 +133,30 @@ export class MemoryMetadataStore implements MetadataStore, GcStore {
         }
         const { pulledAt: _read, ...stored } = manifest;
         repository.manifests.set(manifest.digest, { value: stored, at: this.#now() });
-        for (const tag of tags) repository.tags.set(tag, manifest.digest);
+        for (const tag of tags) setTag(repository, tag, manifest.digest, options.history);
       },
     );
   }
 
-  async deleteManifest(name: string, digest: string): Promise<boolean> {
+  async deleteManifest(name: string, digest: string, options: DeleteOptions = {}): Promise<boolean> {
     const repository = this.#repositories.get(name);
     if (!repository?.manifests.delete(digest)) return false;
     repository.pulls.delete(digest);
-    for (const [tag, target] of repository.tags) if (target === digest) repository.tags.delete(tag);
+    for (const [tag, target] of repository.tags) if (target === digest) setTag(repository, tag, undefined, options.history);
     return true;
   }
 
-  async deleteTag(name: string, tag: string, digest?: string): Promise<boolean> {
-    const tags = this.#repositories.get(name)?.tags;
-    if (!tags || (digest !== undefined && tags.get(tag) !== digest)) return false;
-    return tags.delete(tag);
+  async deleteTag(name: string, tag: string, digest?: string, options: DeleteOptions = {}): Promise<boolean> {
+    const repository = this.#repositories.get(name);
+    const current = repository?.tags.get(tag);
+    if (!repository || current === undefined || (digest !== undefined && current !== digest)) return false;
+    setTag(repository, tag, undefined, options.history);
+    return true;
+  }
+
+  /** The kept changes of every tag of `name` with history, newest first (live: MemoryTagHistoryStore copies what it returns). */
+  tagHistory(name: string): Map<string, TagChange[]> {
+    return this.#repository(name).history;
   }
 
   async listTags(name: string, page: PageRequest): Promise<Page<string> | undefined> {
@@ -244,9 +254,17 @@ export class MemoryMetadataStore implements MetadataStore, GcStore {
   #repository(name: string): Repository {
     let repository = this.#repositories.get(name);
     if (!repository) {
-      repository = { blobs: new Map(), manifests: new Map(), tags: new Map(), pulls: new Map() };
+      repository = { blobs: new Map(), manifests: new Map(), tags: new Map(), pulls: new Map(), history: new Map() };
       this.#repositories.set(name, repository);
     }
     return repository;
   }
+}
+
+/** Points `tag` at `digest` (undefined: deletes it) with its history entry, synchronously: nothing runs in between. */
+function setTag(repository: Repository, tag: string, digest: string | undefined, history: HistoryWrite | undefined): void {
+  const previous = repository.tags.get(tag);
+  if (digest === undefined) repository.tags.delete(tag);
+  else repository.tags.set(tag, digest);
+  if (history && previous !== digest) repository.history.set(tag, withChange(repository.history.get(tag) ?? [], stampedChange(history.stamp, tag, previous, digest), history.depth));
 }
