@@ -59,14 +59,15 @@ ${COMMON_USAGE}`,
     const target = reference(positionals[0], 'tag');
     const changes = await (await connect(target, values)).history(target.repository, target.tag!);
     if (values.json) write(`${JSON.stringify(changes, null, 2)}\n`);
-    else write(table(['WHEN', 'ACTION', 'FROM', 'TO', 'WHO', 'CLIENT'], changes.map(historyRow)));
+    else write(table(['WHEN', 'ACTION', 'FROM', 'TO', 'WHO', 'CLIENT OR REASON'], changes.map(historyRow)));
     return 0;
   }) satisfies Command,
 };
 
 function historyRow(change: TagChange): string[] {
   const who = change.actor.tokenId !== undefined ? `${change.actor.subject} (token ${change.actor.tokenId})` : change.actor.subject;
-  return [change.at, change.action, short(change.previous), short(change.digest), who, change.userAgent ?? '-'];
+  // A change no client asked for (garbage collection's retention rules) says why instead.
+  return [change.at, change.action, short(change.previous), short(change.digest), who, change.userAgent ?? change.reason ?? '-'];
 }
 
 export const rollback = {

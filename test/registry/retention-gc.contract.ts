@@ -77,6 +77,34 @@ export function retentionGcContract(backend: string, open: () => Promise<Retenti
       expect((await runGc({ metadata, blobs, plan, graceMs: 0, dryRun: true })).removals).toEqual([]);
     });
 
+    it('records each tag the rules removed in its history, by gc with the rule, once: alone (same write) or with its manifest (from the report)', async () => {
+      // Prepare: c → Y, then a → X and b → X; keep the newest tag: a goes alone (b keeps X), c goes with Y
+      const stores = await open();
+      const { registry, metadata, blobs, history } = stores;
+      const name = repo('history');
+      const [x, y] = [image(name), image(name)];
+      await push(registry, y, 'c');
+      for (const tag of ['a', 'b']) {
+        await sleep(5);
+        await push(registry, x, tag);
+      }
+      await stores.policies.putPolicy(policy(name, { keepLast: 1 }));
+      await settle(metadata);
+      const plan = new StoreRetentionPlanner({ metadata, policies: stores.policies, history });
+      const recorded: Promise<void>[] = [];
+      // Act: a real run, its removals told to the registry as `ocireg serve` does
+      await runGc({ metadata, blobs, plan, graceMs: 0, onRemoved: (removal) => void recorded.push(registry.versions.recordCollected(removal)) });
+      await Promise.all(recorded);
+      // Assess
+      const reason = 'removed by retention: not among the 1 most recently pushed tags';
+      for (const [tag, digest] of [['a', x.manifest.digest], ['c', y.manifest.digest]] as const) {
+        const changes = await history.list(name, tag);
+        expect(changes.map((change) => change.action)).toEqual(['deleted', 'created']);
+        expect(changes[0]).toMatchObject({ action: 'deleted', previous: digest, actor: { subject: 'gc' }, reason });
+      }
+      expect((await history.list(name, 'b')).map((change) => change.action)).toEqual(['created']);
+    });
+
     it('keeps what a kept index lists and removes a child only an expired index listed', async () => {
       // Prepare: index x lists a and b (older), index y lists b (newer); keep the newest tag
       const stores = await open();
