@@ -9,7 +9,10 @@ import { ColdStart } from '../lambdas/cold-start.ts';
 import { createAwsRegistryApp, createHandler } from '../lambdas/registry-api.ts';
 import { SERVICE_NAME } from '../lib/auth/service-name.ts';
 import { startSecretsManagerLocal, type SecretsManagerLocal } from '../lib/dev/secrets-manager-local.ts';
-import { createSecretsManagerClient } from '../lib/storage/aws-clients.ts';
+import { createLambdaClient, createSecretsManagerClient } from '../lib/storage/aws-clients.ts';
+import { startLambdaLocal, type LambdaLocal } from '../lib/dev/lambda-local.ts';
+import type { BlobCopyEvent } from '../lib/storage/lambda/background-blob-copies.ts';
+import { createBlobCopyHandler } from '../lambdas/cache-blob-copy.ts';
 import { startEmulatedApiGateway, type GatewayLogLine } from '../lib/server/emulated-api-gateway.ts';
 import { createLocalResources, resourceNames, type ResourceNames } from '../lib/storage/aws-resources.ts';
 import { LOCAL_CREDENTIALS, LOCAL_REGION, startAwsLocal, type AwsLocal } from '../lib/dev/aws-local.ts';
@@ -43,6 +46,10 @@ export interface DevAwsOptions {
   integrationTimeoutMs?: number;
   /** Function log level (Powertools). @default 'INFO' */
   logLevel?: 'DEBUG' | 'INFO' | 'WARN' | 'ERROR' | 'SILENT';
+  /** Pull-through cache: the largest blob copied within the pull that missed it (`CACHE_COPY_IN_REQUEST_MAX_BYTES`). @default 64 MiB */
+  cacheCopyInRequestMaxBytes?: number;
+  /** Pull-through cache: a cached tag is re-checked upstream after this many seconds. @default 300 */
+  cacheRevalidateSeconds?: number;
   /** Where the gateway's access log lines go. @default nowhere */
   accessLog?: (line: GatewayLogLine) => void;
 }
@@ -54,6 +61,8 @@ export interface DevAws {
   /** DynamoDB Local and s3rver, with their clients (e.g. to inspect the bucket). */
   local: AwsLocal;
   endpoints: { dynamo: string; s3: string; secretsManager: string };
+  /** The local Lambda that runs the cache's copy function on asynchronous invocations (counted in `invocations`). */
+  lambda: LambdaLocal;
   /** With auth: the token signing key (PKCS#8 PEM) the start wrote to the secret, e.g. for tests that mint tokens. */
   signingKeyPem?: string;
   /** Stops the gateway, then the emulators. Idempotent. */
@@ -63,6 +72,7 @@ export interface DevAws {
 export async function startDevAws(options: DevAwsOptions = {}): Promise<DevAws> {
   const local = await startAwsLocal();
   let secrets: SecretsManagerLocal | undefined;
+  let lambda: LambdaLocal | undefined;
   try {
     const names = resourceNames('ocireg-dev');
     await createLocalResources(local.dynamo, local.s3, names);
@@ -83,8 +93,19 @@ export async function startDevAws(options: DevAwsOptions = {}): Promise<DevAws> 
       ...(options.presignExpiresIn !== undefined ? { presignExpiresIn: options.presignExpiresIn } : {}),
       ...(options.blobHeadRedirect ? { blobHeadRedirect: true } : {}),
       ...(signingKeySecret !== undefined ? { signingKeySecret } : {}),
+      cacheCopyFunction: `${names.table}-cache-copy`,
+      ...(options.cacheCopyInRequestMaxBytes !== undefined ? { cacheCopyInRequestMaxBytes: options.cacheCopyInRequestMaxBytes } : {}),
+      ...(options.cacheRevalidateSeconds !== undefined ? { cacheRevalidateSeconds: options.cacheRevalidateSeconds } : {}),
     };
-    const clients = { dynamo: local.dynamo, s3: local.s3, presignS3, secrets: secretsClient };
+    // The copy function of the stack (lib/infra/registry-cache.ts), run in this process on each Event invocation.
+    const copyFunction = `${names.table}-cache-copy`;
+    const copy = createBlobCopyHandler({ table: names.table, bucket: names.bucket }, { dynamo: local.dynamo, s3: local.s3, secrets: secretsClient }, logger);
+    lambda = await startLambdaLocal(
+      { [copyFunction]: (payload) => copy(payload as BlobCopyEvent) },
+      { onError: (name, error) => logger.error({ message: 'function failed', name }, error instanceof Error ? error : new Error(String(error))) },
+    );
+    const lambdaClient = createLambdaClient({ endpoint: lambda.endpoint, region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS });
+    const clients = { dynamo: local.dynamo, s3: local.s3, presignS3, secrets: secretsClient, lambda: lambdaClient };
     const app = new ColdStart(() => createAwsRegistryApp(config, { clients, logger }));
     // A start that cannot initialise fails here, not at the first request.
     await app.get();
@@ -102,10 +123,13 @@ export async function startDevAws(options: DevAwsOptions = {}): Promise<DevAws> 
       names,
       local,
       endpoints: { ...local.endpoints, secretsManager: secrets.endpoint },
+      lambda,
       ...(signingKeyPem !== undefined ? { signingKeyPem } : {}),
       stop: () =>
         (stopped ??= (async () => {
           await gateway.close();
+          await lambda?.close();
+          lambdaClient.destroy();
           presignS3.destroy();
           secretsClient.destroy();
           await secrets?.close();
@@ -113,6 +137,7 @@ export async function startDevAws(options: DevAwsOptions = {}): Promise<DevAws> 
         })()),
     };
   } catch (error) {
+    await lambda?.close();
     await secrets?.close();
     await local.stop();
     throw error;

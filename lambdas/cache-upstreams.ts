@@ -19,6 +19,7 @@ export function secretCredentialUpstreams(secrets: CacheCredentialSecrets): (rul
       headManifest: async (name, reference) => (await current()).headManifest(name, reference),
       getManifest: async (name, reference) => (await current()).getManifest(name, reference),
       openBlob: async (name, digest) => (await current()).openBlob(name, digest),
+      locateBlob: async (name, digest) => (await current()).locateBlob?.(name, digest) ?? { size: undefined },
     };
   };
 }

@@ -13,7 +13,7 @@ import type { HttpHandler, RequestLog } from '../lib/http/types.ts';
 import { PolicyCache } from '../lib/registry/policy-cache.ts';
 import { Registry } from '../lib/registry/registry.ts';
 import type { EventBridgeClient } from '@aws-sdk/client-eventbridge';
-import { createDynamoDbClient, createEventBridgeClient, createS3Client, createSecretsManagerClient } from '../lib/storage/aws-clients.ts';
+import { createDynamoDbClient, createEventBridgeClient, createLambdaClient, createS3Client, createSecretsManagerClient } from '../lib/storage/aws-clients.ts';
 import { EventBridgeEventSink } from '../lib/storage/eventbridge/eventbridge-event-sink.ts';
 import { DynamoDbIdentityStore } from '../lib/storage/dynamodb/dynamodb-identity-store.ts';
 import { DynamoDbTagHistoryStore } from '../lib/storage/dynamodb/dynamodb-tag-history-store.ts';
@@ -24,14 +24,11 @@ import { DynamoDbMetadataStore } from '../lib/storage/dynamodb/dynamodb-metadata
 import { S3ManifestBodyStore } from '../lib/storage/s3/s3-manifest-body-store.ts';
 import { S3BlobStore } from '../lib/storage/s3/s3-blob-store.ts';
 import { loadOrCreateSecretSigningKey } from '../lib/storage/secrets/secrets-manager-signing-key.ts';
-import { PullThroughCache } from '../lib/registry/pull-through-cache.ts';
-import { DynamoDbCacheRuleStore } from '../lib/storage/dynamodb/dynamodb-cache-rule-store.ts';
-import { CacheCredentialSecrets } from '../lib/storage/secrets/cache-credential-secrets.ts';
+import type { LambdaClient } from '@aws-sdk/client-lambda';
+import { BackgroundBlobCopies } from '../lib/storage/lambda/background-blob-copies.ts';
 import { toApiGatewayResult, toHttpRequest } from './api-gateway-v2.ts';
-import { secretCredentialUpstreams } from './cache-upstreams.ts';
-
-/** How long a cached tag is served before the upstream is asked again, as `ocireg serve` does. */
-export const DEFAULT_CACHE_REVALIDATE_SECONDS = 300;
+import { createAwsPullThroughCache } from './aws-pull-through-cache.ts';
+import { AwsBlobMissPolicy } from './cache-blob-miss-policy.ts';
 import { ColdStart } from './cold-start.ts';
 
 /**
@@ -52,6 +49,8 @@ import { ColdStart } from './cold-start.ts';
  * | `EVENT_BUS_NAME`           | registry events go to this EventBridge bus (`default`); none when unset  |
  * | `CACHE_REVALIDATE_SECONDS` | pull-through cache: a cached tag is re-checked upstream after (def. 300) |
  * | `PRICE_PER_GB_MONTH_USD`   | storage price for the usage report's cost estimate (default S3 Standard) |
+ * | `CACHE_COPY_FUNCTION`      | pull-through cache: the copy function large blobs are copied by (async)  |
+ * | `CACHE_COPY_IN_REQUEST_MAX_BYTES` | larger blobs are not copied within the pull (default 64 MiB)      |
  */
 export interface RegistryApiConfig {
   table: string;
@@ -68,6 +67,10 @@ export interface RegistryApiConfig {
   cacheRevalidateSeconds?: number;
   /** USD per GB-month for the usage report's cost estimate. @default S3_STANDARD_USD_PER_GB_MONTH */
   pricePerGbMonthUsd?: number;
+  /** Pull-through cache: the function that copies blobs too large for a request (lambdas/cache-blob-copy.ts). */
+  cacheCopyFunction?: string;
+  /** Pull-through cache: the largest blob copied within the pull that missed it. @default 64 MiB */
+  cacheCopyInRequestMaxBytes?: number;
 }
 
 /** Reads {@link RegistryApiConfig} from the environment; throws naming the variable that is missing or wrong. */
@@ -99,6 +102,9 @@ export function configFromEnv(env: Record<string, string | undefined> = process.
     if (!Number.isFinite(price) || price < 0) throw new Error(`environment variable PRICE_PER_GB_MONTH_USD must be a price in USD, got "${env.PRICE_PER_GB_MONTH_USD}"`);
     config.pricePerGbMonthUsd = price;
   }
+  if (env.CACHE_COPY_FUNCTION) config.cacheCopyFunction = env.CACHE_COPY_FUNCTION;
+  const copyInRequest = positiveInteger('CACHE_COPY_IN_REQUEST_MAX_BYTES');
+  if (copyInRequest !== undefined) config.cacheCopyInRequestMaxBytes = copyInRequest;
   const headRedirect = env.BLOB_HEAD_REDIRECT;
   if (headRedirect !== undefined && headRedirect !== '') {
     if (headRedirect !== 'true' && headRedirect !== 'false') throw new Error(`environment variable BLOB_HEAD_REDIRECT must be "true" or "false", got "${headRedirect}"`);
@@ -119,6 +125,8 @@ export interface RegistryApiClients {
   presignS3?: S3Client;
   secrets?: SecretsManagerClient;
   events?: EventBridgeClient;
+  /** Starts background cache copies (`cacheCopyFunction`). */
+  lambda?: LambdaClient;
 }
 
 export interface AwsRegistryAppOptions {
@@ -151,13 +159,20 @@ export async function createAwsRegistryApp(config: RegistryApiConfig, options: A
   const events =
     config.eventBus !== undefined ? new EventBridgeEventSink({ client: clients.events ?? createEventBridgeClient(), bus: config.eventBus }) : undefined;
   const secrets = clients.secrets ?? createSecretsManagerClient();
-  const cache = new PullThroughCache({
-    rules: new DynamoDbCacheRuleStore({ dynamo, table: config.table }),
+  const cacheLog = (entry: Record<string, unknown>) => log[entry.level === 'info' ? 'info' : 'warn']({ message: String(entry.msg ?? 'pull-through cache'), ...entry });
+  const copies =
+    config.cacheCopyFunction !== undefined
+      ? new BackgroundBlobCopies({ dynamo, table: config.table, lambda: clients.lambda ?? createLambdaClient(), functionName: config.cacheCopyFunction })
+      : undefined;
+  const cache = createAwsPullThroughCache({
+    dynamo,
+    table: config.table,
+    secrets,
     blobs,
     metadata,
-    upstreamFor: secretCredentialUpstreams(new CacheCredentialSecrets(secrets)),
-    revalidateAfterMs: (config.cacheRevalidateSeconds ?? DEFAULT_CACHE_REVALIDATE_SECONDS) * 1000,
-    log: (entry) => log.warn({ message: String(entry.msg ?? 'pull-through cache'), ...entry }),
+    revalidateSeconds: config.cacheRevalidateSeconds,
+    missPolicy: new AwsBlobMissPolicy({ copies, ...(config.cacheCopyInRequestMaxBytes !== undefined ? { copyInRequestMaxBytes: config.cacheCopyInRequestMaxBytes } : {}), log: cacheLog }),
+    log: cacheLog,
   });
   const registry = new Registry({
     cache,

@@ -57,6 +57,11 @@ export class RegistryClient {
     this.#userAgent = options.userAgent ?? 'ocireg-push';
   }
 
+  /** Whether requests to the registry carry an Authorization (a token or Basic credentials were needed). */
+  get authorized(): boolean {
+    return this.#authorization !== undefined;
+  }
+
   /** A path (`/v2/…`) or a Location (relative or absolute) as a URL on this registry. */
   url(target: string | URL, relativeTo?: URL): URL {
     return target instanceof URL ? target : new URL(target, relativeTo ?? this.base);
@@ -89,10 +94,11 @@ export class RegistryClient {
   /**
    * Like `request`, but hands the answer over unread (a blob stream), after answering a `401` challenge and following
    * redirects (a blob GET is often sent to a CDN, which gets no Authorization: #send adds it for this host only).
-   * The caller reads or destroys the body whatever the status.
+   * The caller reads or destroys the body whatever the status. `visited` receives each URL asked, the last answered.
    */
-  async open(method: string, target: string | URL, headers: Record<string, string> = {}): Promise<IncomingMessage> {
+  async open(method: string, target: string | URL, headers: Record<string, string> = {}, visited?: URL[]): Promise<IncomingMessage> {
     let url = this.url(target);
+    visited?.push(url);
     let response = await this.#openOnce(method, url, headers);
     if (response.statusCode === 401) {
       const challenged = { status: 401, headers: response.headers, body: Buffer.alloc(0), url };
@@ -103,6 +109,7 @@ export class RegistryClient {
     for (let hops = 0; hops < 5 && [301, 302, 303, 307, 308].includes(response.statusCode ?? 0) && response.headers.location; hops++) {
       response.resume();
       url = this.url(response.headers.location, url);
+      visited?.push(url);
       response = await this.#openOnce(method, url, headers);
     }
     return response;

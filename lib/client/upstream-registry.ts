@@ -81,6 +81,29 @@ export class HttpUpstream implements Upstream {
     return { size: length === undefined ? undefined : Number(length), body: translated(response, (error) => this.#translate(name, error)) };
   }
 
+  /**
+   * Opens the blob GET (token auth and redirects as for a pull), takes its head and closes it unread. The URL that
+   * answered is one a client can follow without our credentials when it is on another host (a CDN or presigned
+   * location: it carries its own authorisation) or when the upstream serves it without a token (asked by HEAD).
+   */
+  async locateBlob(name: string, digest: string): Promise<{ size: number | undefined; url?: string } | undefined> {
+    const path = `/v2/${name}/blobs/${digest}`;
+    const visited: URL[] = [];
+    const response = await this.#call(name, () => this.#client.open('GET', path, {}, visited));
+    const status = response.statusCode ?? 0;
+    response.destroy();
+    if (status === 404) return undefined;
+    if (status !== 200) throw this.#translate(name, errorOf('GET', this.#client.url(path), { status, headers: response.headers, body: Buffer.alloc(0), url: this.#client.base }));
+    const length = headerValue(response.headers, 'content-length');
+    const answered = visited.at(-1)!;
+    // The client sends its token to every later request once it has one: whether this URL needs it takes a HEAD without.
+    const openToClients =
+      answered.host !== this.#client.base.host ||
+      !this.#client.authorized ||
+      (await this.#client.transport.send({ method: 'HEAD', url: answered, headers: { 'user-agent': 'ocireg-pull-through-cache' } }).then((result) => result.status === 200, () => false));
+    return { size: length === undefined ? undefined : Number(length), ...(openToClients ? { url: answered.href } : {}) };
+  }
+
   async #call<T>(name: string, exchange: () => Promise<T>): Promise<T> {
     try {
       return await exchange();

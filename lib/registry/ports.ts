@@ -275,6 +275,13 @@ export interface Upstream {
   headManifest(name: string, reference: string): Promise<string | undefined>;
   /** The manifest as stored upstream; undefined when absent. The caller verifies its digest. */
   getManifest(name: string, reference: string): Promise<UpstreamManifest | undefined>;
+  /**
+   * The blob's declared size and, when there is one, a URL a client can GET its bytes from without this registry's
+   * credentials (the upstream's redirect target, e.g. a CDN or a presigned URL, or the blob URL itself when the
+   * upstream asks for no token); undefined when absent. Reads no bytes. Optional: only a miss policy asks
+   * (PullThroughCacheOptions.missPolicy).
+   */
+  locateBlob?(name: string, digest: string): Promise<{ size: number | undefined; url?: string } | undefined>;
   /** The blob's bytes, unverified (the cache verifies while storing), and its size when declared; undefined when absent. */
   openBlob(name: string, digest: string): Promise<{ size: number | undefined; body: ByteSource } | undefined>;
 }

@@ -18,6 +18,11 @@ export interface PullThroughCacheOptions {
   revalidateAfterMs: number;
   /** How long a read list of rules is used before the store is read again. @default {@link CACHE_RULES_TTL_MS} */
   rulesTtlMs?: number;
+  /**
+   * How a blob miss is served where a response cannot stream a layer (a Lambda behind API Gateway: 30 s, 6 MB).
+   * Absent: streamed to the client while stored (`ocireg serve`).
+   */
+  missPolicy?: BlobMissPolicy;
   /** Receives a line when the upstream cannot answer and cached content is served instead, or a blob is refused. */
   log?: (entry: Record<string, unknown>) => void;
   now?: () => number;
@@ -25,6 +30,31 @@ export interface PullThroughCacheOptions {
 
 /** How long the rules read from the store are used: how soon `ocireg cache add|rm` applies to a running registry. */
 export const CACHE_RULES_TTL_MS = 5_000;
+
+/** A blob miss as a {@link BlobMissPolicy} sees it: the upstream's declared size, and a URL clients may read it from. */
+export interface BlobMiss {
+  rule: CacheRule;
+  /** The cached repository (`hub/library/alpine`) and the upstream's name for it (`library/alpine`). */
+  name: string;
+  upstreamName: string;
+  digest: string;
+  /** The upstream's Content-Length; undefined when it declared none. */
+  size: number | undefined;
+  /** From {@link Upstream.locateBlob}: where a client can GET the bytes without this registry's credentials. */
+  url: string | undefined;
+}
+
+/**
+ * `copy`: store the blob within this request, then serve the stored blob. `elsewhere`: the policy has arranged a copy
+ * outside this request (a background invocation); this client reads `read` meanwhile (a redirect), or, without one,
+ * is told to come back (503 UNAVAILABLE).
+ */
+export type BlobMissPlan = { kind: 'copy' } | { kind: 'elsewhere'; read?: BlobRead };
+
+/** Decides, per miss, whether a blob is copied within the request or elsewhere (lambdas/cache-blob-miss-policy.ts). */
+export interface BlobMissPolicy {
+  plan(miss: BlobMiss): Promise<BlobMissPlan>;
+}
 
 /** One blob being copied from an upstream: its declared size, then its stored record. */
 interface Fill {
@@ -119,6 +149,11 @@ export class PullThroughCache {
     if (!match) return undefined;
     const stored = await this.#stored(name, digest);
     if (stored) return stored;
+    if (!this.#fills.has(digest) && this.#options.missPolicy) {
+      // HEAD or a Range: nothing to stream, so a blob copied elsewhere is not here yet.
+      const plan = await this.#plan(match, name, digest);
+      if (plan.kind === 'elsewhere') throw copiedElsewhere(name, digest);
+    }
     const fill = this.#fills.get(digest) ?? this.#startFill(match, name, digest, ClientFeed.detached());
     return this.#linked(name, await fill.record);
   }
@@ -140,6 +175,16 @@ export class PullThroughCache {
       const record = await this.#linked(name, await running.record);
       return { record, read: await blobs.read(record.location) };
     }
+    if (this.#options.missPolicy) {
+      const plan = await this.#plan(match, name, digest);
+      if (plan.kind === 'elsewhere') {
+        if (plan.read === undefined) throw copiedElsewhere(name, digest);
+        return { record: { digest, size: plan.size ?? 0 }, read: plan.read };
+      }
+      const fill = this.#fills.get(digest) ?? this.#startFill(match, name, digest, ClientFeed.detached());
+      const record = await this.#linked(name, await fill.record);
+      return { record, read: await blobs.read(record.location) };
+    }
     const feed = new ClientFeed();
     const fill = this.#startFill(match, name, digest, feed);
     const size = await fill.size;
@@ -149,6 +194,15 @@ export class PullThroughCache {
       return { record, read: await blobs.read(record.location) };
     }
     return { record: { digest, size }, read: { kind: 'stream', body: feed } };
+  }
+
+  /** Asks the miss policy, after locating the blob upstream (BLOB_UNKNOWN when the upstream has none). */
+  async #plan(match: { rule: CacheRule; upstreamName: string }, name: string, digest: string): Promise<BlobMissPlan & { size?: number | undefined }> {
+    const upstream = this.#options.upstreamFor(match.rule);
+    const located = upstream.locateBlob ? await upstream.locateBlob(match.upstreamName, digest) : { size: undefined };
+    if (!located) throw blobUnknown(name, digest);
+    const plan = await this.#options.missPolicy!.plan({ rule: match.rule, name, upstreamName: match.upstreamName, digest, size: located.size, url: located.url });
+    return { ...plan, size: located.size };
   }
 
   async #stored(name: string, digest: string): Promise<BlobRecord | undefined> {
@@ -313,6 +367,11 @@ export class PullThroughCache {
 function upstreamUnavailable(name: string, reference: string, error: unknown): OciError {
   if (isOciError(error) && error.code !== 'UNAVAILABLE') return error;
   return new OciError('UNAVAILABLE', `${isOciError(error) ? error.message : `the upstream of ${name} cannot be reached (${describe(error)})`}; nothing is cached for ${name}:${reference}`, { name, reference, cause: describe(error) }, { cause: error });
+}
+
+/** A blob the miss policy copies outside this request, asked for where no redirect can answer: come back soon. */
+function copiedElsewhere(name: string, digest: string): OciError {
+  return new OciError('UNAVAILABLE', `blob ${digest} of ${name} is being copied into the cache from its upstream; try again in a minute`, { name, digest });
 }
 
 function describe(error: unknown): string {

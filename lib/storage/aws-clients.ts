@@ -1,4 +1,5 @@
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
+import { LambdaClient } from '@aws-sdk/client-lambda';
 import { CloudFormationClient } from '@aws-sdk/client-cloudformation';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { S3Client } from '@aws-sdk/client-s3';
@@ -83,4 +84,9 @@ export function createEventBridgeClient(options: AwsClientOptions = {}): EventBr
 /** The CloudFormation client the admin CLI reads a stack's outputs with (`--stack`). */
 export function createCloudFormationClient(options: AwsClientOptions = {}): CloudFormationClient {
   return new CloudFormationClient(common(options));
+}
+
+/** The Lambda client the registry function starts background cache copies with (InvocationType Event). */
+export function createLambdaClient(options: AwsClientOptions = {}): LambdaClient {
+  return new LambdaClient(common(options));
 }
