@@ -2,6 +2,7 @@ import type { Check, CheckOutcome, CheckRow } from './check.ts';
 import { baseCheck, tokenGetCheck, tokenPostCheck, tokenRefreshCheck } from './auth-checks.ts';
 import { blobGetRangeCheck, blobHeadCheck64k, blobHeadLargeCheck, blobReadLargeCheck } from './blob-read-checks.ts';
 import { cleanupCheck } from './cleanup-check.ts';
+import { clockCheck } from './clock-check.ts';
 import { DoctorSession, type DoctorTarget } from './doctor-session.ts';
 import { overChunkLimitCheck, overGatewayLimitCheck } from './limit-checks.ts';
 import { manifestHeadCheck, manifestPushCheck } from './manifest-checks.ts';
@@ -11,6 +12,7 @@ import { chunkMaxLengthCheck, largeChunkedCheck, monolithicPushCheck, streamedPa
 /** Every check, in the order they run; `delete` last, whatever happened before. */
 export const CHECKS: readonly Check[] = [
   baseCheck,
+  clockCheck,
   tokenGetCheck,
   tokenPostCheck,
   tokenRefreshCheck,
