@@ -47,12 +47,16 @@ export class StoreRetentionPlanner implements RetentionPlanner {
     this.#options = options;
   }
 
-  async apply(context: { dryRun: boolean; now: number; report: (removal: GcRemoval) => void }): Promise<{ manifests: { name: string; digest: string }[] }> {
+  /** Repository by repository; past the deadline it stops before the next one (`complete: false`). */
+  async apply(context: { dryRun: boolean; now: number; report: (removal: GcRemoval) => void; pastDeadline?: () => boolean }): Promise<{ manifests: { name: string; digest: string }[]; complete: boolean }> {
     const { metadata, history, policies } = this.#options;
     const run = { ...context, runId: randomUUID(), since: context.now - metadata.clockToleranceMs, removed: [] as { name: string; digest: string }[] };
     const sources = history ? { metadata, history } : { metadata };
-    for await (const { snapshot, plan } of planRepositories(sources, await policies.listPolicies(), context.now)) await this.#applyRepository(snapshot, plan, run);
-    return { manifests: run.removed };
+    for await (const { snapshot, plan } of planRepositories(sources, await policies.listPolicies(), context.now)) {
+      await this.#applyRepository(snapshot, plan, run);
+      if (context.pastDeadline?.()) return { manifests: run.removed, complete: false };
+    }
+    return { manifests: run.removed, complete: true };
   }
 
   async #applyRepository(snapshot: RepositorySnapshot, plan: RetentionPlan, run: { dryRun: boolean; report: (removal: GcRemoval) => void; runId: string; since: number; removed: { name: string; digest: string }[] }): Promise<void> {

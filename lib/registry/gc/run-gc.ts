@@ -6,9 +6,11 @@ import { bytesFreedBy, type GcRemoval, type GcReport } from './gc-report.ts';
  * Retention rules, applied before the sweep (provided by the retention-policy feature). It deletes the tags and
  * manifests its rules expire, or in a dry run only lists them, reporting each through `report`, and returns the
  * manifests it deleted or would delete, so that a dry run's sweep lists the blobs they free as the real run would.
+ * It stops when `pastDeadline()` says so and answers `complete: false`: the run then skips its sweep (a scan would
+ * not fit either) and the next run starts over.
  */
 export interface RetentionPlanner {
-  apply(context: { dryRun: boolean; now: number; report: (removal: GcRemoval) => void }): Promise<{ manifests: { name: string; digest: string }[] }>;
+  apply(context: { dryRun: boolean; now: number; report: (removal: GcRemoval) => void; pastDeadline: () => boolean }): Promise<{ manifests: { name: string; digest: string }[]; complete?: boolean }>;
 }
 
 export interface RunGcOptions {
@@ -32,7 +34,8 @@ export async function runGc(options: RunGcOptions): Promise<GcReport> {
     planned.push(removal);
     options.onRemoved?.(removal);
   };
-  const retained = options.plan ? await options.plan.apply({ dryRun: options.dryRun ?? false, now: started, report }) : { manifests: [] };
+  const pastDeadline = () => options.deadline !== undefined && now() >= options.deadline;
+  const retained = options.plan ? await options.plan.apply({ dryRun: options.dryRun ?? false, now: started, report, pastDeadline }) : { manifests: [] };
   const run = new GcRun({
     metadata: options.metadata,
     blobs: options.blobs,
@@ -45,7 +48,7 @@ export async function runGc(options: RunGcOptions): Promise<GcReport> {
     ...(options.deadline !== undefined ? { deadline: options.deadline } : {}),
     ...(options.onRemoved !== undefined ? { onRemoved: options.onRemoved } : {}),
   });
-  const swept = await run.run();
+  const swept = retained.complete === false ? { ...run.report(), complete: false } : await run.run();
   const removals = [...planned, ...swept.removals];
   return { ...swept, removals, bytesFreed: bytesFreedBy(removals), objectsDeleted: removals.length, durationMs: now() - started };
 }
