@@ -14,7 +14,7 @@ describe('retention planner and the deadline', () => {
     // Prepare: two repositories, each with an expired tag
     const blobs = new MemoryBlobStore();
     const metadata = new MemoryMetadataStore();
-    const history = new MemoryTagHistoryStore();
+    const history = new MemoryTagHistoryStore(metadata);
     const registry = new Registry({ blobs, metadata, history });
     const policies = new MemoryPolicyStore();
     for (const name of ['a/app', 'b/app']) {
