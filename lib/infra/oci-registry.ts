@@ -1,25 +1,23 @@
-import { fileURLToPath } from 'node:url';
-import { CfnOutput, Duration, Names, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
-import { AccessLogFormat } from 'aws-cdk-lib/aws-apigateway';
-import { ApiMapping, DomainName, HttpApi, HttpMethod, HttpStage, LogGroupLogDestination, type ThrottleSettings } from 'aws-cdk-lib/aws-apigatewayv2';
-import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
+import { Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
+import type { HttpApi, HttpStage, ThrottleSettings } from 'aws-cdk-lib/aws-apigatewayv2';
 import type { ICertificate } from 'aws-cdk-lib/aws-certificatemanager';
-import { AttributeType, BillingMode, Table } from 'aws-cdk-lib/aws-dynamodb';
+import type { Table } from 'aws-cdk-lib/aws-dynamodb';
 import { Schedule } from 'aws-cdk-lib/aws-events';
-import { PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
-import { Architecture, Runtime } from 'aws-cdk-lib/aws-lambda';
-import { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
+import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
+import type { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
-import { BlockPublicAccess, Bucket, BucketEncryption, ObjectOwnership, type CfnBucket, type IBucket, type LifecycleRule } from 'aws-cdk-lib/aws-s3';
+import type { Bucket, IBucket } from 'aws-cdk-lib/aws-s3';
 import { Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import { SERVICE_NAME } from '../auth/service-name.ts';
-import { BLOB_BUCKET, METADATA_TABLE } from '../storage/aws-resources.ts';
 import { DEFAULT_MAX_CHUNK_LENGTH } from '../storage/s3/s3-blob-store.ts';
+import { registryFunction } from './function-bundling.ts';
+import { acknowledgeBucketObjects, functionRole } from './function-role.ts';
 import { RegistryCache } from './registry-cache.ts';
-import { FUNCTION_BUNDLING } from './function-bundling.ts';
 import { RegistryEvents, type RegistryWebhook } from './registry-events.ts';
 import { RegistryGc } from './registry-gc.ts';
+import { registryHttpApi } from './registry-http-api.ts';
+import { blobBucket, metadataTable } from './registry-storage.ts';
 
 export interface OciRegistryProps {
   /**
@@ -127,8 +125,6 @@ export interface OciRegistryProps {
  */
 const MAX_CHUNK_LENGTH_LIMIT = Math.floor((6_291_456 - 100_000) / 4) * 3;
 
-const ATTRIBUTE_TYPES = { S: AttributeType.STRING, N: AttributeType.NUMBER, B: AttributeType.BINARY } as const;
-
 /**
  * An OCI registry on AWS: an HTTP API routing `/v2/…` and `/token` to one Lambda function (lambdas/registry-api.ts),
  * blobs in S3 (clients pull them from presigned URLs), metadata and identities in one DynamoDB table, the token
@@ -174,34 +170,11 @@ export class OciRegistry extends Construct {
     const removalPolicy = props.removalPolicy ?? RemovalPolicy.RETAIN;
     const logRetention = props.logRetention ?? RetentionDays.ONE_MONTH;
 
-    this.bucket = new Bucket(this, 'Blobs', {
-      blockPublicAccess: BlockPublicAccess.BLOCK_ALL,
-      encryption: BucketEncryption.S3_MANAGED,
-      enforceSSL: true,
-      objectOwnership: ObjectOwnership.BUCKET_OWNER_ENFORCED,
-      lifecycleRules: BLOB_BUCKET.lifecycleRules.map(lifecycleRule),
-      removalPolicy,
-    });
-    Validations.of(this.bucket).acknowledge({
-      id: 'AwsSolutions-S1',
-      reason: 'Every request reaches the bucket through the registry function or a presigned URL it issued; the function logs each request. Server access logs would need a second bucket and record presigned GETs only.',
-    });
-
-    this.table = new Table(this, 'Metadata', {
-      partitionKey: { name: METADATA_TABLE.partitionKey.name, type: ATTRIBUTE_TYPES[METADATA_TABLE.partitionKey.type] },
-      sortKey: { name: METADATA_TABLE.sortKey.name, type: ATTRIBUTE_TYPES[METADATA_TABLE.sortKey.type] },
-      billingMode: METADATA_TABLE.billingMode === 'PAY_PER_REQUEST' ? BillingMode.PAY_PER_REQUEST : BillingMode.PROVISIONED,
-      timeToLiveAttribute: METADATA_TABLE.timeToLiveAttribute,
-      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
-      removalPolicy,
-    });
+    this.bucket = blobBucket(this, removalPolicy);
+    this.table = metadataTable(this, removalPolicy);
 
     const functionLogs = new LogGroup(this, 'FunctionLogs', { retention: logRetention, removalPolicy: RemovalPolicy.DESTROY });
-    const role = new Role(this, 'FunctionRole', {
-      assumedBy: new ServicePrincipal('lambda.amazonaws.com'),
-      description: 'ocireg registry function: its log group, table and bucket only',
-    });
-    role.addToPolicy(new PolicyStatement({ actions: ['logs:CreateLogStream', 'logs:PutLogEvents'], resources: [functionLogs.logGroupArn] }));
+    const role = functionRole(this, 'FunctionRole', functionLogs, 'ocireg registry function: its log group, table and bucket only');
     // Transactions need the per-item actions they contain; BatchGetItem reads a manifest push's references and a
     // user's teams. There is no Scan (garbage collection has a role of its own) and no index.
     role.addToPolicy(
@@ -220,10 +193,7 @@ export class OciRegistry extends Construct {
     );
     // Without ListBucket a HeadObject of a missing key answers 403 instead of 404.
     role.addToPolicy(new PolicyStatement({ actions: ['s3:ListBucket'], resources: [this.bucket.bucketArn] }));
-    Validations.of(role).acknowledge({
-      id: `AwsSolutions-IAM5[Resource::<${Stack.of(this).getLogicalId(this.bucket.node.defaultChild as CfnBucket)}.Arn>/*]`,
-      reason: 'Blob keys are content addresses and upload keys are random: the function needs its object actions on every key of its own bucket, and on nothing else.',
-    });
+    acknowledgeBucketObjects(role, this.bucket, 'Blob keys are content addresses and upload keys are random: the function needs its object actions on every key of its own bucket, and on nothing else.');
 
     const environment: Record<string, string> = {
       TABLE_NAME: this.table.tableName,
@@ -258,77 +228,24 @@ export class OciRegistry extends Construct {
       });
     }
 
-    this.function = new NodejsFunction(this, 'Function', {
-      entry: fileURLToPath(new URL('../../lambdas/registry-api.ts', import.meta.url)),
-      handler: 'handler',
-      runtime: Runtime.NODEJS_24_X,
-      architecture: Architecture.ARM_64,
+    this.function = registryFunction(this, 'Function', 'registry-api.ts', {
       memorySize: props.memorySize ?? 1024,
       timeout,
       role,
       logGroup: functionLogs,
       environment,
       description: 'ocireg: OCI distribution API',
-      bundling: FUNCTION_BUNDLING,
     });
 
-    // HTTP API access logging adds the destination group's ARN to the account's CloudWatch Logs resource policy
-    // (5,120 characters for all of them), and stage creation fails in accounts near that cap. Groups under
-    // /aws/vendedlogs/ are covered by one wildcard entry instead: AWS's documented way around the cap. The
-    // name is derived from the construct path, so two registries in one account or stack do not collide.
-    const apiLogs = new LogGroup(this, 'ApiLogs', {
-      logGroupName: `/aws/vendedlogs/apigateway/${Names.uniqueResourceName(this, { maxLength: 200 })}-access`,
-      retention: logRetention,
-      removalPolicy: RemovalPolicy.DESTROY,
-    });
-    const integration = new HttpLambdaIntegration('Integration', this.function);
-    this.api = new HttpApi(this, 'Api', {
-      description: 'ocireg: OCI distribution API',
-      createDefaultStage: false,
-      // `/v2/`, the first request of every client, cannot be a route (a route path may not end in "/") and an empty
-      // `{proxy+}` is not documented to match it: the catch-all sends it, and anything else, to the function,
-      // which answers 404 for paths that are not the registry's.
-      defaultIntegration: integration,
-      ...(props.mtls ? { disableExecuteApiEndpoint: true } : {}),
-    });
-    this.api.addRoutes({ path: '/v2', methods: [HttpMethod.ANY], integration });
-    this.api.addRoutes({ path: '/v2/{proxy+}', methods: [HttpMethod.ANY], integration });
-    this.api.addRoutes({ path: '/token', methods: [HttpMethod.ANY], integration });
-    // The web console (`/` reaches the function through the catch-all; its assets are strings in the bundle).
-    this.api.addRoutes({ path: '/console/{proxy+}', methods: [HttpMethod.GET], integration });
-    this.stage = this.api.addStage('DefaultStage', {
-      stageName: '$default',
-      autoDeploy: true,
+    const { api, stage, url } = registryHttpApi(this, this.function, {
+      logRetention,
       ...(props.throttle ? { throttle: props.throttle } : {}),
-      accessLogSettings: {
-        destination: new LogGroupLogDestination(apiLogs),
-        format: AccessLogFormat.custom(
-          JSON.stringify({
-            requestId: '$context.requestId',
-            ip: '$context.identity.sourceIp',
-            routeKey: '$context.routeKey',
-            path: '$context.path',
-            status: '$context.status',
-            responseLength: '$context.responseLength',
-            latency: '$context.responseLatency',
-            integrationStatus: '$context.integrationStatus',
-            integrationError: '$context.integrationErrorMessage',
-          }),
-        ),
-      },
+      ...(props.domainName !== undefined ? { domainName: props.domainName } : {}),
+      ...(props.certificate ? { certificate: props.certificate } : {}),
+      ...(props.mtls ? { mtls: props.mtls } : {}),
     });
-    Validations.of(this.api).acknowledge({
-      id: 'AwsSolutions-APIG4',
-      reason: 'The registry authenticates in the function (Docker token auth): clients need its 401 with a WWW-Authenticate Bearer challenge, and anonymous pulls of public repositories, which an API Gateway authorizer cannot answer.',
-    });
-
-    let url = `https://${this.api.apiId}.execute-api.${Stack.of(this).region}.${Stack.of(this).urlSuffix}`;
-    if (props.domainName !== undefined && props.certificate !== undefined) {
-      const domain = new DomainName(this, 'Domain', { domainName: props.domainName, certificate: props.certificate, ...(props.mtls ? { mtls: props.mtls } : {}) });
-      new ApiMapping(this, 'ApiMapping', { api: this.api, domainName: domain, stage: this.stage });
-      url = `https://${props.domainName}`;
-      new CfnOutput(this, 'RegionalDomainName', { value: domain.regionalDomainName, description: 'Point the custom domain (CNAME or alias) here' });
-    }
+    this.api = api;
+    this.stage = stage;
     this.url = url;
 
     const gcSchedule = props.gcSchedule ?? Schedule.rate(Duration.days(1));
@@ -339,12 +256,3 @@ export class OciRegistry extends Construct {
   }
 }
 
-function lifecycleRule(rule: (typeof BLOB_BUCKET.lifecycleRules)[number]): LifecycleRule {
-  return {
-    id: rule.id,
-    enabled: true,
-    ...(rule.prefix !== '' ? { prefix: rule.prefix } : {}),
-    ...('abortIncompleteMultipartUploadAfterDays' in rule ? { abortIncompleteMultipartUploadAfter: Duration.days(rule.abortIncompleteMultipartUploadAfterDays) } : {}),
-    ...('expirationDays' in rule ? { expiration: Duration.days(rule.expirationDays) } : {}),
-  };
-}

@@ -1,16 +1,15 @@
-import { fileURLToPath } from 'node:url';
-import { Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy } from 'aws-cdk-lib';
 import type { Table } from 'aws-cdk-lib/aws-dynamodb';
 import { Rule, type Schedule } from 'aws-cdk-lib/aws-events';
 import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
-import { PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
-import { Architecture, Runtime } from 'aws-cdk-lib/aws-lambda';
-import { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
+import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
+import type { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
-import type { Bucket, CfnBucket } from 'aws-cdk-lib/aws-s3';
+import type { Bucket } from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
 import { SERVICE_NAME } from '../auth/service-name.ts';
-import { FUNCTION_BUNDLING } from './function-bundling.ts';
+import { registryFunction } from './function-bundling.ts';
+import { acknowledgeBucketObjects, functionRole } from './function-role.ts';
 
 export interface RegistryGcProps {
   readonly table: Table;
@@ -37,11 +36,7 @@ export class RegistryGc extends Construct {
   constructor(scope: Construct, id: string, props: RegistryGcProps) {
     super(scope, id);
     const logs = new LogGroup(this, 'Logs', { retention: props.logRetention, removalPolicy: RemovalPolicy.DESTROY });
-    const role = new Role(this, 'Role', {
-      assumedBy: new ServicePrincipal('lambda.amazonaws.com'),
-      description: 'ocireg garbage collection: scans the table and bucket, deletes what nothing references',
-    });
-    role.addToPolicy(new PolicyStatement({ actions: ['logs:CreateLogStream', 'logs:PutLogEvents'], resources: [logs.logGroupArn] }));
+    const role = functionRole(this, 'Role', logs, 'ocireg garbage collection: scans the table and bucket, deletes what nothing references');
     // Scan pages; GetItem/Query for tags, policies, history and guards; UpdateItem dooms (and creates a body's
     // guard); DeleteItem drops (also inside the transaction that deletes a manifest with its tags); PutItem writes
     // the tag-history entry of a tag retention expired.
@@ -55,16 +50,9 @@ export class RegistryGc extends Construct {
     // buffered appends of abandoned uploads; AbortMultipartUpload ends their multipart uploads.
     role.addToPolicy(new PolicyStatement({ actions: ['s3:GetObject', 's3:DeleteObject', 's3:AbortMultipartUpload'], resources: [props.bucket.arnForObjects('*')] }));
     role.addToPolicy(new PolicyStatement({ actions: ['s3:ListBucket'], resources: [props.bucket.bucketArn] }));
-    Validations.of(role).acknowledge({
-      id: `AwsSolutions-IAM5[Resource::<${Stack.of(this).getLogicalId(props.bucket.node.defaultChild as CfnBucket)}.Arn>/*]`,
-      reason: 'Garbage collection deletes blob objects by content address and random upload keys: every key of its own bucket, nothing else.',
-    });
+    acknowledgeBucketObjects(role, props.bucket, 'Garbage collection deletes blob objects by content address and random upload keys: every key of its own bucket, nothing else.');
 
-    this.function = new NodejsFunction(this, 'Function', {
-      entry: fileURLToPath(new URL('../../lambdas/gc.ts', import.meta.url)),
-      handler: 'handler',
-      runtime: Runtime.NODEJS_24_X,
-      architecture: Architecture.ARM_64,
+    this.function = registryFunction(this, 'Function', 'gc.ts', {
       memorySize: 1024,
       timeout: TIMEOUT,
       role,
@@ -77,7 +65,6 @@ export class RegistryGc extends Construct {
         POWERTOOLS_LOG_LEVEL: 'INFO',
       },
       description: 'ocireg: scheduled garbage collection',
-      bundling: FUNCTION_BUNDLING,
     });
     // A failed run is not retried by EventBridge's async invocation twice over: the next scheduled run continues.
     this.rule = new Rule(this, 'Schedule', { schedule: props.schedule, description: 'ocireg: garbage collection', targets: [new LambdaFunction(this.function, { retryAttempts: 0 })] });
