@@ -8,6 +8,8 @@ import type { HistoryWrite } from './tag-history.ts';
 /**
  * The storage ports: everything the core needs from a backend, and nothing about how it is done.
  * Implementations: lib/storage/{memory,fs,s3,dynamodb}. Every implementation passes test/storage/*.contract.ts.
+ * Over 300 lines on purpose: declarations only (no code), every port and its contract in one file, so that a new
+ * backend is written against one page.
  */
 
 /** How a blob's bytes reach the client. */
