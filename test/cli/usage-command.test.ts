@@ -1,6 +1,5 @@
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { LOCAL_CREDENTIALS, LOCAL_REGION } from '../../lib/dev/aws-local.ts';
 import { createRegistryApp } from '../../lib/http/app.ts';
 import type { HttpHandler } from '../../lib/http/types.ts';
 import { PolicyCache } from '../../lib/registry/policy-cache.ts';
@@ -15,6 +14,7 @@ import { openFsStorage } from '../../lib/storage/fs/open-fs-storage.ts';
 import { S3BlobStore } from '../../lib/storage/s3/s3-blob-store.ts';
 import { S3ManifestBodyStore } from '../../lib/storage/s3/s3-manifest-body-store.ts';
 import { call } from '../support/app-client.ts';
+import { awsAdminEnv } from '../support/aws-admin-env.ts';
 import { imageManifest, randomBlob, type Blob } from '../support/builders.ts';
 import { useLocalBackends } from '../support/local-backends.ts';
 import { OCIREG_CLI } from '../support/registry-server.ts';
@@ -23,12 +23,7 @@ import { runTool } from '../support/tools.ts';
 /** `ocireg usage` as an administrator types it, on a data dir and on a table (DynamoDB Local + s3rver). */
 
 const local = useLocalBackends('usage-cli');
-const awsEnv = () => ({
-  AWS_ENDPOINT_URL_DYNAMODB: local.aws.endpoints.dynamo,
-  AWS_ACCESS_KEY_ID: LOCAL_CREDENTIALS.accessKeyId,
-  AWS_SECRET_ACCESS_KEY: LOCAL_CREDENTIALS.secretAccessKey,
-  AWS_REGION: LOCAL_REGION,
-});
+const awsEnv = () => awsAdminEnv(local.aws.endpoints.dynamo);
 
 async function fsApp(): Promise<HttpHandler> {
   const storage = await openFsStorage(join(local.dir, 'data'));
@@ -59,7 +54,7 @@ async function push(app: HttpHandler, name: string, tag: string, blobs: Blob[]):
 }
 
 const backends = {
-  'fs (--data-dir)': { app: fsApp, args: () => ['--data-dir', join(local.dir, 'data')], env: () => ({}) },
+  'fs (--data-dir)': { app: fsApp, args: () => ['--data-dir', join(local.dir, 'data')], env: () => process.env },
   'DynamoDB (--table)': { app: awsApp, args: () => ['--table', local.names.table], env: awsEnv },
 };
 

@@ -3,8 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDevAws, type DevAws } from '../../bin/dev-aws.ts';
-import { LOCAL_CREDENTIALS, LOCAL_REGION } from '../../lib/dev/aws-local.ts';
 import type { UsageReport } from '../../lib/registry/usage.ts';
+import { awsAdminEnv } from '../support/aws-admin-env.ts';
 import { addRandomLayer, buildRandomImage, type LayoutImage } from '../support/images.ts';
 import { OCIREG_CLI, startRegistryServer, type RegistryServer } from '../support/registry-server.ts';
 import { requireTools, runOk, runTool } from '../support/tools.ts';
@@ -86,13 +86,7 @@ describe('quota and usage with skopeo on the emulated AWS deployment', () => {
 
   it('refuses the layer that would exceed the quota, accepts re-tagging, and serves the summary ocireg usage stored', async () => {
     dev = await startDevAws({ logLevel: 'WARN' });
-    const env = {
-      ...process.env,
-      AWS_ENDPOINT_URL_DYNAMODB: dev.endpoints.dynamo,
-      AWS_ACCESS_KEY_ID: LOCAL_CREDENTIALS.accessKeyId,
-      AWS_SECRET_ACCESS_KEY: LOCAL_CREDENTIALS.secretAccessKey,
-      AWS_REGION: LOCAL_REGION,
-    };
+    const env = awsAdminEnv(dev.endpoints.dynamo);
     const admin = (args: string[]) => runTool(process.execPath, [OCIREG_CLI, ...args, '--table', dev.names.table], { env });
     const host = new URL(dev.url).host;
     // No summary yet: the HTTP API does not scan the table, it says so.
