@@ -9,7 +9,9 @@ import { runGc } from '../lib/registry/gc/run-gc.ts';
 import { StoreRetentionPlanner } from '../lib/registry/retention-planner.ts';
 import { TagVersions } from '../lib/registry/tag-versions.ts';
 import { gcSummary } from '../lib/server/local-gc.ts';
-import { createDynamoDbClient, createS3Client } from '../lib/storage/aws-clients.ts';
+import type { EventBridgeClient } from '@aws-sdk/client-eventbridge';
+import { createDynamoDbClient, createEventBridgeClient, createS3Client } from '../lib/storage/aws-clients.ts';
+import { EventBridgeEventSink } from '../lib/storage/eventbridge/eventbridge-event-sink.ts';
 import { awsGcStorage } from '../lib/storage/aws-gc-storage.ts';
 import { DynamoDbPolicyStore } from '../lib/storage/dynamodb/dynamodb-policy-store.ts';
 import { DynamoDbTagHistoryStore } from '../lib/storage/dynamodb/dynamodb-tag-history-store.ts';
@@ -28,16 +30,19 @@ import { DynamoDbUsageStore } from '../lib/storage/dynamodb/dynamodb-usage-store
  * one Embedded Metric Format line (lambdas/gc-metrics.ts).
  *
  * Environment (set by lib/infra/registry-gc.ts):
- * | variable       | meaning                                                              |
- * | -------------- | -------------------------------------------------------------------- |
- * | `TABLE_NAME`   | the metadata table (required)                                        |
- * | `BUCKET_NAME`  | the blob bucket (required)                                           |
- * | `GC_GRACE_MS`  | nothing younger is collected, ms (default 24 h)                      |
+ * | variable         | meaning                                                            |
+ * | ---------------- | ------------------------------------------------------------------ |
+ * | `TABLE_NAME`     | the metadata table (required)                                      |
+ * | `BUCKET_NAME`    | the blob bucket (required)                                         |
+ * | `GC_GRACE_MS`    | nothing younger is collected, ms (default 24 h)                    |
+ * | `EVENT_BUS_NAME` | GC events (docs/events.md) go to this bus; none when unset         |
  */
 export interface GcFunctionConfig {
   table: string;
   bucket: string;
   graceMs: number;
+  /** GC events go to this EventBridge bus; none when absent. */
+  eventBus?: string;
 }
 
 /** Time left for the last sweep step, the report and the log lines after the deadline. */
@@ -51,11 +56,13 @@ export function gcConfigFromEnv(env: Record<string, string | undefined> = proces
   };
   const grace = env.GC_GRACE_MS === undefined ? DEFAULT_GRACE_MS : Number(env.GC_GRACE_MS);
   if (!Number.isSafeInteger(grace) || grace < 0) throw new Error(`GC_GRACE_MS must be a whole number of milliseconds ≥ 0, got ${JSON.stringify(env.GC_GRACE_MS)}`);
-  return { table: required('TABLE_NAME'), bucket: required('BUCKET_NAME'), graceMs: grace };
+  const config: GcFunctionConfig = { table: required('TABLE_NAME'), bucket: required('BUCKET_NAME'), graceMs: grace };
+  if (env.EVENT_BUS_NAME) config.eventBus = env.EVENT_BUS_NAME;
+  return config;
 }
 
 export interface GcHandlerOptions {
-  clients?: { dynamo?: DynamoDBClient; s3?: S3Client };
+  clients?: { dynamo?: DynamoDBClient; s3?: S3Client; events?: EventBridgeClient };
   logger?: Logger;
   /** Each removal as it happens (registry events, tag history). Its failures must not stop the run. */
   onRemoved?: (removal: GcRemoval) => void;
@@ -84,7 +91,13 @@ export function createGcHandler(config: GcFunctionConfig, options: GcHandlerOpti
   const history = new DynamoDbTagHistoryStore({ dynamo, table: config.table });
   const policies = new DynamoDbPolicyStore({ dynamo, table: config.table });
   const plan = new StoreRetentionPlanner({ metadata: storage.metadata, policies, history });
-  const versions = new TagVersions({ metadata: storage.metadata, history });
+  // Every removal of a real run becomes a GC event on the bus (one PutEvents each), when the stack has one.
+  const events = config.eventBus !== undefined ? new EventBridgeEventSink({ client: options.clients?.events ?? createEventBridgeClient(), bus: config.eventBus }) : undefined;
+  const versions = new TagVersions({
+    metadata: storage.metadata,
+    history,
+    ...(events ? { events, onEventFailure: (error: unknown) => log.error({ message: 'event not sent', error: error instanceof Error ? error.message : String(error) }) } : {}),
+  });
   const usage = new UsageReports({ metadata: storage.metadata, usage: new DynamoDbUsageStore({ dynamo, table: config.table }), policies: () => policies.listPolicies() });
   const writeMetrics = options.writeMetrics ?? ((line: string) => process.stdout.write(`${line}\n`));
   return async (_event, context) => {
@@ -96,7 +109,7 @@ export function createGcHandler(config: GcFunctionConfig, options: GcHandlerOpti
       deadline: Date.now() + context.getRemainingTimeInMillis() - DEADLINE_MARGIN_MS,
       onRemoved: (removal) => {
         options.onRemoved?.(removal);
-        if (removal.kind === 'tag') recorded.push(versions.recordCollected(removal).catch((error: unknown) => log.warn({ message: 'expired tag not recorded in its history', ...removal }, error instanceof Error ? error : new Error(String(error)))));
+        if (removal.kind === 'tag' || events) recorded.push(versions.recordCollected(removal).catch((error: unknown) => log.warn({ message: 'gc removal not recorded', ...removal }, error instanceof Error ? error : new Error(String(error)))));
       },
     });
     await Promise.all(recorded);

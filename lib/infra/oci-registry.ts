@@ -209,10 +209,8 @@ export class OciRegistry extends Construct {
       environment.PRICE_PER_GB_MONTH_USD = String(props.storagePricePerGbMonthUsd);
     }
     const eventBus = props.eventBus ?? (props.webhooks?.length ? 'default' : undefined);
-    if (eventBus !== undefined) {
-      const events = new RegistryEvents(this, 'Events', { role, bus: eventBus, ...(props.webhooks ? { webhooks: props.webhooks } : {}) });
-      environment.EVENT_BUS_NAME = events.bus.eventBusName;
-    }
+    const events = eventBus === undefined ? undefined : new RegistryEvents(this, 'Events', { role, bus: eventBus, ...(props.webhooks ? { webhooks: props.webhooks } : {}) });
+    if (events) environment.EVENT_BUS_NAME = events.bus.eventBusName;
     // The pull-through cache: its rules' upstream credentials (lib/infra/registry-cache.ts).
     new RegistryCache(this, 'Cache', { table: this.table, role });
     if (props.auth ?? true) {
@@ -252,7 +250,14 @@ export class OciRegistry extends Construct {
     this.gc =
       gcSchedule === false
         ? undefined
-        : new RegistryGc(this, 'Gc', { table: this.table, bucket: this.bucket, schedule: gcSchedule, gracePeriod: props.gcGracePeriod ?? Duration.hours(24), logRetention });
+        : new RegistryGc(this, 'Gc', {
+            table: this.table,
+            bucket: this.bucket,
+            schedule: gcSchedule,
+            gracePeriod: props.gcGracePeriod ?? Duration.hours(24),
+            logRetention,
+            ...(events ? { eventBus: events.bus } : {}),
+          });
   }
 }
 

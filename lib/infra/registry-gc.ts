@@ -1,6 +1,6 @@
 import { Duration, RemovalPolicy } from 'aws-cdk-lib';
 import type { Table } from 'aws-cdk-lib/aws-dynamodb';
-import { Rule, type Schedule } from 'aws-cdk-lib/aws-events';
+import { Rule, type IEventBus, type Schedule } from 'aws-cdk-lib/aws-events';
 import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
 import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import type { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
@@ -19,6 +19,11 @@ export interface RegistryGcProps {
   /** Nothing younger is collected. */
   readonly gracePeriod: Duration;
   readonly logRetention: RetentionDays;
+  /**
+   * Where the GC events go (docs/events.md: one per manifest, blob link and expired tag removed): the function gets
+   * events:PutEvents on this bus and EVENT_BUS_NAME. @default none: a run publishes nothing
+   */
+  readonly eventBus?: IEventBus;
 }
 
 /** Lambda's longest timeout: a run stops sweeping a minute before it (lambdas/gc.ts) and the next run continues. */
@@ -50,6 +55,7 @@ export class RegistryGc extends Construct {
     // buffered appends of abandoned uploads; AbortMultipartUpload ends their multipart uploads.
     role.addToPolicy(new PolicyStatement({ actions: ['s3:GetObject', 's3:DeleteObject', 's3:AbortMultipartUpload'], resources: [props.bucket.arnForObjects('*')] }));
     role.addToPolicy(new PolicyStatement({ actions: ['s3:ListBucket'], resources: [props.bucket.bucketArn] }));
+    if (props.eventBus) role.addToPolicy(new PolicyStatement({ actions: ['events:PutEvents'], resources: [props.eventBus.eventBusArn] }));
     acknowledgeBucketObjects(role, props.bucket, 'Garbage collection deletes blob objects by content address and random upload keys: every key of its own bucket, nothing else.');
 
     this.function = registryFunction(this, 'Function', 'gc.ts', {
@@ -63,6 +69,7 @@ export class RegistryGc extends Construct {
         GC_GRACE_MS: String(props.gracePeriod.toMilliseconds()),
         POWERTOOLS_SERVICE_NAME: SERVICE_NAME,
         POWERTOOLS_LOG_LEVEL: 'INFO',
+        ...(props.eventBus ? { EVENT_BUS_NAME: props.eventBus.eventBusName } : {}),
       },
       description: 'ocireg: scheduled garbage collection',
     });

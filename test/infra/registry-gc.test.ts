@@ -59,4 +59,19 @@ describe('scheduled garbage collection in the stack', () => {
     expect(actionsOn(api, tableId)).not.toContain('dynamodb:Scan');
     expect(actionsOn(api, bucketId)).toEqual(['s3:AbortMultipartUpload', 's3:DeleteObject', 's3:GetObject', 's3:ListBucket', 's3:PutObject']);
   });
+
+  it('lets the gc function put its GC events on the registry bus (eventBus), and on nothing without one', () => {
+    // Prepare + Act
+    const withBus = synthesize({ eventBus: 'create' });
+    const without = synthesize();
+    // Assess
+    const bus = Object.keys(withBus.template.findResources('AWS::Events::EventBus'))[0]!;
+    const gc = policyStatements(withBus.template, withBus.id(withBus.stack.registry.gc!.function.role!));
+    expect(actionsOn(gc, bus)).toEqual(['events:PutEvents']);
+    const fn = withBus.template.findResources('AWS::Lambda::Function')[withBus.id(withBus.stack.registry.gc!.function)]!;
+    expect(fn.Properties.Environment.Variables.EVENT_BUS_NAME).toEqual({ Ref: bus });
+    const gcWithout = policyStatements(without.template, without.id(without.stack.registry.gc!.function.role!));
+    expect(gcWithout.flatMap((statement) => [statement.Action].flat()).filter((action) => action.startsWith('events:'))).toEqual([]);
+    expect(without.template.findResources('AWS::Lambda::Function')[without.id(without.stack.registry.gc!.function)]!.Properties.Environment.Variables.EVENT_BUS_NAME).toBeUndefined();
+  });
 });

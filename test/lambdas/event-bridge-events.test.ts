@@ -6,6 +6,13 @@ import { MediaType } from '../../lib/registry/manifest.ts';
 import { createEventBridgeClient } from '../../lib/storage/aws-clients.ts';
 import { createLocalResources, resourceNames } from '../../lib/storage/aws-resources.ts';
 import { call } from '../support/app-client.ts';
+import { Logger } from '@aws-lambda-powertools/logger';
+import { createGcHandler } from '../../lambdas/gc.ts';
+import { Registry } from '../../lib/registry/registry.ts';
+import { awsGcStorage } from '../../lib/storage/aws-gc-storage.ts';
+import { DynamoDbPolicyStore } from '../../lib/storage/dynamodb/dynamodb-policy-store.ts';
+import { DynamoDbTagHistoryStore } from '../../lib/storage/dynamodb/dynamodb-tag-history-store.ts';
+import { image, push, settle } from '../registry/gc.contract.ts';
 import { imageManifest, randomBlob } from '../support/builders.ts';
 
 /**
@@ -66,4 +73,36 @@ describe('registry events on AWS', () => {
     expect(JSON.parse(tag!.Detail)).toMatchObject({ 'action-type': 'TAG', 'image-digest': manifest.digest, 'image-tags': ['prod', 'stable'] });
     expect(JSON.parse(remove!.Detail)).toMatchObject({ 'action-type': 'DELETE', 'image-tag': 'prod', 'artifact-type': 'tag', 'image-digest': manifest.digest });
   }, 60_000);
+
+  it('sends one PutEvents per removal of the scheduled gc function: the expired tag, its manifest and each blob link', async () => {
+    // Prepare: two tags pushed in order, a policy keeping the newest one
+    recorded.length = 0;
+    const events = createEventBridgeClient({ endpoint, region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS });
+    const { metadata, blobs } = awsGcStorage({ dynamo: aws.dynamo, s3: aws.s3, ...names, clockToleranceMs: 5 });
+    const history = new DynamoDbTagHistoryStore({ dynamo: aws.dynamo, table: names.table });
+    const registry = new Registry({ metadata, blobs, history });
+    const [old, newest] = [image('gcevt/app'), image('gcevt/app')];
+    await push(registry, old, 'old');
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    await push(registry, newest, 'newest');
+    await new DynamoDbPolicyStore({ dynamo: aws.dynamo, table: names.table }).putPolicy({ glob: 'gcevt/*', keepLast: 1, protect: [], immutable: false, mutableTags: [], updatedAt: Date.now() });
+    await settle(metadata);
+    const handler = createGcHandler(
+      { table: names.table, bucket: names.bucket, graceMs: 0, eventBus: 'ocireg-bus' },
+      { clients: { dynamo: aws.dynamo, s3: aws.s3, events }, logger: new Logger({ logLevel: 'SILENT' }), clockToleranceMs: 5, writeMetrics: () => undefined },
+    );
+    // Act
+    await handler({}, { getRemainingTimeInMillis: () => 900_000 });
+    // Assess: one PutEvents of one entry per removal in the repository, GC each; blob records (no repository) send none
+    expect(recorded.every((request) => request.target === 'AWSEvents.PutEvents' && request.body.Entries.length === 1)).toBe(true);
+    const details = recorded.map((request) => JSON.parse(request.body.Entries[0]!.Detail) as Record<string, unknown>);
+    expect(recorded.map((request) => request.body.Entries[0]!.EventBusName).every((bus) => bus === 'ocireg-bus')).toBe(true);
+    const ofApp = details.filter((detail) => detail['repository-name'] === 'gcevt/app');
+    expect(ofApp.every((detail) => detail['action-type'] === 'GC')).toBe(true);
+    expect(ofApp.map((detail) => `${String(detail['artifact-type'])} ${String(detail['image-digest'])}`).sort()).toEqual(
+      [`tag ${old.manifest.digest}`, `manifest ${old.manifest.digest}`, ...old.blobs.map((blob) => `blob ${blob.digest}`)].sort(),
+    );
+    expect(ofApp.find((detail) => detail['artifact-type'] === 'tag')).toMatchObject({ 'image-tag': 'old', reason: 'not among the 1 most recently pushed tags' });
+    expect(details).toHaveLength(ofApp.length);
+  }, 120_000);
 });
