@@ -1,5 +1,5 @@
 import { parseChallenges, type Challenge } from '../client/registry-client.ts';
-import { fail, Findings, pass, skip, type Check, type CheckOutcome } from './check.ts';
+import { fail, Findings, pass, skip, check, type CheckOutcome } from './check.ts';
 import { headerValue, showBody, showUrl, type DoctorSession } from './doctor-session.ts';
 
 /**
@@ -12,39 +12,35 @@ const STRIPPED_CHALLENGE_ADVICE =
   'Something in front of the registry removes or rewrites the header (an API Gateway REST API remaps it to x-amzn-Remapped-WWW-Authenticate; ' +
   "the stack's HTTP API is expected to pass it, see docs/aws-assumptions.md). Serve the registry through the stack's HTTP API URL or a front that passes WWW-Authenticate unchanged";
 
-export const baseCheck: Check = {
-  id: 'base',
-  title: 'GET /v2/: 200, or 401 with a Bearer challenge',
-  async run(session) {
-    const url = new URL('/v2/', session.base);
-    const sent = `GET ${showUrl(url)} without credentials`;
-    const response = await session.raw('GET', url);
-    const header = headerValue(response.headers, 'www-authenticate');
-    const apiVersion = headerValue(response.headers, 'docker-distribution-api-version');
-    const observed = `${response.status}, WWW-Authenticate: ${header ?? '(absent)'}, Docker-Distribution-API-Version: ${apiVersion ?? '(absent)'}`;
-    if (response.status === 200) return pass(sent, `${observed} (open registry: no token auth)`);
-    if (response.status !== 401) {
-      return fail(sent, `${observed}; body ${showBody(response.body)}`, `a registry answers GET /v2/ with 200 or 401; check the URL (it must be the stack's RegistryUrl output, without a path) and that the deployment finished`);
+export const baseCheck = check({ id: 'base', title: 'GET /v2/: 200, or 401 with a Bearer challenge' }, async (session) => {
+  const url = new URL('/v2/', session.base);
+  const sent = `GET ${showUrl(url)} without credentials`;
+  const response = await session.raw('GET', url);
+  const header = headerValue(response.headers, 'www-authenticate');
+  const apiVersion = headerValue(response.headers, 'docker-distribution-api-version');
+  const observed = `${response.status}, WWW-Authenticate: ${header ?? '(absent)'}, Docker-Distribution-API-Version: ${apiVersion ?? '(absent)'}`;
+  if (response.status === 200) return pass(sent, `${observed} (open registry: no token auth)`);
+  if (response.status !== 401) {
+    return fail(sent, `${observed}; body ${showBody(response.body)}`, `a registry answers GET /v2/ with 200 or 401; check the URL (it must be the stack's RegistryUrl output, without a path) and that the deployment finished`);
+  }
+  const findings = new Findings();
+  const remapped = headerValue(response.headers, 'x-amzn-remapped-www-authenticate');
+  findings.expect(header !== undefined, `no WWW-Authenticate${remapped ? ` (but x-amzn-Remapped-WWW-Authenticate: ${remapped})` : ''}`, STRIPPED_CHALLENGE_ADVICE);
+  const bearer = parseChallenges(header ?? '').find((challenge) => challenge.scheme === 'bearer');
+  if (header !== undefined) {
+    findings.expect(bearer !== undefined, 'no Bearer challenge', STRIPPED_CHALLENGE_ADVICE);
+    let realm: URL | undefined;
+    try {
+      realm = new URL(bearer?.params.realm ?? '');
+    } catch {
+      realm = undefined;
     }
-    const findings = new Findings();
-    const remapped = headerValue(response.headers, 'x-amzn-remapped-www-authenticate');
-    findings.expect(header !== undefined, `no WWW-Authenticate${remapped ? ` (but x-amzn-Remapped-WWW-Authenticate: ${remapped})` : ''}`, STRIPPED_CHALLENGE_ADVICE);
-    const bearer = parseChallenges(header ?? '').find((challenge) => challenge.scheme === 'bearer');
-    if (header !== undefined) {
-      findings.expect(bearer !== undefined, 'no Bearer challenge', STRIPPED_CHALLENGE_ADVICE);
-      let realm: URL | undefined;
-      try {
-        realm = new URL(bearer?.params.realm ?? '');
-      } catch {
-        realm = undefined;
-      }
-      findings.expect(realm !== undefined, `realm ${JSON.stringify(bearer?.params.realm ?? '')} is not an absolute URL`, STRIPPED_CHALLENGE_ADVICE);
-      findings.expect(Boolean(bearer?.params.service), 'no service in the challenge', STRIPPED_CHALLENGE_ADVICE);
-    }
-    if (bearer) session.challenge = bearer;
-    return findings.outcome(sent, observed);
-  },
-};
+    findings.expect(realm !== undefined, `realm ${JSON.stringify(bearer?.params.realm ?? '')} is not an absolute URL`, STRIPPED_CHALLENGE_ADVICE);
+    findings.expect(Boolean(bearer?.params.service), 'no service in the challenge', STRIPPED_CHALLENGE_ADVICE);
+  }
+  if (bearer) session.challenge = bearer;
+  return findings.outcome(sent, observed);
+});
 
 /** The scope the doctor asks for: everything it does to its own repository. */
 function scopeOf(session: DoctorSession): string {
@@ -65,9 +61,9 @@ async function tryToken(session: DoctorSession, body: Buffer): Promise<{ ok: boo
   }
   const token = typeof parsed.token === 'string' ? parsed.token : typeof parsed.access_token === 'string' ? parsed.access_token : undefined;
   if (token === undefined) return { ok: false, observed: `no token or access_token in ${showBody(body)}` };
-  const check = await session.raw('GET', new URL('/v2/', session.base), { headers: { authorization: `Bearer ${token}` } });
+  const answer = await session.raw('GET', new URL('/v2/', session.base), { headers: { authorization: `Bearer ${token}` } });
   const expires = typeof parsed.expires_in === 'number' ? `, expires_in ${parsed.expires_in}` : '';
-  return { ok: check.status === 200, observed: `token of ${token.length} characters${expires}; GET /v2/ with it: ${check.status}` };
+  return { ok: answer.status === 200, observed: `token of ${token.length} characters${expires}; GET /v2/ with it: ${answer.status}` };
 }
 
 /**
@@ -100,73 +96,58 @@ function basic(credentials: { username: string; password: string }): string {
   return `Basic ${Buffer.from(`${credentials.username}:${credentials.password}`).toString('base64')}`;
 }
 
-export const tokenGetCheck: Check = {
-  id: 'token-get',
-  title: 'token by GET with Basic credentials (docker, skopeo)',
-  needs: ['base'],
-  async run(session) {
-    const challenge = session.challenge;
-    if (!challenge) return notChallenged('GET /token');
-    const realm = tokenUrl(challenge, { scope: scopeOf(session) });
-    const headers: Record<string, string> = {};
-    const credentials = session.credentials;
-    if (credentials && 'password' in credentials) {
-      realm.searchParams.set('account', credentials.username);
-      headers.authorization = basic(credentials);
-    }
-    const sent = `GET ${showUrl(realm)} ${headers.authorization ? `as ${credentials!.username}` : 'anonymously'}`;
-    const outcome = await tokenOutcome(session, sent, '', await session.raw('GET', realm, { headers }), {
-      refused: credentials ? `check --creds (user:token, a token made with \`ocireg tokens create\`)` : 'this registry wants credentials: pass --creds user:token',
-      rejected: 'the token endpoint answered, but its token is not accepted by the registry: check that the token endpoint and /v2/ are the same deployment',
-    });
-    if (outcome.status === 'pass' && !credentials) return fail(sent, `${outcome.observed} (anonymous)`, 'pass --creds user:token: the doctor pushes an image and needs a user who may push to and delete from ocireg-doctor/*');
-    return outcome;
-  },
-};
+export const tokenGetCheck = check({ id: 'token-get', title: 'token by GET with Basic credentials (docker, skopeo)', needs: ['base'] }, async (session) => {
+  const challenge = session.challenge;
+  if (!challenge) return notChallenged('GET /token');
+  const realm = tokenUrl(challenge, { scope: scopeOf(session) });
+  const headers: Record<string, string> = {};
+  const credentials = session.credentials;
+  if (credentials && 'password' in credentials) {
+    realm.searchParams.set('account', credentials.username);
+    headers.authorization = basic(credentials);
+  }
+  const sent = `GET ${showUrl(realm)} ${headers.authorization ? `as ${credentials!.username}` : 'anonymously'}`;
+  const outcome = await tokenOutcome(session, sent, '', await session.raw('GET', realm, { headers }), {
+    refused: credentials ? `check --creds (user:token, a token made with \`ocireg tokens create\`)` : 'this registry wants credentials: pass --creds user:token',
+    rejected: 'the token endpoint answered, but its token is not accepted by the registry: check that the token endpoint and /v2/ are the same deployment',
+  });
+  if (outcome.status === 'pass' && !credentials) return fail(sent, `${outcome.observed} (anonymous)`, 'pass --creds user:token: the doctor pushes an image and needs a user who may push to and delete from ocireg-doctor/*');
+  return outcome;
+});
 
-export const tokenPostCheck: Check = {
-  id: 'token-post',
-  title: 'token by POST form, grant_type=password (containerd, buildkit)',
-  needs: ['base'],
-  async run(session) {
-    const challenge = session.challenge;
-    const realmText = challenge?.params.realm;
-    if (!challenge || realmText === undefined) return notChallenged('POST /token');
-    const credentials = session.credentials;
-    if (!credentials || !('password' in credentials)) {
-      return fail(`POST ${realmText}`, 'not sent: no --creds', 'pass --creds user:token');
-    }
-    const sent = `POST ${showUrl(new URL(realmText))} form grant_type=password, username=${credentials.username}, scope=${scopeOf(session)}`;
-    const response = await postTokenForm(session, challenge, { grant_type: 'password', username: credentials.username, password: credentials.password, client_id: 'ocireg-doctor', scope: scopeOf(session) });
-    return tokenOutcome(session, sent, '', response, {
-      refused: 'containerd and buildkit POST first and fall back to GET only on 400/401/404/405; a 5xx here breaks them. Check the function logs for this request',
-      rejected: 'the token endpoint answered a POST with a token the registry refuses',
-    });
-  },
-};
+export const tokenPostCheck = check({ id: 'token-post', title: 'token by POST form, grant_type=password (containerd, buildkit)', needs: ['base'] }, async (session) => {
+  const challenge = session.challenge;
+  const realmText = challenge?.params.realm;
+  if (!challenge || realmText === undefined) return notChallenged('POST /token');
+  const credentials = session.credentials;
+  if (!credentials || !('password' in credentials)) {
+    return fail(`POST ${realmText}`, 'not sent: no --creds', 'pass --creds user:token');
+  }
+  const sent = `POST ${showUrl(new URL(realmText))} form grant_type=password, username=${credentials.username}, scope=${scopeOf(session)}`;
+  const response = await postTokenForm(session, challenge, { grant_type: 'password', username: credentials.username, password: credentials.password, client_id: 'ocireg-doctor', scope: scopeOf(session) });
+  return tokenOutcome(session, sent, '', response, {
+    refused: 'containerd and buildkit POST first and fall back to GET only on 400/401/404/405; a 5xx here breaks them. Check the function logs for this request',
+    rejected: 'the token endpoint answered a POST with a token the registry refuses',
+  });
+});
 
 /**
  * `docker login` asks for a refresh token (`offline_token=true`), stores it as `identitytoken`, and from then on
  * only POSTs it (`grant_type=refresh_token`): a registry that issues refresh tokens must take them back by POST.
  */
-export const tokenRefreshCheck: Check = {
-  id: 'token-refresh',
-  title: "docker login's refresh token: GET offline_token=true, then POST grant_type=refresh_token",
-  needs: ['token-get'],
-  async run(session) {
-    const challenge = session.challenge;
-    const credentials = session.credentials;
-    if (!challenge || !credentials || !('password' in credentials)) return notChallenged('GET /token?offline_token=true');
-    const login = tokenUrl(challenge, { offline_token: 'true', client_id: 'docker', account: credentials.username });
-    const sent = `GET ${showUrl(login)} as ${credentials.username} (docker login), then POST grant_type=refresh_token, scope=${scopeOf(session)}`;
-    const first = await session.raw('GET', login, { headers: { authorization: basic(credentials) } });
-    if (first.status !== 200) return fail(sent, `GET ${first.status}: ${showBody(first.body)}`, 'docker login fails: check --creds');
-    const refreshToken = (JSON.parse(first.body.toString('utf8')) as { refresh_token?: unknown }).refresh_token;
-    if (typeof refreshToken !== 'string') return pass(sent, 'GET 200 without refresh_token: docker keeps sending the password (Basic) to the token endpoint');
-    const response = await postTokenForm(session, challenge, { grant_type: 'refresh_token', refresh_token: refreshToken, client_id: 'docker', scope: scopeOf(session) });
-    return tokenOutcome(session, sent, 'GET 200 with a refresh_token; POST ', response, {
-      refused: 'after docker login, every docker pull and push POSTs the refresh token: they all fail. Check the function logs for the POST /token',
-      rejected: 'the token issued for a refresh token is refused by the registry',
-    });
-  },
-};
+export const tokenRefreshCheck = check({ id: 'token-refresh', title: "docker login's refresh token: GET offline_token=true, then POST grant_type=refresh_token", needs: ['token-get'] }, async (session) => {
+  const challenge = session.challenge;
+  const credentials = session.credentials;
+  if (!challenge || !credentials || !('password' in credentials)) return notChallenged('GET /token?offline_token=true');
+  const login = tokenUrl(challenge, { offline_token: 'true', client_id: 'docker', account: credentials.username });
+  const sent = `GET ${showUrl(login)} as ${credentials.username} (docker login), then POST grant_type=refresh_token, scope=${scopeOf(session)}`;
+  const first = await session.raw('GET', login, { headers: { authorization: basic(credentials) } });
+  if (first.status !== 200) return fail(sent, `GET ${first.status}: ${showBody(first.body)}`, 'docker login fails: check --creds');
+  const refreshToken = (JSON.parse(first.body.toString('utf8')) as { refresh_token?: unknown }).refresh_token;
+  if (typeof refreshToken !== 'string') return pass(sent, 'GET 200 without refresh_token: docker keeps sending the password (Basic) to the token endpoint');
+  const response = await postTokenForm(session, challenge, { grant_type: 'refresh_token', refresh_token: refreshToken, client_id: 'docker', scope: scopeOf(session) });
+  return tokenOutcome(session, sent, 'GET 200 with a refresh_token; POST ', response, {
+    refused: 'after docker login, every docker pull and push POSTs the refresh token: they all fail. Check the function logs for the POST /token',
+    rejected: 'the token issued for a refresh token is refused by the registry',
+  });
+});

@@ -1,4 +1,4 @@
-import { Findings, fail, pass, type Check } from './check.ts';
+import { Findings, fail, pass, check, type Check } from './check.ts';
 import { headerValue, showHeaders, showUrl, type DoctorSession, type PushedBlob } from './doctor-session.ts';
 import { digestOf } from '../registry/digest.ts';
 
@@ -67,51 +67,41 @@ async function firstHop(session: DoctorSession, blob: PushedBlob) {
   return { path, first, target };
 }
 
-export const blobGetRangeCheck: Check = {
-  id: 'blob-get-range',
-  title: 'blob GET: 307 to the bytes (or 200 when streamed), then a ranged GET',
-  needs: ['push-monolithic'],
-  async run(session) {
-    const blob = session.blobs.get('layer')!;
-    const { path, first, target } = await firstHop(session, blob);
-    const start = 1000;
-    const end = 5095;
-    const range = `bytes=${start}-${end}`;
-    const where = target ?? session.client.url(path);
-    const sent = `GET ${path}, then GET ${target ? showUrl(target) : path} with Range: ${range}`;
-    const findings = new Findings();
-    let observed = `${first.status}${target ? ` → ${showUrl(target)}` : ''}`;
-    if (!findings.expect(first.status === 307 ? target !== undefined : first.status === 200, `GET answered ${first.status}`, 'a blob GET must answer 307 with a Location or 200 with the bytes: check the function logs')) {
-      return findings.outcome(sent, observed);
-    }
-    if (first.status === 200) findings.expect(digestOf(first.body) === blob.digest, `the streamed body's digest is ${digestOf(first.body)}`, 'the bytes were altered on the way');
-    const ranged = target ? await session.raw('GET', target, { headers: { range } }) : await session.request('GET', where, { headers: { range } });
-    observed += `; ranged GET ${ranged.status}, ${showHeaders(ranged.headers, ['content-range', 'content-length'])}`;
-    findings.expect(
-      ranged.status === 206 && ranged.body.equals(blob.bytes.subarray(start, end + 1)),
-      `ranged GET answered ${ranged.status} with ${ranged.body.length} bytes that ${ranged.body.equals(blob.bytes.subarray(start, end + 1)) ? 'match' : 'do not match'} bytes ${start}-${end}`,
-      target
-        ? 'the presigned URL does not serve ranges: resumed and parallel pulls (containerd) fail; check the bucket and the presigning credentials (an expired session makes presigned URLs 403)'
-        : 'the registry does not serve byte ranges: containerd resumes pulls with Range',
-    );
+export const blobGetRangeCheck = check({ id: 'blob-get-range', title: 'blob GET: 307 to the bytes (or 200 when streamed), then a ranged GET', needs: ['push-monolithic'] }, async (session) => {
+  const blob = session.blobs.get('layer')!;
+  const { path, first, target } = await firstHop(session, blob);
+  const start = 1000;
+  const end = 5095;
+  const range = `bytes=${start}-${end}`;
+  const where = target ?? session.client.url(path);
+  const sent = `GET ${path}, then GET ${target ? showUrl(target) : path} with Range: ${range}`;
+  const findings = new Findings();
+  let observed = `${first.status}${target ? ` → ${showUrl(target)}` : ''}`;
+  if (!findings.expect(first.status === 307 ? target !== undefined : first.status === 200, `GET answered ${first.status}`, 'a blob GET must answer 307 with a Location or 200 with the bytes: check the function logs')) {
     return findings.outcome(sent, observed);
-  },
-};
+  }
+  if (first.status === 200) findings.expect(digestOf(first.body) === blob.digest, `the streamed body's digest is ${digestOf(first.body)}`, 'the bytes were altered on the way');
+  const ranged = target ? await session.raw('GET', target, { headers: { range } }) : await session.request('GET', where, { headers: { range } });
+  observed += `; ranged GET ${ranged.status}, ${showHeaders(ranged.headers, ['content-range', 'content-length'])}`;
+  findings.expect(
+    ranged.status === 206 && ranged.body.equals(blob.bytes.subarray(start, end + 1)),
+    `ranged GET answered ${ranged.status} with ${ranged.body.length} bytes that ${ranged.body.equals(blob.bytes.subarray(start, end + 1)) ? 'match' : 'do not match'} bytes ${start}-${end}`,
+    target
+      ? 'the presigned URL does not serve ranges: resumed and parallel pulls (containerd) fail; check the bucket and the presigning credentials (an expired session makes presigned URLs 403)'
+      : 'the registry does not serve byte ranges: containerd resumes pulls with Range',
+  );
+  return findings.outcome(sent, observed);
+});
 
-export const blobReadLargeCheck: Check = {
-  id: 'blob-read-large',
-  title: 'the chunked blob read back whole: digest verified',
-  needs: ['push-large-chunked'],
-  async run(session) {
-    const blob = session.blobs.get('large')!;
-    const path = session.path(`blobs/${blob.digest}`);
-    const sent = `GET ${path} (redirects followed), SHA-256 of the ${blob.bytes.length} bytes`;
-    const hops = await session.follow('GET', path);
-    const final = hops.at(-1)!;
-    const digest = digestOf(final.body);
-    const observed = `${hops.map((hop) => hop.status).join(' → ')}, ${final.body.length} bytes, ${digest}`;
-    if (final.status !== 200) return fail(sent, observed, 'the blob cannot be read back: check the function logs (and on AWS that the presigned URL is not expired)');
-    if (digest !== blob.digest) return fail(sent, observed, 'a blob assembled from chunks was stored with other bytes: data corruption; report it with this row and stop pushing large images');
-    return pass(sent, observed);
-  },
-};
+export const blobReadLargeCheck = check({ id: 'blob-read-large', title: 'the chunked blob read back whole: digest verified', needs: ['push-large-chunked'] }, async (session) => {
+  const blob = session.blobs.get('large')!;
+  const path = session.path(`blobs/${blob.digest}`);
+  const sent = `GET ${path} (redirects followed), SHA-256 of the ${blob.bytes.length} bytes`;
+  const hops = await session.follow('GET', path);
+  const final = hops.at(-1)!;
+  const digest = digestOf(final.body);
+  const observed = `${hops.map((hop) => hop.status).join(' → ')}, ${final.body.length} bytes, ${digest}`;
+  if (final.status !== 200) return fail(sent, observed, 'the blob cannot be read back: check the function logs (and on AWS that the presigned URL is not expired)');
+  if (digest !== blob.digest) return fail(sent, observed, 'a blob assembled from chunks was stored with other bytes: data corruption; report it with this row and stop pushing large images');
+  return pass(sent, observed);
+});

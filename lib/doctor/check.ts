@@ -31,6 +31,11 @@ export interface Check {
   run(session: DoctorSession): Promise<CheckOutcome>;
 }
 
+/** A check as one row of the doctor's table: its id, title and needs, then what it does. */
+export function check(row: Omit<Check, 'run'>, run: Check['run']): Check {
+  return { ...row, run };
+}
+
 export const pass = (sent: string, observed: string): CheckOutcome => ({ status: 'pass', sent, observed });
 export const fail = (sent: string, observed: string, advice: string): CheckOutcome => ({ status: 'fail', sent, observed, advice });
 export const skip = (sent: string, observed: string, advice: string): CheckOutcome => ({ status: 'skip', sent, observed, advice });
