@@ -30,7 +30,7 @@ export interface RepositoryPolicy {
   immutable: boolean;
   /** With `immutable`, the tags that may still move (`latest`, `dev-*`). */
   mutableTags: string[];
-  /** Most bytes the repository's blobs and manifests may take (unique to it or shared); undefined: no quota. */
+  /** Most bytes of blobs linked into the repository (unique to it or shared; manifests not counted): quota.ts; undefined: no quota. */
   quotaBytes?: number;
   updatedAt: number;
 }
