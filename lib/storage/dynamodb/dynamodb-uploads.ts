@@ -16,11 +16,12 @@ import { PK, TTL } from './table-definition.ts';
  */
 export class DynamoDbUploads {
   readonly #table: DynamoDbTable;
-  readonly #ttlSeconds: number;
+  /** The TTL (epoch seconds) of a session created at `createdAt` (epoch ms). */
+  readonly #expiresAt: (createdAt: number) => number;
 
   constructor(table: DynamoDbTable, ttlSeconds: number) {
     this.#table = table;
-    this.#ttlSeconds = ttlSeconds;
+    this.#expiresAt = (createdAt) => Math.ceil(createdAt / 1000) + ttlSeconds;
   }
 
   async createUpload(session: UploadSession): Promise<void> {
@@ -66,7 +67,7 @@ export class DynamoDbUploads {
       version: n(session.version),
       createdAt: n(session.createdAt),
       storage: s(JSON.stringify(session.storage)),
-      [TTL]: n(Math.ceil(session.createdAt / 1000) + this.#ttlSeconds),
+      [TTL]: n(this.#expiresAt(session.createdAt)),
     };
   }
 }

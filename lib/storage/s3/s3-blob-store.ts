@@ -1,27 +1,19 @@
-import { createHash, randomBytes, randomUUID } from 'node:crypto';
-import {
-  AbortMultipartUploadCommand,
-  CompleteMultipartUploadCommand,
-  CopyObjectCommand,
-  CreateMultipartUploadCommand,
-  DeleteObjectCommand,
-  DeleteObjectsCommand,
-  GetObjectCommand,
-  HeadObjectCommand,
-  ListObjectsV2Command,
-  PutObjectCommand,
-  UploadPartCommand,
-  type S3Client,
-} from '@aws-sdk/client-s3';
+import { createHash, randomUUID } from 'node:crypto';
+import { CompleteMultipartUploadCommand, CopyObjectCommand, CreateMultipartUploadCommand, DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import type { ParsedDigest } from '../../registry/digest.ts';
 import { blobUploadInvalid, digestInvalid, isOciError, OciError, payloadTooLarge, sizeInvalid, unsupported } from '../../registry/errors.ts';
 import type { BlobRead, BlobStore } from '../../registry/ports.ts';
 import type { ByteRange, ByteSource, Json } from '../../registry/types.ts';
-import { blobKey, isBlobKey, uploadBufferKey, uploadBufferPrefix } from './keys.ts';
+import { blobKey, isBlobKey, uploadBufferPrefix } from './keys.ts';
 import { ResumableSha256 } from './resumable-sha256.ts';
+import { collect, concat } from './s3-bytes.ts';
 import { isS3Error } from './s3-errors.ts';
 import { partsOf, STREAM_PART_SIZE, writeStreamedObject } from './s3-streamed-object.ts';
+import { S3UploadObjects } from './s3-upload-objects.ts';
+import { etagsOf, packEtag, parseState, toJson, type UploadState } from './s3-upload-state.ts';
+
+export { packEtag, unpackEtag } from './s3-upload-state.ts';
 
 /** S3's smallest part, except the last one of an upload. */
 export const MIN_PART_SIZE = 5 * 1024 * 1024;
@@ -55,27 +47,6 @@ export interface S3BlobStoreOptions {
 
 /** Appends buffered before they are merged into one buffer object (keeps the state small under tiny chunks). */
 const MAX_BUFFERED_APPENDS = 64;
-
-/**
- * What an upload needs between invocations, kept by the core in the upload session: JSON of a few hundred bytes
- * plus ~23 per part, so even 10,000 parts (~230 KB) fit a DynamoDB item.
- */
-interface UploadState {
-  v: 1;
-  uploadId: string;
-  /** Bytes appended and acknowledged. */
-  size: number;
-  /** hash-wasm SHA-256 state after `size` bytes, base64. */
-  sha256: string;
-  /** S3's multipart upload id, once the first part was flushed. */
-  multipartId?: string;
-  /** ETags of the flushed parts 1..n, packed by `packEtag` and joined by commas (≤ ~23 bytes a part). */
-  etags: string;
-  /** Appends not yet in a part, in order: [key, size]. Together < 5 MiB, at most MAX_BUFFERED_APPENDS. */
-  buffer: [string, number][];
-  /** Buffer objects already copied into a part; deleted by the next call (see the concurrency note). */
-  garbage: string[];
-}
 
 /**
  * Blob bytes in S3. Reads are presigned GET URLs (the bytes never pass through the Lambda); uploads are S3
@@ -114,6 +85,7 @@ export class S3BlobStore implements BlobStore {
   readonly #bucket: string;
   readonly #presignExpiresIn: number;
   readonly #headRedirect: boolean;
+  readonly #objects: S3UploadObjects;
 
   constructor(options: S3BlobStoreOptions) {
     const maxChunkLength = options.maxChunkLength ?? DEFAULT_MAX_CHUNK_LENGTH;
@@ -126,6 +98,7 @@ export class S3BlobStore implements BlobStore {
     this.#bucket = options.bucket;
     this.#presignExpiresIn = options.presignExpiresIn ?? DEFAULT_PRESIGN_EXPIRES_IN;
     this.#headRedirect = options.headRedirect ?? false;
+    this.#objects = new S3UploadObjects(options.s3, options.bucket);
   }
 
   async startUpload(uploadId: string): Promise<Json> {
@@ -156,18 +129,18 @@ export class S3BlobStore implements BlobStore {
         next.garbage = state.buffer.map(([key]) => key);
       });
     } else if (state.buffer.length < MAX_BUFFERED_APPENDS) {
-      work = this.#bufferAppend(state, bytes, offset).then((entry) => {
+      work = this.#objects.bufferAppend(state.uploadId, bytes, offset).then((entry) => {
         next.buffer = [...state.buffer, entry];
       });
     } else {
       // Many tiny appends: merge them into one buffer object.
-      work = this.#readBuffer(state.buffer).then(async (pieces) => {
-        next.buffer = [await this.#bufferAppend(state, concat([...pieces, bytes]), offset + bytes.byteLength - buffered)];
+      work = this.#objects.readBuffer(state.buffer).then(async (pieces) => {
+        next.buffer = [await this.#objects.bufferAppend(state.uploadId, concat([...pieces, bytes]), offset + bytes.byteLength - buffered)];
         next.garbage = state.buffer.map(([key]) => key);
       });
     }
     // The previous flush's buffer objects: only requests that started from the winning state get here.
-    await Promise.all([work, this.#deleteQuietly(state.garbage)]);
+    await Promise.all([work, this.#objects.deleteQuietly(state.garbage)]);
     return { state: toJson(next), size };
   }
 
@@ -184,13 +157,13 @@ export class S3BlobStore implements BlobStore {
       if (state.multipartId !== undefined) {
         throw unsupported(`${digest.algorithm} digests are verified only for blobs under ${MIN_PART_SIZE} bytes on S3 storage; push it as sha256`);
       }
-      buffered = await this.#readBuffer(state.buffer);
+      buffered = await this.#objects.readBuffer(state.buffer);
       const hash = createHash(digest.algorithm);
       for (const piece of buffered) hash.update(piece);
       actual = `${digest.algorithm}:${hash.digest('hex')}`;
     }
     if (actual !== digest.digest) {
-      await this.#discard(state);
+      await this.#objects.discard(state);
       throw digestInvalid('uploaded content has another digest', { expected: digest.digest, actual });
     }
 
@@ -200,14 +173,14 @@ export class S3BlobStore implements BlobStore {
       // A retried commit whose first attempt completed (the Lambda died before the core recorded it): the object is
       // there, and only a persisted state of this upload, which has a single version per size, can have written it.
       const gone = isOciError(error, 'BLOB_UPLOAD_INVALID') || isS3Error(error, 'NoSuchUpload', 'NoSuchKey');
-      if (gone && (await this.#holds(key, size))) return key;
+      if (gone && (await this.#objects.holds(key, size))) return key;
       if (gone || isS3Error(error, 'InvalidPart', 'InvalidPartOrder', 'EntityTooSmall')) {
-        await this.#discard(state);
+        await this.#objects.discard(state);
         throw blobUploadInvalid('the upload was modified by a concurrent request or has expired; start it again', { uploadId: state.uploadId, cause: (error as Error).name });
       }
       throw error;
     }
-    await this.#deleteQuietly([...state.garbage, ...state.buffer.map(([bufferKey]) => bufferKey)]);
+    await this.#objects.deleteQuietly([...state.garbage, ...state.buffer.map(([bufferKey]) => bufferKey)]);
     return key;
   }
 
@@ -250,30 +223,15 @@ export class S3BlobStore implements BlobStore {
     const actual = `${digest.algorithm}:${createHash(digest.algorithm).update(bytes).digest('hex')}`;
     if (actual !== digest.digest) throw digestInvalid('uploaded content has another digest', { expected: digest.digest, actual });
     const key = blobKey(randomUUID());
-    await this.#s3.send(
-      new PutObjectCommand({
-        Bucket: this.#bucket,
-        Key: key,
-        Body: bytes,
-        ContentLength: bytes.byteLength,
-        ContentType: 'application/octet-stream',
-        ...(digest.algorithm === 'sha256' ? { ChecksumSHA256: Buffer.from(digest.hex, 'hex').toString('base64') } : {}),
-      }),
-    );
+    await this.#objects.putBlob(key, bytes, digest);
     return { location: key, size: bytes.byteLength };
   }
 
   async abort(stateJson: Json): Promise<void> {
     const state = parseState(stateJson);
-    await this.#discard(state);
+    await this.#objects.discard(state);
     // Orphans of appends that lost a race are not in the state: sweep the upload's whole buffer folder.
-    const prefix = uploadBufferPrefix(state.uploadId);
-    let token: string | undefined;
-    do {
-      const page = await this.#s3.send(new ListObjectsV2Command({ Bucket: this.#bucket, Prefix: prefix, ...(token ? { ContinuationToken: token } : {}) }));
-      await this.#delete((page.Contents ?? []).flatMap((object) => (object.Key ? [object.Key] : [])));
-      token = page.IsTruncated ? page.NextContinuationToken : undefined;
-    } while (token);
+    await this.#objects.deleteUnder(uploadBufferPrefix(state.uploadId));
   }
 
   /** A presigned GET URL, whole blob or range alike: the client sends its Range header to S3 itself. No S3 call. */
@@ -307,24 +265,14 @@ export class S3BlobStore implements BlobStore {
         );
         return;
       }
-      const bytes = concat(buffered ?? (await this.#readBuffer(state.buffer)));
-      await this.#s3.send(
-        new PutObjectCommand({
-          Bucket: this.#bucket,
-          Key: key,
-          Body: bytes,
-          ContentLength: bytes.byteLength,
-          ContentType: 'application/octet-stream',
-          // S3 verifies it (BadDigest): a second check that the bytes stored are the bytes hashed.
-          ...(digest.algorithm === 'sha256' ? { ChecksumSHA256: Buffer.from(digest.hex, 'hex').toString('base64') } : {}),
-        }),
-      );
+      const bytes = concat(buffered ?? (await this.#objects.readBuffer(state.buffer)));
+      await this.#objects.putBlob(key, bytes, digest);
       return;
     }
     const etags = etagsOf(state);
     if (state.buffer.length > 0) {
       if (etags.length + 1 > MAX_PARTS) throw tooLarge(state.size);
-      etags.push(await this.#uploadPart(state.multipartId, key, etags.length + 1, concat(await this.#readBuffer(state.buffer))));
+      etags.push(await this.#objects.uploadPart(state.multipartId, key, etags.length + 1, concat(await this.#objects.readBuffer(state.buffer))));
     }
     await this.#s3.send(
       new CompleteMultipartUploadCommand({
@@ -334,23 +282,6 @@ export class S3BlobStore implements BlobStore {
         MultipartUpload: { Parts: etags.map((ETag, index) => ({ PartNumber: index + 1, ETag })) },
       }),
     );
-  }
-
-  async #holds(key: string, size: number): Promise<boolean> {
-    try {
-      const head = await this.#s3.send(new HeadObjectCommand({ Bucket: this.#bucket, Key: key }));
-      return head.ContentLength === size;
-    } catch (error) {
-      if (isS3Error(error, 'NotFound', 'NoSuchKey')) return false;
-      throw error;
-    }
-  }
-
-  /** Writes `bytes` as a new buffer object, named after the offset it starts at. */
-  async #bufferAppend(state: UploadState, bytes: Uint8Array, offset: number): Promise<[string, number]> {
-    const key = uploadBufferKey(state.uploadId, offset, randomBytes(6).toString('hex'));
-    await this.#s3.send(new PutObjectCommand({ Bucket: this.#bucket, Key: key, Body: bytes, ContentLength: bytes.byteLength }));
-    return [key, bytes.byteLength];
   }
 
   /** Uploads the buffered appends and `bytes` as the next part, opening the multipart upload on the first one. */
@@ -366,71 +297,13 @@ export class S3BlobStore implements BlobStore {
             if (!UploadId) throw new Error('CreateMultipartUpload returned no UploadId');
             return UploadId;
           }),
-      this.#readBuffer(state.buffer),
+      this.#objects.readBuffer(state.buffer),
     ]);
-    const etag = await this.#uploadPart(multipartId, key, partNumber, concat([...buffered, bytes]));
+    const etag = await this.#objects.uploadPart(multipartId, key, partNumber, concat([...buffered, bytes]));
     return { multipartId, etag: packEtag(etag) };
   }
 
-  /** Uploads one part; returns its ETag as S3 gave it. */
-  async #uploadPart(multipartId: string, key: string, partNumber: number, bytes: Uint8Array): Promise<string> {
-    try {
-      const { ETag } = await this.#s3.send(
-        new UploadPartCommand({ Bucket: this.#bucket, Key: key, UploadId: multipartId, PartNumber: partNumber, Body: bytes, ContentLength: bytes.byteLength }),
-      );
-      if (!ETag) throw new Error('UploadPart returned no ETag');
-      return ETag;
-    } catch (error) {
-      if (isS3Error(error, 'NoSuchUpload')) throw blobUploadInvalid('the upload has expired or was cancelled; start it again', { multipartId });
-      throw error;
-    }
-  }
 
-  async #readBuffer(buffer: [string, number][]): Promise<Uint8Array[]> {
-    return Promise.all(
-      buffer.map(async ([key, size]) => {
-        try {
-          const { Body } = await this.#s3.send(new GetObjectCommand({ Bucket: this.#bucket, Key: key }));
-          const bytes = Body ? await Body.transformToByteArray() : new Uint8Array();
-          if (bytes.byteLength !== size) throw new Error(`buffered append ${key} has ${bytes.byteLength} bytes, expected ${size}`);
-          return bytes;
-        } catch (error) {
-          if (isS3Error(error, 'NoSuchKey', 'NotFound')) {
-            throw blobUploadInvalid('buffered upload data is gone (expired, or cancelled by a concurrent request); start the upload again', { key });
-          }
-          throw error;
-        }
-      }),
-    );
-  }
-
-  /** Leaves nothing of the upload but orphans: aborts the multipart upload and deletes the known buffer objects. */
-  async #discard(state: UploadState): Promise<void> {
-    if (state.multipartId !== undefined) {
-      await this.#s3
-        .send(new AbortMultipartUploadCommand({ Bucket: this.#bucket, Key: blobKey(state.uploadId), UploadId: state.multipartId }))
-        .catch((error: unknown) => {
-          if (!isS3Error(error, 'NoSuchUpload', 'NotFound')) throw error;
-        });
-    }
-    await this.#delete([...state.garbage, ...state.buffer.map(([key]) => key)]);
-  }
-
-  async #delete(keys: string[]): Promise<void> {
-    if (keys.length === 1) {
-      await this.#s3.send(new DeleteObjectCommand({ Bucket: this.#bucket, Key: keys[0] }));
-      return;
-    }
-    for (let at = 0; at < keys.length; at += 1000) {
-      const batch = keys.slice(at, at + 1000);
-      await this.#s3.send(new DeleteObjectsCommand({ Bucket: this.#bucket, Delete: { Objects: batch.map((Key) => ({ Key })), Quiet: true } }));
-    }
-  }
-
-  /** Cleanup that must not fail the request: whatever stays is expired by the bucket's lifecycle rule. */
-  async #deleteQuietly(keys: string[]): Promise<void> {
-    await this.#delete(keys).catch(() => undefined);
-  }
 }
 
 function tooLarge(size: number): OciError {
@@ -441,62 +314,9 @@ function tooLarge(size: number): OciError {
   );
 }
 
-/** Reads a request body into memory, at most `max` bytes (the core enforces the limit too; this is the store's own guard). */
-async function collect(body: ByteSource, max: number): Promise<Uint8Array> {
-  const chunks: Uint8Array[] = [];
-  let length = 0;
-  for await (const chunk of body) {
-    length += chunk.byteLength;
-    if (length > max) throw payloadTooLarge(`append of more than ${max} bytes`, { max });
-    chunks.push(chunk);
-  }
-  return concat(chunks);
-}
-
-function concat(chunks: Uint8Array[]): Uint8Array {
-  if (chunks.length === 1) return chunks[0]!;
-  return Buffer.concat(chunks);
-}
 
 function copySource(bucket: string, key: string): string {
   return `${bucket}/${key.split('/').map(encodeURIComponent).join('/')}`;
 }
 
-/**
- * Part ETags are `"<32 hex>"` (MD5) for unencrypted and SSE-S3 objects: kept as base64 of the 16 bytes (22
- * characters). Any other form is kept verbatim behind a `!`.
- */
-export function packEtag(etag: string): string {
-  const hex = /^"([0-9a-f]{32})"$/.exec(etag)?.[1];
-  return hex ? Buffer.from(hex, 'hex').toString('base64url') : `!${etag}`;
-}
 
-export function unpackEtag(packed: string): string {
-  return packed.startsWith('!') ? packed.slice(1) : `"${Buffer.from(packed, 'base64url').toString('hex')}"`;
-}
-
-function etagsOf(state: UploadState): string[] {
-  return state.etags === '' ? [] : state.etags.split(',').map(unpackEtag);
-}
-
-function toJson(state: UploadState): Json {
-  return state as unknown as Json;
-}
-
-function parseState(json: Json): UploadState {
-  const state = json as Partial<UploadState> | null;
-  if (
-    typeof state !== 'object' ||
-    state === null ||
-    state.v !== 1 ||
-    typeof state.uploadId !== 'string' ||
-    typeof state.size !== 'number' ||
-    typeof state.sha256 !== 'string' ||
-    typeof state.etags !== 'string' ||
-    !Array.isArray(state.buffer) ||
-    !Array.isArray(state.garbage)
-  ) {
-    throw new OciError('UNKNOWN', 'corrupt S3 upload state');
-  }
-  return state as UploadState;
-}
