@@ -20,6 +20,7 @@ import { cpuSecondsOf, killStartedOnExit, sampleMemory, startRegistry, type Cont
  * Writes bench/report.json, bench/report.md, bench/ratios.svg; temp data in bench/work/ (git-ignored).
  *
  * `npm run bench -- --aws` instead counts the AWS path (bench/aws.ts): SDK calls per request, the Lambda bundle.
+ * `npm run bench -- --gc [--images N]`: one garbage-collection run on DynamoDB Local + s3rver (bench/gc.ts).
  */
 
 const { values: flags } = parseArgs({
@@ -31,6 +32,8 @@ const { values: flags } = parseArgs({
     profile: { type: 'boolean', default: false },
     'out-dir': { type: 'string' },
     aws: { type: 'boolean', default: false },
+    gc: { type: 'boolean', default: false },
+    images: { type: 'string' },
   },
   strict: true,
 });
@@ -252,7 +255,10 @@ async function main(): Promise<void> {
   process.stdout.write(`\n${renderTable(rows)}\n\n${notes.map((n) => `- ${n}`).join('\n')}\n\nwrote ${join(outDir, 'report.json')}, report.md, ratios.svg\n`);
 }
 
-if (flags.aws) {
+if (flags.gc) {
+  const { runGcBench } = await import('./gc.ts');
+  await runGcBench(Number(flags.images ?? 400));
+} else if (flags.aws) {
   const { runAwsBench } = await import('./aws.ts');
   await runAwsBench(outDir, WORK);
 } else {
