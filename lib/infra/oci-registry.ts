@@ -58,6 +58,17 @@ export interface OciRegistryProps {
    */
   readonly storagePricePerGbMonthUsd?: number;
   /**
+   * Pull-through cache: how long a cached tag is served before the upstream is asked again (one HEAD).
+   * @default Duration.minutes(5)
+   */
+  readonly cacheRevalidate?: Duration;
+  /**
+   * Pull-through cache: the largest blob the registry function copies within the pull that missed it; larger ones
+   * are redirected to the upstream while the copy function stores them (lambdas/cache-blob-miss-policy.ts).
+   * @default 64 MiB
+   */
+  readonly cacheCopyInRequestMaxBytes?: number;
+  /**
    * Memory of the function; CPU share grows with it (hashing uploads is CPU-bound).
    * @default 1024
    */
@@ -146,6 +157,8 @@ export class OciRegistry extends Construct {
   readonly signingKey: Secret | undefined;
   /** Scheduled garbage collection; undefined with `gcSchedule: false`. */
   readonly gc: RegistryGc | undefined;
+  /** The pull-through cache's copy function and secret access (lib/infra/registry-cache.ts). */
+  readonly cache: RegistryCache;
   /** `https://…` without a trailing slash: the custom domain when given, else the execute-api endpoint. */
   readonly url: string;
 
@@ -212,7 +225,9 @@ export class OciRegistry extends Construct {
     const events = eventBus === undefined ? undefined : new RegistryEvents(this, 'Events', { role, bus: eventBus, ...(props.webhooks ? { webhooks: props.webhooks } : {}) });
     if (events) environment.EVENT_BUS_NAME = events.bus.eventBusName;
     // The pull-through cache: its rules' upstream credentials (lib/infra/registry-cache.ts).
-    new RegistryCache(this, 'Cache', { table: this.table, role });
+    this.cache = new RegistryCache(this, 'Cache', { table: this.table, bucket: this.bucket, role, environment, logRetention });
+    if (props.cacheRevalidate !== undefined) environment.CACHE_REVALIDATE_SECONDS = String(props.cacheRevalidate.toSeconds());
+    if (props.cacheCopyInRequestMaxBytes !== undefined) environment.CACHE_COPY_IN_REQUEST_MAX_BYTES = String(props.cacheCopyInRequestMaxBytes);
     if (props.auth ?? true) {
       this.signingKey = new Secret(this, 'SigningKey', {
         description: 'ocireg token signing key (ES256, PKCS#8 PEM); the first function start replaces this placeholder',

@@ -40,14 +40,14 @@ describe('RegistryStack template', () => {
     const functions = template.findResources('AWS::Lambda::Function');
     const fn = functions[stack.getLogicalId(stack.registry.function.node.defaultChild as never)];
 
-    // The other one is scheduled garbage collection (test/infra/registry-gc.test.ts).
-    expect(Object.keys(functions)).toHaveLength(2);
+    // The others: scheduled garbage collection (test/infra/registry-gc.test.ts) and the cache's copy function.
+    expect(Object.keys(functions)).toHaveLength(3);
     expect(fn!.Properties.Architectures).toEqual(['arm64']);
     expect(Number(/^nodejs(\d+)\.x$/.exec(fn!.Properties.Runtime)?.[1])).toBeGreaterThanOrEqual(22);
     expect(fn!.Properties.MemorySize).toBe(1024);
     expect(fn!.Properties.Timeout).toBe(29);
     expect(Object.keys(fn!.Properties.Environment.Variables).sort()).toEqual(
-      ['BUCKET_NAME', 'MAX_CHUNK_LENGTH', 'POWERTOOLS_LOG_LEVEL', 'POWERTOOLS_SERVICE_NAME', 'PRESIGN_EXPIRES_IN', 'SIGNING_KEY_SECRET_ARN', 'TABLE_NAME'],
+      ['BUCKET_NAME', 'CACHE_COPY_FUNCTION', 'MAX_CHUNK_LENGTH', 'POWERTOOLS_LOG_LEVEL', 'POWERTOOLS_SERVICE_NAME', 'PRESIGN_EXPIRES_IN', 'SIGNING_KEY_SECRET_ARN', 'TABLE_NAME'],
     );
     expect(fn!.Properties.Environment.Variables.MAX_CHUNK_LENGTH).toBe(String(4 * 1024 * 1024));
     expect(fn!.Properties.Environment.Variables.TABLE_NAME).toEqual({ Ref: tableId });
@@ -128,19 +128,34 @@ describe('RegistryStack template', () => {
     template.hasResourceProperties('AWS::IAM::Role', { ManagedPolicyArns: Match.absent() });
   });
 
-  it('lets the function read the cache rules\' secrets under ocireg-cache/<table>/ only, and neither create nor delete them', () => {
+  it('lets the registry and copy functions read the cache rules\' secrets under ocireg-cache/<table>/ only, and neither create nor delete them', () => {
     const statements = policyStatements(template).filter((statement) => JSON.stringify(statement.Resource).includes('ocireg-cache/'));
-    expect(statements).toHaveLength(1);
-    expect(statements[0]!.Action).toBe('secretsmanager:GetSecretValue');
-    expect(JSON.stringify(statements[0]!.Resource)).toMatch(new RegExp(`:secret:ocireg-cache/",\\{"Ref":"${tableId}"\\},"/\\*"`));
+    expect(statements).toHaveLength(2);
+    for (const statement of statements) {
+      expect(statement.Action).toBe('secretsmanager:GetSecretValue');
+      expect(JSON.stringify(statement.Resource)).toMatch(new RegExp(`:secret:ocireg-cache/",\\{"Ref":"${tableId}"\\},"/\\*"`));
+    }
     const all = policyStatements(template).flatMap((statement) => [statement.Action].flat());
     expect(all.filter((action) => /secretsmanager:(Create|Delete|Restore)/.test(action))).toEqual([]);
+  });
+
+  it("gives the cache's copy function 15 minutes, one async retry, and the registry function the right to invoke it alone", () => {
+    const copyId = stack.getLogicalId(stack.registry.cache.copyFunction.node.defaultChild as never);
+    const copy = template.findResources('AWS::Lambda::Function')[copyId]!;
+    const invokes = policyStatements(template).filter((statement) => [statement.Action].flat().includes('lambda:InvokeFunction'));
+
+    expect(copy.Properties.Timeout).toBe(900);
+    expect(Object.keys(copy.Properties.Environment.Variables).sort()).toEqual(['BUCKET_NAME', 'POWERTOOLS_LOG_LEVEL', 'POWERTOOLS_SERVICE_NAME', 'TABLE_NAME']);
+    template.hasResourceProperties('AWS::Lambda::EventInvokeConfig', { MaximumRetryAttempts: 1, MaximumEventAgeInSeconds: 3600 });
+    expect(invokes).toHaveLength(1);
+    expect(JSON.stringify(invokes[0]!.Resource)).toContain(copyId);
+    expect(actionsOn(policyStatements(template), bucketId).filter((action) => action === 's3:PutObject')).toHaveLength(2);
   });
 
   it('keeps logs for a month', () => {
     const groups = Object.values(template.findResources('AWS::Logs::LogGroup'));
 
-    expect(groups).toHaveLength(3);
+    expect(groups).toHaveLength(4);
     for (const group of groups) expect(group.Properties.RetentionInDays).toBe(30);
   });
 
@@ -223,7 +238,7 @@ describe('OciRegistry options', () => {
   });
 
   it('with blobHeadRedirect tells the function to redirect blob HEADs to S3 (off by default: no variable)', () => {
-    const variables = (template: Template) => Object.values(template.findResources('AWS::Lambda::Function'))[0]!.Properties.Environment.Variables;
+    const variables = (template: Template) => Object.values(template.findResources('AWS::Lambda::Function')).find((fn) => fn.Properties.Description === 'ocireg: OCI distribution API')!.Properties.Environment.Variables;
 
     expect(variables(synthesize({ registry: { blobHeadRedirect: true } }).template).BLOB_HEAD_REDIRECT).toBe('true');
     expect(variables(synthesize().template).BLOB_HEAD_REDIRECT).toBeUndefined();
@@ -234,7 +249,10 @@ describe('OciRegistry options', () => {
 
     template.resourceCountIs('AWS::SecretsManager::Secret', 0);
     const secretStatements = policyStatements(template).filter((statement) => [statement.Action].flat().some((action) => action.startsWith('secretsmanager:')));
-    expect(secretStatements.map((statement) => [statement.Action, JSON.stringify(statement.Resource).includes('ocireg-cache/')])).toEqual([['secretsmanager:GetSecretValue', true]]);
+    expect(secretStatements.map((statement) => [statement.Action, JSON.stringify(statement.Resource).includes('ocireg-cache/')])).toEqual([
+      ['secretsmanager:GetSecretValue', true],
+      ['secretsmanager:GetSecretValue', true],
+    ]);
   });
 
   it('can be placed twice in one stack', () => {
@@ -247,7 +265,7 @@ describe('OciRegistry options', () => {
       .map((group) => group.Properties.LogGroupName as string | undefined)
       .filter((name) => name !== undefined);
 
-    template.resourceCountIs('AWS::Lambda::Function', 4);
+    template.resourceCountIs('AWS::Lambda::Function', 6);
     expect(new Set(accessLogGroups).size).toBe(2);
   });
 });
@@ -267,6 +285,9 @@ describe('cdk-nag AwsSolutions', () => {
       'AwsSolutions-APIG4',
       bucketObjects,
       bucketObjects,
+      // The cache's copy function writes new keys under blobs/ only; both functions read the cache secrets.
+      expect.stringMatching(/^AwsSolutions-IAM5\[Resource::<.+\.Arn>\/blobs\/\*\]$/),
+      expect.stringMatching(/^AwsSolutions-IAM5\[Resource::arn:<AWS::Partition>:secretsmanager:<AWS::Region>:<AWS::AccountId>:secret:ocireg-cache\/<.+>\/\*\]$/),
       expect.stringMatching(/^AwsSolutions-IAM5\[Resource::arn:<AWS::Partition>:secretsmanager:<AWS::Region>:<AWS::AccountId>:secret:ocireg-cache\/<.+>\/\*\]$/),
       'AwsSolutions-S1',
       'AwsSolutions-SMG4',
@@ -311,8 +332,8 @@ describe('bin/app.ts synth', () => {
 
     const template = JSON.parse(await readFile(join(outdir, 'ocireg.template.json'), 'utf8'));
     const assets = (await readdir(outdir)).filter((entry) => entry.startsWith('asset.'));
-    // The registry function and scheduled garbage collection.
-    expect(assets).toHaveLength(2);
+    // The registry function, scheduled garbage collection and the cache's copy function.
+    expect(assets).toHaveLength(3);
     const sizes = await Promise.all(assets.map(async (asset) => [asset, (await stat(join(outdir, asset, 'index.mjs'))).size] as const));
     const [largest] = sizes.sort(([, a], [, b]) => b - a);
     const bundle = join(outdir, largest![0], 'index.mjs');
