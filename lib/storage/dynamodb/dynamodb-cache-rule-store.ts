@@ -2,7 +2,6 @@ import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { assertCacheRule, assertNoNesting } from '../../registry/cache-rules.ts';
 import { isOciError, unsupported } from '../../registry/errors.ts';
 import type { CacheRule, CacheRuleStore } from '../../registry/ports.ts';
-import { cacheSecretPrefix, type CacheCredentialSecrets } from '../secrets/cache-credential-secrets.ts';
 import { key, n, s, type Item } from './attribute-values.ts';
 import { DynamoDbTable } from './dynamodb-table.ts';
 import { CACHE_RULES_PK, CACHE_RULES_VERSION_SK, cacheRuleKey } from './keys.ts';
@@ -12,10 +11,21 @@ export interface DynamoDbCacheRuleStoreOptions {
   dynamo: DynamoDBClient;
   table: string;
   /**
-   * Where rules with credentials keep them. Required to put such a rule (the admin CLI); the function only lists
-   * rules and reads secrets through its own {@link CacheCredentialSecrets}.
+   * Where rules with credentials keep them (lib/storage/secrets/cache-credential-secrets.ts: Secrets Manager).
+   * Required to put such a rule (the admin CLI); the function only lists rules and reads the secrets on its own.
    */
-  secrets?: CacheCredentialSecrets;
+  secrets?: RuleSecrets;
+}
+
+/**
+ * What the rule store needs of a secret store: the name of a rule's secret, writing and deleting it. A port, so that
+ * this DynamoDB store does not reach the Secrets Manager adapter (test/architecture.test.ts): the composition passes it.
+ */
+export interface RuleSecrets {
+  /** The secret name of the credentials of rule `prefix` in the registry whose table is `table`; always the same. */
+  nameFor(table: string, prefix: string): string;
+  write(name: string, credentials: { username: string; password: string }): Promise<void>;
+  remove(name: string): Promise<void>;
 }
 
 /**
@@ -40,13 +50,13 @@ export interface DynamoDbCacheRuleStoreOptions {
  */
 export class DynamoDbCacheRuleStore implements CacheRuleStore {
   readonly #table: DynamoDbTable;
-  readonly #secrets: CacheCredentialSecrets | undefined;
-  readonly #secretPrefix: string;
+  readonly #secrets: RuleSecrets | undefined;
+  readonly #tableName: string;
 
   constructor(options: DynamoDbCacheRuleStoreOptions) {
     this.#table = new DynamoDbTable(options.dynamo, options.table);
     this.#secrets = options.secrets;
-    this.#secretPrefix = cacheSecretPrefix(options.table);
+    this.#tableName = options.table;
   }
 
   async put(rule: CacheRule): Promise<void> {
@@ -57,7 +67,7 @@ export class DynamoDbCacheRuleStore implements CacheRuleStore {
     let secret: string | undefined;
     if (rule.credentials) {
       if (!this.#secrets) throw new Error('DynamoDbCacheRuleStore: a rule with credentials needs the Secrets Manager client (secrets option)');
-      secret = this.#secretName(rule.prefix);
+      secret = this.#secrets.nameFor(this.#tableName, rule.prefix);
       await this.#secrets.write(secret, rule.credentials);
     }
     let replaced: CacheRule | undefined;
@@ -102,10 +112,6 @@ export class DynamoDbCacheRuleStore implements CacheRuleStore {
     return removed;
   }
 
-  /** The secret of `prefix`'s credentials: always the same name, so a rewrite replaces rather than leaks. */
-  #secretName(prefix: string): string {
-    return `${this.#secretPrefix}${prefix}`;
-  }
 
   async #read(): Promise<{ version: number; rules: CacheRule[] }> {
     const { items } = await this.#table.query({

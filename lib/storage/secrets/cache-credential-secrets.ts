@@ -48,6 +48,11 @@ export class CacheCredentialSecrets {
     this.#now = options.now ?? Date.now;
   }
 
+  /** The secret of rule `prefix`'s credentials: always the same name, so a rewrite replaces rather than leaks. */
+  nameFor(table: string, prefix: string): string {
+    return `${cacheSecretPrefix(table)}${prefix}`;
+  }
+
   /** Stores `credentials` as the current value of secret `name`, creating it if needed. */
   async write(name: string, credentials: UpstreamCredentials): Promise<void> {
     const SecretString = JSON.stringify({ username: credentials.username, password: credentials.password });
