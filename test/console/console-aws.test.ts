@@ -38,12 +38,16 @@ async function ocireg(...args: string[]) {
   return runOk(process.execPath, [OCIREG_CLI, ...args, '--table', dev.names.table], { env });
 }
 
-/** The function bundle `cdk deploy` would upload, built by the app's own synth (local esbuild, minified). */
-async function synthesizedBundle(): Promise<string> {
+/** The API function's bundle as `cdk deploy` would upload it, built by the app's own synth (local esbuild, minified). */
+async function synthesizedBundle(): Promise<typeof RegistryApi> {
   outdir = await mkdtemp(join(tmpdir(), 'ocireg-console-synth-'));
   await runOk(process.execPath, [join(ROOT, 'bin/app.ts')], { cwd: ROOT, env: { PATH: process.env.PATH, HOME: process.env.HOME, CDK_OUTDIR: outdir }, timeoutMs: 180_000 });
-  const asset = (await readdir(outdir)).find((entry) => entry.startsWith('asset.'));
-  return join(outdir, asset!, 'index.mjs');
+  // The stack has several functions (API, gc, cache copies): the API's is the bundle that exports its factories.
+  for (const entry of (await readdir(outdir)).filter((name) => name.startsWith('asset.'))) {
+    const module = (await import(join(outdir, entry, 'index.mjs')).catch(() => undefined)) as Partial<typeof RegistryApi> | undefined;
+    if (typeof module?.createAwsRegistryApp === 'function' && typeof module.createHandler === 'function') return module as typeof RegistryApi;
+  }
+  throw new Error(`no bundle in ${outdir} exports createAwsRegistryApp`);
 }
 
 beforeAll(async () => {
@@ -55,17 +59,18 @@ beforeAll(async () => {
   await ocireg('grants', 'set', 'alice', 'pub/**', 'push');
   secrets.alice = (await ocireg('tokens', 'create', 'alice')).stdout.trim();
   await ocireg('repos', 'public', 'pub/**');
+  // Before any request: the function reads policies through a 5 s cache.
+  await ocireg('policy', 'set', 'team/*', '--keep-last', '10');
   const alice: Target = { url: dev.url, user: { name: 'alice', secret: secrets.alice } };
   v1 = { first: await pushImage(alice, 'team/app', 'v1', { seed: 'first' }), second: await pushImage(alice, 'team/app', 'v1', { seed: 'second' }) };
   await pushImage(alice, 'team/app', 'v2', { seed: 'v2' });
   // Both digests v1 takes (each run below rolls it back one step) carry an attestation.
   for (const subject of [v1.first, v1.second]) await pushReferrer(alice, 'team/app', subject, 'application/vnd.in-toto+json');
   await pushImage(alice, 'pub/tool', '1.0');
-  await ocireg('policy', 'set', 'team/*', '--keep-last', '10');
   // On DynamoDB the usage endpoint serves the summary this stores (it never scans the table per request).
   await ocireg('usage');
 
-  const api = (await import(bundle)) as typeof RegistryApi;
+  const api = bundle;
   const app = api.createAwsRegistryApp(
     { table: dev.names.table, bucket: dev.names.bucket },
     { clients: { dynamo: dev.local.dynamo, s3: dev.local.s3, presignS3: dev.local.s3Client({ hostname: 'localhost' }) }, signingKey: async () => dev.signingKeyPem! },
