@@ -12,10 +12,10 @@ import { upstreamFront, type UpstreamFront } from '../support/upstream-front.ts'
 /**
  * How `ocireg serve` fills its pull-through cache, seen from outside: docker-registry as the upstream behind a
  * loopback front that records requests and can hold a blob body half-way (test/support/upstream-front.ts).
- * One image of three 3 MiB layers, one layer per blob scenario; `--cache-revalidate 2s`.
+ * One image of three 3 MiB layers, one layer per blob scenario; `--cache-revalidate 5s`.
  */
 
-const REVALIDATE_MS = 2_000;
+const REVALIDATE_MS = 5_000;
 const dirs = tempDirs('ocireg-pull-cache-stream-');
 let upstream: DistributionRegistry;
 let front: UpstreamFront;
@@ -143,10 +143,13 @@ describe('pull-through cache fills on ocireg serve', () => {
   });
 
   it('re-checks a tag with a HEAD after the revalidation interval (no manifest GET), and a digest never', async () => {
-    // Prepare: the tag was fetched in beforeAll.
+    // Prepare: the tag was fetched in beforeAll; once the interval passed, a pull re-checks it and starts a new one.
     const manifestGets = () => front.requests().filter((line) => line === 'GET /v2/library/app/manifests/1').length;
     const heads = () => front.requests().filter((line) => line === 'HEAD /v2/library/app/manifests/1').length;
+    await sleep(REVALIDATE_MS + 500);
     const [getsBefore, headsBefore] = [manifestGets(), heads()];
+    await fetchManifest(server.url, 'hub/library/app', '1');
+    const headsAtCheck = heads();
 
     // Act
     const within = await fetchManifest(server.url, 'hub/library/app', '1');
@@ -157,10 +160,11 @@ describe('pull-through cache fills on ocireg serve', () => {
     const byDigest = await fetchManifest(server.url, 'hub/library/app', image.manifestDigest);
 
     // Assess
+    expect(headsAtCheck).toBe(headsBefore + 1);
     expect(within.digest).toBe(image.manifestDigest);
-    expect(headsWithin).toBe(headsBefore);
+    expect(headsWithin).toBe(headsAtCheck);
     expect(after.digest).toBe(image.manifestDigest);
-    expect(heads()).toBe(headsBefore + 1);
+    expect(heads()).toBe(headsBefore + 2);
     expect(manifestGets()).toBe(getsBefore);
     expect(byDigest.status).toBe(200);
     expect(front.requests().length).toBe(requestsBeforeDigest);
