@@ -1,12 +1,22 @@
 import { declaredLength } from './request-body.ts';
 import { changeContext, NO_BODY, type HandlerContext, type MethodTable } from './resource.ts';
-import type { HttpResponse } from './types.ts';
+import type { HttpRequest, HttpResponse } from './types.ts';
 
 /**
  * `/v2/<name>/manifests/<reference>`, by tag or digest. The size limit and every validation live in the core.
  * @see https://github.com/opencontainers/distribution-spec/blob/v1.1.1/spec.md#pulling-manifests
  */
-export const manifests: MethodTable<'manifest'> = { GET: (context) => get(context, true), HEAD: (context) => get(context, false), PUT: put, DELETE: remove };
+export const manifests: MethodTable<'manifest'> = { GET: (context) => get(context, !fromBrowser(context.request)), HEAD: (context) => get(context, false), PUT: put, DELETE: remove };
+
+/**
+ * A browser's fetch (the web console) sends Fetch Metadata headers; registry clients (docker, containerd, skopeo,
+ * crane, oras) never do. Looking at an image in the console is not using it: counting it as a pull would keep alive
+ * what `--expire-unpulled` is meant to expire. A client that sent the header on purpose only hides its own pulls.
+ * @see https://www.w3.org/TR/fetch-metadata/
+ */
+function fromBrowser(request: HttpRequest): boolean {
+  return request.headers.get('sec-fetch-site') !== null;
+}
 
 /** GET is a pull (recorded for the retention rules); HEAD only asks (docker and containerd check digests with it). */
 async function get({ registry, route }: HandlerContext<'manifest'>, pull: boolean): Promise<HttpResponse> {

@@ -74,6 +74,8 @@ async function versionStory(server: RegistryServer, dockerConfig: string, creden
   // A pull by tag is recorded on the manifest: every tag pointing at it shows it (a HEAD is not a pull).
   const puller = new RegistryClient({ registry: server.host, plainHttp: true, credentials, scopes: [`repository:${repo}:pull`] });
   await puller.request('HEAD', `/v2/${repo}/manifests/v`, { headers: { accept: MediaType.ociManifest }, expect: [200] });
+  // Nor is the web console's look at it: a browser's fetch carries Fetch Metadata headers.
+  await puller.request('GET', `/v2/${repo}/manifests/v`, { headers: { accept: MediaType.ociManifest, 'sec-fetch-site': 'same-origin', 'sec-fetch-mode': 'cors' }, expect: [200] });
   const beforePull = JSON.parse((await ocireg(dockerConfig, 'ls', ref, '--json')).stdout) as Array<{ lastPulledAt?: string }>;
   expect(beforePull.map((tag) => tag.lastPulledAt)).toEqual([undefined, undefined, undefined]);
   const pulledAround = Date.now();
