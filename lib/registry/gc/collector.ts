@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import { parseManifest } from '../manifest.ts';
 import type { BlobStore, GcStore, MetadataStore } from '../ports.ts';
 import type { BlobRecord } from '../types.ts';
 import type { GcEntry } from './gc-entries.ts';
 import { bytesFreedBy, type GcRemoval, type GcReport } from './gc-report.ts';
+import { pair, type ScannedManifest, scanned } from './scanned-manifest.ts';
 
 /** Default grace period: nothing younger than this is collected (an image being pushed has blobs and no manifest yet). */
 export const DEFAULT_GRACE_MS = 24 * 60 * 60 * 1000;
@@ -31,17 +31,6 @@ export interface GcRunOptions {
   /** Called once per removal, as it happens (events, logs): the one place where collected items are reported. */
   onRemoved?: (removal: GcRemoval) => void;
   now?: () => number;
-}
-
-interface ScannedManifest {
-  name: string;
-  digest: string;
-  size: number;
-  subject: string | undefined;
-  tagged: boolean;
-  storedAt: number;
-  blobs: string[];
-  manifests: string[];
 }
 
 /**
@@ -297,29 +286,4 @@ export class GcRun {
   #assertMarked(): void {
     if (!this.#marked) throw new Error('garbage collection: mark() must run before a sweep');
   }
-}
-
-function scanned(entry: Extract<GcEntry, { kind: 'manifest' }>): ScannedManifest {
-  const { manifest } = entry;
-  let parsed;
-  try {
-    parsed = parseManifest(manifest.content, manifest.mediaType);
-  } catch (cause) {
-    // Its references are unknown: sweeping could break it. Stop rather than guess.
-    throw new Error(`garbage collection stopped: manifest ${entry.name}@${manifest.digest} cannot be parsed, so its references are unknown`, { cause });
-  }
-  return {
-    name: entry.name,
-    digest: manifest.digest,
-    size: manifest.content.byteLength,
-    subject: manifest.subject,
-    tagged: entry.tagged,
-    storedAt: entry.storedAt,
-    blobs: parsed.blobs,
-    manifests: parsed.manifests,
-  };
-}
-
-function pair(name: string, digest: string): string {
-  return `${name}\u0000${digest}`;
 }

@@ -2,7 +2,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { CompleteMultipartUploadCommand, CopyObjectCommand, CreateMultipartUploadCommand, DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import type { ParsedDigest } from '../../registry/digest.ts';
-import { blobUploadInvalid, digestInvalid, isOciError, OciError, payloadTooLarge, sizeInvalid, unsupported } from '../../registry/errors.ts';
+import { blobUploadInvalid, digestInvalid, isOciError, OciError, sizeInvalid, unsupported } from '../../registry/errors.ts';
 import type { BlobRead, BlobStore } from '../../registry/ports.ts';
 import type { ByteRange, ByteSource, Json } from '../../registry/types.ts';
 import { blobKey, isBlobKey, uploadBufferPrefix } from './keys.ts';
@@ -10,22 +10,13 @@ import { ResumableSha256 } from './resumable-sha256.ts';
 import { collect, concat } from './s3-bytes.ts';
 import { isS3Error } from './s3-errors.ts';
 import { partsOf, STREAM_PART_SIZE, writeStreamedObject } from './s3-streamed-object.ts';
+import { DEFAULT_MAX_CHUNK_LENGTH, MAX_BLOB_SIZE, MAX_PARTS, MIN_PART_SIZE, tooLarge } from './s3-upload-limits.ts';
 import { S3UploadObjects } from './s3-upload-objects.ts';
 import { etagsOf, packEtag, parseState, toJson, type UploadState } from './s3-upload-state.ts';
 
 export { packEtag, unpackEtag } from './s3-upload-state.ts';
+export { DEFAULT_MAX_CHUNK_LENGTH, MAX_BLOB_SIZE, MAX_PARTS, MIN_PART_SIZE } from './s3-upload-limits.ts';
 
-/** S3's smallest part, except the last one of an upload. */
-export const MIN_PART_SIZE = 5 * 1024 * 1024;
-/** S3's largest part number. */
-export const MAX_PARTS = 10_000;
-/**
- * The largest blob an upload may reach. Every flushed part is ≥ 5 MiB, so 10,000 parts always hold this much
- * (10,000 × 5 MiB = 52,428,800,000 bytes ≈ 48.8 GiB); bigger uploads are refused before S3 would refuse them.
- */
-export const MAX_BLOB_SIZE = MAX_PARTS * MIN_PART_SIZE;
-/** One append at most: under the ~4.4 MB of raw body an API Gateway → Lambda request carries. */
-export const DEFAULT_MAX_CHUNK_LENGTH = 4 * 1024 * 1024;
 export const DEFAULT_PRESIGN_EXPIRES_IN = 900;
 
 export interface S3BlobStoreOptions {
@@ -302,21 +293,8 @@ export class S3BlobStore implements BlobStore {
     const etag = await this.#objects.uploadPart(multipartId, key, partNumber, concat([...buffered, bytes]));
     return { multipartId, etag: packEtag(etag) };
   }
-
-
 }
-
-function tooLarge(size: number): OciError {
-  return payloadTooLarge(
-    `blob upload of ${size} bytes exceeds this registry's limit of ${MAX_BLOB_SIZE} bytes ` +
-      `(S3 multipart uploads have at most ${MAX_PARTS} parts, each at least ${MIN_PART_SIZE} bytes)`,
-    { size, max: MAX_BLOB_SIZE },
-  );
-}
-
 
 function copySource(bucket: string, key: string): string {
   return `${bucket}/${key.split('/').map(encodeURIComponent).join('/')}`;
 }
-
-
