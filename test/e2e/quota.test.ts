@@ -89,6 +89,9 @@ describe('quota and usage with skopeo on the emulated AWS deployment', () => {
     const env = awsAdminEnv(dev.endpoints.dynamo);
     const admin = (args: string[]) => runTool(process.execPath, [OCIREG_CLI, ...args, '--table', dev.names.table], { env });
     const host = new URL(dev.url).host;
+    // The function caches the policy list for 5 s, and the GET below reads it: set the quota first, so the push that
+    // follows within those seconds meets it (quotaStory sets the same policy again).
+    expect((await admin(['policy', 'set', 'team/*', '--quota', '300KiB'])).code).toBe(0);
     // No summary yet: the HTTP API does not scan the table, it says so.
     const before = (await (await fetch(`${dev.url}/v2/_ocireg/usage`)).json()) as UsageReport;
     expect(before).toMatchObject({ computedAt: null, repositories: [], totalBytes: 0, pricePerGbMonthUsd: 0.023 });
