@@ -30,12 +30,6 @@ export function toHttpRequest(req: IncomingMessage, scheme: string): HttpRequest
 /** The most of an unread request body we read and discard after answering early (above the 10 MiB HTTP API quota). */
 const DRAIN_LIMIT_BYTES = 16 * 1024 * 1024;
 
-/** The request's Content-Length, or NaN when absent (chunked) or malformed. */
-function declaredLength(req: IncomingMessage): number {
-  const value = req.headers['content-length'];
-  return value !== undefined && /^\d+$/.test(value) ? Number(value) : Number.NaN;
-}
-
 /** Writes a response; a body stream that fails after the headers went out destroys the connection. */
 export async function writeHttpResponse(req: IncomingMessage, res: ServerResponse, response: HttpResponse): Promise<void> {
   // A request whose body has not fully arrived (we answered early, e.g. 413): node drains it after the response. A
@@ -43,7 +37,8 @@ export async function writeHttpResponse(req: IncomingMessage, res: ServerRespons
   // (it reads up to 256 KiB): closing while the client still writes it makes the client fail with EPIPE before it
   // has read our answer, and the 413's explanation is lost (seen with `ocireg doctor` on a loaded machine).
   // `complete` is the parser's view: a bodiless or already-received request keeps its connection.
-  if (!req.complete && !(declaredLength(req) <= DRAIN_LIMIT_BYTES)) response.headers['connection'] = 'close';
+  // node's parser has refused a malformed Content-Length already; an absent one (chunked) is NaN here, so closed.
+  if (!req.complete && !(Number(req.headers['content-length']) <= DRAIN_LIMIT_BYTES)) response.headers['connection'] = 'close';
   res.writeHead(response.status, response.headers);
   const body = response.body;
   if (body === undefined || req.method === 'HEAD') {
