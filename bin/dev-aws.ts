@@ -16,6 +16,7 @@ import { createBlobCopyHandler } from '../lambdas/cache-blob-copy.ts';
 import { startEmulatedApiGateway, type GatewayLogLine } from '../lib/server/emulated-api-gateway.ts';
 import { createLocalResources, resourceNames, type ResourceNames } from '../lib/storage/aws-resources.ts';
 import { LOCAL_CREDENTIALS, LOCAL_REGION, startAwsLocal, type AwsLocal } from '../lib/dev/aws-local.ts';
+import { asError, errorMessage } from '../lib/registry/errors.ts';
 
 /**
  * `npm run dev:aws -- --port N`: the AWS deployment on this machine. DynamoDB Local and s3rver stand in for
@@ -102,7 +103,7 @@ export async function startDevAws(options: DevAwsOptions = {}): Promise<DevAws> 
     const copy = createBlobCopyHandler({ table: names.table, bucket: names.bucket }, { dynamo: local.dynamo, s3: local.s3, secrets: secretsClient }, logger);
     lambda = await startLambdaLocal(
       { [copyFunction]: (payload) => copy(payload as BlobCopyEvent) },
-      { onError: (name, error) => logger.error({ message: 'function failed', name }, error instanceof Error ? error : new Error(String(error))) },
+      { onError: (name, error) => logger.error({ message: 'function failed', name }, asError(error)) },
     );
     const lambdaClient = createLambdaClient({ endpoint: lambda.endpoint, region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS });
     const clients = { dynamo: local.dynamo, s3: local.s3, presignS3, secrets: secretsClient, lambda: lambdaClient };
@@ -197,7 +198,7 @@ if (invokedDirectly) {
   main(process.argv.slice(2)).then(
     () => process.exit(0),
     (error: unknown) => {
-      process.stderr.write(`dev:aws: ${error instanceof Error ? error.message : String(error)}\n`);
+      process.stderr.write(`dev:aws: ${errorMessage(error)}\n`);
       process.exit(1);
     },
   );

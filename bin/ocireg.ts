@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { UsageError, type Command } from '../lib/cli/command.ts';
 import { PLUGIN_ENTRY, pluginArguments } from '../lib/cli/docker-plugin-command.ts';
+import { errorMessage } from '../lib/registry/errors.ts';
 
 interface CommandModule {
   run: Command;
@@ -56,7 +57,7 @@ async function main(argv: string[]): Promise<number> {
   try {
     return await (await load()).run(args);
   } catch (error) {
-    const message = error instanceof Error ? error.message : String(error);
+    const message = errorMessage(error);
     if (error instanceof UsageError || (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
       process.stderr.write(`ocireg ${name}: ${message}\n${(await load()).usage}\n`);
       return 2;

@@ -18,6 +18,7 @@ import { DynamoDbTagHistoryStore } from '../lib/storage/dynamodb/dynamodb-tag-hi
 import { gcMetricsLine } from './gc-metrics.ts';
 import { UsageReports } from '../lib/registry/usage-reports.ts';
 import { DynamoDbUsageStore } from '../lib/storage/dynamodb/dynamodb-usage-store.ts';
+import { errorMessage, asError } from '../lib/registry/errors.ts';
 
 /**
  * The scheduled garbage-collection function (lib/infra/registry-gc.ts runs it daily by default): the same runGc as
@@ -96,7 +97,7 @@ export function createGcHandler(config: GcFunctionConfig, options: GcHandlerOpti
   const versions = new TagVersions({
     metadata: storage.metadata,
     history,
-    ...(events ? { events, onEventFailure: (error: unknown) => log.error({ message: 'event not sent', error: error instanceof Error ? error.message : String(error) }) } : {}),
+    ...(events ? { events, onEventFailure: (error: unknown) => log.error({ message: 'event not sent', error: errorMessage(error) }) } : {}),
   });
   const usage = new UsageReports({ metadata: storage.metadata, usage: new DynamoDbUsageStore({ dynamo, table: config.table }), policies: () => policies.listPolicies() });
   const writeMetrics = options.writeMetrics ?? ((line: string) => process.stdout.write(`${line}\n`));
@@ -109,7 +110,7 @@ export function createGcHandler(config: GcFunctionConfig, options: GcHandlerOpti
       deadline: Date.now() + context.getRemainingTimeInMillis() - DEADLINE_MARGIN_MS,
       onRemoved: (removal) => {
         options.onRemoved?.(removal);
-        if (removal.kind === 'tag' || events) recorded.push(versions.recordCollected(removal).catch((error: unknown) => log.warn({ message: 'gc removal not recorded', ...removal }, error instanceof Error ? error : new Error(String(error)))));
+        if (removal.kind === 'tag' || events) recorded.push(versions.recordCollected(removal).catch((error: unknown) => log.warn({ message: 'gc removal not recorded', ...removal }, asError(error))));
       },
     });
     await Promise.all(recorded);
@@ -134,7 +135,7 @@ async function recordUsage(usage: UsageReports, log: Logger): Promise<void> {
     const totalBytes = usage.reportOf(computed, []).totalBytes;
     log.info({ message: 'usage', repositories: computed.repositories.length, totalBytes, durationMs: Date.now() - started });
   } catch (error) {
-    log.error({ message: 'usage summary not stored', error: error instanceof Error ? error.message : String(error) });
+    log.error({ message: 'usage summary not stored', error: errorMessage(error) });
   }
 }
 

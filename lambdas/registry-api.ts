@@ -9,6 +9,7 @@ import { SERVICE_NAME } from '../lib/auth/service-name.ts';
 import { TokenSigner } from '../lib/auth/token-signer.ts';
 import { createRegistryApp } from '../lib/http/app.ts';
 import { renderError } from '../lib/http/error-response.ts';
+import { asError, errorMessage } from '../lib/registry/errors.ts';
 import type { HttpHandler, RequestLog } from '../lib/http/types.ts';
 import { PolicyCache } from '../lib/registry/policy-cache.ts';
 import { Registry } from '../lib/registry/registry.ts';
@@ -178,7 +179,7 @@ export async function createAwsRegistryApp(config: RegistryApiConfig, options: A
     cache,
     blobs,
     metadata,
-    ...(events ? { events, onEventFailure: (error: unknown) => log.error('event not sent', { error: error instanceof Error ? error.message : String(error) }) } : {}),
+    ...(events ? { events, onEventFailure: (error: unknown) => log.error('event not sent', { error: errorMessage(error) }) } : {}),
     history,
     policies: new PolicyCache(new DynamoDbPolicyStore({ dynamo, table: config.table })),
     // The pull was answered; the next one records it (throttling, a transaction on the item).
@@ -252,10 +253,6 @@ export function createHandler(app: HttpHandler | Promise<HttpHandler> | ColdStar
       request.response = await toApiGatewayResult(renderError(request.error).response, request.event.requestContext?.http?.method ?? 'GET');
     },
   });
-}
-
-function asError(value: unknown): Error {
-  return value instanceof Error ? value : new Error(String(value));
 }
 
 /** One logger per execution environment; POWERTOOLS_SERVICE_NAME and POWERTOOLS_LOG_LEVEL configure it. */

@@ -1,5 +1,5 @@
 import type { IncomingMessage } from 'node:http';
-import { OciError, tooManyRequests } from '../registry/errors.ts';
+import { errorMessage, OciError, tooManyRequests } from '../registry/errors.ts';
 import type { CacheRule, Upstream, UpstreamManifest } from '../registry/ports.ts';
 import type { ByteSource } from '../registry/types.ts';
 import { headerValue, HttpTransport, NetworkError } from './http-transport.ts';
@@ -114,7 +114,7 @@ export class HttpUpstream implements Upstream {
 
   #translate(name: string, error: unknown): OciError {
     const upstream = this.#rule.upstream;
-    const detail = { prefix: this.#rule.prefix, upstream, name, cause: error instanceof Error ? error.message : String(error) };
+    const detail = { prefix: this.#rule.prefix, upstream, name, cause: errorMessage(error) };
     if (error instanceof RegistryError && (error.status === 401 || error.status === 403)) {
       const who = this.#rule.credentials
         ? `the credentials of ${this.#rule.credentials.username} stored in cache rule ${this.#rule.prefix}`
@@ -126,7 +126,7 @@ export class HttpUpstream implements Upstream {
       return tooManyRequests(`the upstream ${upstream} is rate-limiting pulls of ${name}: ${error.message}`, seconds, { cause: error });
     }
     const reason = error instanceof NetworkError ? 'cannot be reached' : 'failed';
-    return new OciError('UNAVAILABLE', `the upstream ${upstream} ${reason} while fetching ${name}: ${error instanceof Error ? error.message : String(error)}`, detail, { cause: error });
+    return new OciError('UNAVAILABLE', `the upstream ${upstream} ${reason} while fetching ${name}: ${errorMessage(error)}`, detail, { cause: error });
   }
 }
 

@@ -1,7 +1,7 @@
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
 import type { HttpResult } from '../client/http-transport.ts';
 import { renderError } from '../http/error-response.ts';
-import { OciError } from '../registry/errors.ts';
+import { errorMessage, OciError } from '../registry/errors.ts';
 import type { Exchange } from './exchange.ts';
 import { returnableHeaders, type UpstreamAddress } from './upstream-address.ts';
 
@@ -63,7 +63,7 @@ export class ClientAnswers {
    */
   fail(exchange: Exchange, error: unknown): void {
     if (error instanceof UpstreamAnswer) return this.relay(exchange, error.result);
-    const message = error instanceof Error ? error.message : String(error);
+    const message = errorMessage(error);
     exchange.log.error = message;
     if (exchange.res.headersSent) {
       exchange.res.destroy();

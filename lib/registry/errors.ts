@@ -45,6 +45,16 @@ export function isOciError(error: unknown, code?: OciErrorCode): error is OciErr
   return error instanceof OciError && (code === undefined || error.code === code);
 }
 
+/** What went wrong, as one line for a log or an error's detail: `throw` may carry anything, not only an Error. */
+export function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+/** Anything thrown, as an Error, for a logger that records its name, message and stack. */
+export function asError(value: unknown): Error {
+  return value instanceof Error ? value : new Error(String(value));
+}
+
 export const blobUnknown = (name: string, digest: string) =>
   new OciError('BLOB_UNKNOWN', 'blob unknown to registry', { name, digest });
 

@@ -2,7 +2,7 @@ import { BriefCache } from './brief-cache.ts';
 import { ruleFor } from './cache-rules.ts';
 import { ClientFeed } from './client-feed.ts';
 import { digestOf, isDigest, parseDigest, type ParsedDigest } from './digest.ts';
-import { blobUnknown, digestInvalid, isOciError, manifestUnknown, OciError } from './errors.ts';
+import { blobUnknown, digestInvalid, errorMessage, isOciError, manifestUnknown, OciError } from './errors.ts';
 import { parseManifest } from './manifest.ts';
 import { isValidTag } from './names.ts';
 import type { BlobRead, BlobStore, CacheRule, CacheRuleStore, MetadataStore, Upstream } from './ports.ts';
@@ -232,7 +232,7 @@ export class PullThroughCache {
         feed.end(error);
         // A streamed client only sees its connection break: say why here.
         if (!isOciError(error, 'BLOB_UNKNOWN')) {
-          this.#options.log?.({ level: 'warn', msg: 'upstream blob not cached', name, digest, code: isOciError(error) ? error.code : 'UNKNOWN', cause: describe(error) });
+          this.#options.log?.({ level: 'warn', msg: 'upstream blob not cached', name, digest, code: isOciError(error) ? error.code : 'UNKNOWN', cause: errorMessage(error) });
         }
         throw error;
       })
@@ -354,7 +354,7 @@ export class PullThroughCache {
   }
 
   #servedStale(name: string, reference: string, local: StoredManifest, error: unknown): StoredManifest {
-    this.#options.log?.({ level: 'warn', msg: 'upstream unavailable: serving the cached manifest', name, reference, digest: local.digest, cause: describe(error) });
+    this.#options.log?.({ level: 'warn', msg: 'upstream unavailable: serving the cached manifest', name, reference, digest: local.digest, cause: errorMessage(error) });
     return local;
   }
 }
@@ -366,14 +366,10 @@ export class PullThroughCache {
  */
 function upstreamUnavailable(name: string, reference: string, error: unknown): OciError {
   if (isOciError(error) && error.code !== 'UNAVAILABLE') return error;
-  return new OciError('UNAVAILABLE', `${isOciError(error) ? error.message : `the upstream of ${name} cannot be reached (${describe(error)})`}; nothing is cached for ${name}:${reference}`, { name, reference, cause: describe(error) }, { cause: error });
+  return new OciError('UNAVAILABLE', `${isOciError(error) ? error.message : `the upstream of ${name} cannot be reached (${errorMessage(error)})`}; nothing is cached for ${name}:${reference}`, { name, reference, cause: errorMessage(error) }, { cause: error });
 }
 
 /** A blob the miss policy copies outside this request, asked for where no redirect can answer: come back soon. */
 function copiedElsewhere(name: string, digest: string): OciError {
   return new OciError('UNAVAILABLE', `blob ${digest} of ${name} is being copied into the cache from its upstream; try again in a minute`, { name, digest });
-}
-
-function describe(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }

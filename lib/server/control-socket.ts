@@ -2,6 +2,7 @@ import { chmod, mkdir, rm } from 'node:fs/promises';
 import { createServer, request, type Server } from 'node:http';
 import type { GcReport } from '../registry/gc/gc-report.ts';
 import type { FsKeys } from '../storage/fs/keys.ts';
+import { errorMessage } from '../registry/errors.ts';
 
 /**
  * The data dir's owner. One process owns a data dir (the fs store's compare-and-set and garbage-collection marks
@@ -48,7 +49,7 @@ export async function claimDataDir(keys: FsKeys, handlers: ControlHandlers): Pro
         }
         handlers.gc(parsed).then(
           (report) => answer(200, report),
-          (error: unknown) => answer(500, { error: error instanceof Error ? error.message : String(error) }),
+          (error: unknown) => answer(500, { error: errorMessage(error) }),
         );
         return;
       }
