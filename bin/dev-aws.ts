@@ -47,6 +47,8 @@ export interface DevAwsOptions {
   integrationTimeoutMs?: number;
   /** Function log level (Powertools). @default 'INFO' */
   logLevel?: 'DEBUG' | 'INFO' | 'WARN' | 'ERROR' | 'SILENT';
+  /** Where the functions log (both the registry's and the copy function's); `logLevel` is then the logger's. @default a Powertools Logger to stdout */
+  logger?: Logger;
   /** Pull-through cache: the largest blob copied within the pull that missed it (`CACHE_COPY_IN_REQUEST_MAX_BYTES`). @default 64 MiB */
   cacheCopyInRequestMaxBytes?: number;
   /** Pull-through cache: a cached tag is re-checked upstream after this many seconds. @default 300 */
@@ -78,7 +80,7 @@ export async function startDevAws(options: DevAwsOptions = {}): Promise<DevAws> 
     const names = resourceNames('ocireg-dev');
     await createLocalResources(local.dynamo, local.s3, names);
     const presignS3 = local.s3Client({ hostname: 'localhost' });
-    const logger = new Logger({ serviceName: SERVICE_NAME, logLevel: options.logLevel ?? 'INFO' });
+    const logger = options.logger ?? new Logger({ serviceName: SERVICE_NAME, logLevel: options.logLevel ?? 'INFO' });
     let signingKeySecret: string | undefined;
     // Always: the pull-through cache's rules keep upstream credentials there (ocireg cache add --table).
     secrets = await startSecretsManagerLocal({ region: LOCAL_REGION });

@@ -4,24 +4,25 @@ import { startContainerd, type Containerd } from '../support/containerd.ts';
 import { distributionRegistry, type DistributionRegistry } from '../support/distribution-registry.ts';
 import { startDockerd, type Dockerd } from '../support/dockerd.ts';
 import { addRandomLayer, buildRandomImage, MiB, type LayoutImage } from '../support/images.ts';
-import { OCIREG_CLI, startRegistryServer, type RegistryServer } from '../support/registry-server.ts';
+import { PULL_CACHE_TARGETS, startPullCacheTarget, type PullCacheTarget } from '../support/pull-cache-target.ts';
 import { tempDirs } from '../support/temp-dirs.ts';
-import { describeFailure, requireTools, runOk, runTool, type RunResult } from '../support/tools.ts';
+import { describeFailure, requireTools, runTool, type RunResult } from '../support/tools.ts';
 
 /**
- * docker (dockerd) and ctr (containerd) pull through `ocireg serve`'s pull-through cache of a docker-registry
- * upstream (`--cache-revalidate 2s`). In order: first pulls (misses), the upstream stopped (served from the cache),
- * the upstream back with the tag moved (picked up after the interval).
+ * docker (dockerd) and ctr (containerd) pull through the pull-through cache of a docker-registry upstream, on
+ * `ocireg serve` and on `dev:aws` (tag revalidation every 2 s on both). One dockerd and one containerd serve both
+ * targets (they are slow to start); each target has its own upstream, since the tests stop and change it. In order:
+ * first pulls (misses), the upstream stopped (served from the cache), the upstream back with the tag moved (picked
+ * up after the interval). On dev:aws the copy-in-request limit is 1.5 MiB: the 2 MiB layer is redirected to the
+ * upstream while the copy function stores it, the config and the 1 MiB layer are copied within the pull.
  */
 
 const REVALIDATE_MS = 2_000;
+const COPY_IN_REQUEST_MAX_BYTES = 1.5 * MiB;
 const dirs = tempDirs('ocireg-pull-cache-clients-');
-let upstream: DistributionRegistry;
-let server: RegistryServer;
+let work: string;
 let dockerd: Dockerd;
 let containerd: Containerd;
-let first: LayoutImage;
-let second: LayoutImage;
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const ok = (result: RunResult, log = '') => {
@@ -30,47 +31,72 @@ const ok = (result: RunResult, log = '') => {
 };
 const docker = async (args: string[]) => ok(await dockerd.docker(args, { timeoutMs: 180_000 }), `\ndockerd log tail:\n${dockerd.log().slice(-4000)}`);
 const ctr = async (args: string[], namespace: string) => ok(await containerd.ctr(args, { namespace }), `\ncontainerd log tail:\n${containerd.log().slice(-4000)}`);
-const ref = () => `${server.host}/hub/library/app:1`;
-
-/** The manifest digest docker recorded for the pulled image. */
-const dockerDigest = async () => (await docker(['image', 'inspect', '--format', '{{index .RepoDigests 0}}', ref()])).stdout.trim();
-/** Pulls with ctr into a namespace of its own (content is not shared between namespaces) and lists the digest. */
-async function ctrPull(namespace: string): Promise<string> {
-  await ctr(['images', 'pull', '--plain-http', ref()], namespace);
-  const listed = (await ctr(['images', 'ls'], namespace)).stdout.split('\n').find((line) => line.startsWith(`${ref()} `)) ?? '';
-  return /sha256:[0-9a-f]{64}/.exec(listed)?.[0] ?? `not listed: ${listed}`;
-}
+const skopeoPush = async (image: LayoutImage, upstream: DistributionRegistry) =>
+  ok(await runTool('skopeo', ['copy', '--dest-tls-verify=false', image.ref, `docker://${upstream.host}/library/app:1`], { timeoutMs: 180_000 }));
 
 beforeAll(async () => {
   await requireTools('skopeo', 'umoci', 'docker-registry', 'docker', 'dockerd', 'containerd', 'ctr');
-  const work = await dirs.make();
-  upstream = await distributionRegistry(join(work, 'upstream'));
-  await upstream.start();
-  first = await buildRandomImage({ layout: join(work, 'src'), tag: 'one', randomBytes: 2 * MiB });
-  second = await addRandomLayer(join(work, 'src'), 'one', 1 * MiB, 'two');
-  ok(await runTool('skopeo', ['copy', '--dest-tls-verify=false', first.ref, `docker://${upstream.host}/library/app:1`], { timeoutMs: 180_000 }));
-  const dataDir = join(work, 'data');
-  await runOk(process.execPath, [OCIREG_CLI, 'cache', 'add', 'hub', upstream.url, '--data-dir', dataDir]);
-  server = await startRegistryServer({ dataDir, serveArgs: ['--cache-revalidate', `${REVALIDATE_MS / 1000}s`] });
-  [dockerd, containerd] = await Promise.all([startDockerd({ insecureRegistries: [server.host] }), startContainerd()]);
+  work = await dirs.make();
+  // Every target listens on loopback: plain HTTP to any 127.x address (docker's own default, stated here).
+  [dockerd, containerd] = await Promise.all([startDockerd({ insecureRegistries: ['127.0.0.0/8'] }), startContainerd()]);
 }, 300_000);
 
 afterAll(async () => {
   await Promise.allSettled([dockerd?.stop(), containerd?.stop()]);
-  await server?.stop();
-  await upstream?.stop();
   await dirs.cleanUp();
 }, 60_000);
 
-describe('docker and ctr through the pull-through cache', () => {
+describe.each(PULL_CACHE_TARGETS)('docker and ctr through the pull-through cache on %s', (kind) => {
+  let upstream: DistributionRegistry;
+  let cache: PullCacheTarget;
+  let first: LayoutImage;
+  let second: LayoutImage;
+  const slug = kind.replace(':', '-');
+  const ref = () => `${cache.host}/hub/library/app:1`;
+
+  /** The manifest digest docker recorded for the pulled image. */
+  const dockerDigest = async () => (await docker(['image', 'inspect', '--format', '{{index .RepoDigests 0}}', ref()])).stdout.trim();
+  /** Pulls with ctr into a namespace of its own (content is not shared between namespaces) and lists the digest. */
+  async function ctrPull(namespace: string): Promise<string> {
+    await ctr(['images', 'pull', '--plain-http', ref()], `${slug}-${namespace}`);
+    const listed = (await ctr(['images', 'ls'], `${slug}-${namespace}`)).stdout.split('\n').find((line) => line.startsWith(`${ref()} `)) ?? '';
+    return /sha256:[0-9a-f]{64}/.exec(listed)?.[0] ?? `not listed: ${listed}`;
+  }
+
+  beforeAll(async () => {
+    upstream = await distributionRegistry(join(work, `upstream-${slug}`));
+    await upstream.start();
+    first = await buildRandomImage({ layout: join(work, `src-${slug}`), tag: 'one', randomBytes: 2 * MiB });
+    second = await addRandomLayer(join(work, `src-${slug}`), 'one', 1 * MiB, 'two');
+    await skopeoPush(first, upstream);
+    cache = await startPullCacheTarget(kind, {
+      revalidateSeconds: REVALIDATE_MS / 1000,
+      copyInRequestMaxBytes: COPY_IN_REQUEST_MAX_BYTES,
+      rules: [{ prefix: 'hub', upstream: upstream.url }],
+    });
+  }, 240_000);
+
+  afterAll(async () => {
+    await cache?.stop();
+    await upstream?.stop();
+  }, 60_000);
+
   it('pulls with docker and ctr on a miss: the image the upstream holds', async () => {
     await docker(['pull', ref()]);
     const ctrDigest = await ctrPull('first');
+    await cache.settled();
 
-    expect(await dockerDigest()).toBe(`${server.host}/hub/library/app@${first.manifestDigest}`);
+    expect(await dockerDigest()).toBe(`${cache.host}/hub/library/app@${first.manifestDigest}`);
     expect(ctrDigest).toBe(first.manifestDigest);
-    const fetched = server.lines().filter((line) => line.msg === 'request' && line.name === 'hub/library/app' && line.operation === 'blob.get');
+    const fetched = cache.lines().filter((line) => line.msg === 'request' && line.name === 'hub/library/app' && line.operation === 'blob.get');
     expect(fetched.length).toBeGreaterThan(0);
+    for (const blob of first.blobs) expect(await cache.hasBlob(blob.digest), blob.digest).toBe(true);
+    if (kind === 'dev:aws') {
+      // The one layer over the limit went through the copy function, once for both clients.
+      const large = first.manifest.layers.filter((layer) => layer.size > COPY_IN_REQUEST_MAX_BYTES).map((layer) => layer.digest);
+      expect(large).toHaveLength(1);
+      expect(cache.copyInvocations()).toEqual([{ name: 'hub/library/app', digest: large[0] }]);
+    }
   });
 
   it('pulls again with docker and ctr after the upstream stopped, from the cache', async () => {
@@ -84,23 +110,25 @@ describe('docker and ctr through the pull-through cache', () => {
     const ctrDigest = await ctrPull('offline');
 
     // Assess
-    expect(await dockerDigest()).toBe(`${server.host}/hub/library/app@${first.manifestDigest}`);
+    expect(await dockerDigest()).toBe(`${cache.host}/hub/library/app@${first.manifestDigest}`);
     expect(ctrDigest).toBe(first.manifestDigest);
-    expect(server.lines().some((line) => line.msg === 'upstream unavailable: serving the cached manifest' && line.name === 'hub/library/app')).toBe(true);
+    expect(cache.lines().some((line) => line.msg === 'upstream unavailable: serving the cached manifest' && line.name === 'hub/library/app')).toBe(true);
   });
 
   it('picks up the tag moved upstream after the revalidation interval, with docker and ctr', async () => {
     // Prepare: the upstream is back and its tag 1 now names the second image.
     await upstream.start();
-    ok(await runTool('skopeo', ['copy', '--dest-tls-verify=false', second.ref, `docker://${upstream.host}/library/app:1`], { timeoutMs: 180_000 }));
+    await skopeoPush(second, upstream);
     await sleep(REVALIDATE_MS + 500);
 
     // Act
     await docker(['pull', ref()]);
     const ctrDigest = await ctrPull('moved');
+    await cache.settled();
 
     // Assess
-    expect(await dockerDigest()).toBe(`${server.host}/hub/library/app@${second.manifestDigest}`);
+    expect(await dockerDigest()).toBe(`${cache.host}/hub/library/app@${second.manifestDigest}`);
     expect(ctrDigest).toBe(second.manifestDigest);
+    for (const blob of second.blobs) expect(await cache.hasBlob(blob.digest), blob.digest).toBe(true);
   });
 });
