@@ -1,145 +1,206 @@
-import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CACHE_RULES_TTL_MS } from '../../lib/registry/pull-through-cache.ts';
 import { addRandomLayer, blobPath, buildRandomImage, fetchBlobDigest, fetchManifest, MiB, sameFileBytes, type LayoutImage } from '../support/images.ts';
 import { distributionRegistry, type DistributionRegistry } from '../support/distribution-registry.ts';
-import { OCIREG_CLI, startRegistryServer, type RegistryServer } from '../support/registry-server.ts';
+import { PULL_CACHE_TARGETS, startPullCacheTarget, type PullCacheTarget } from '../support/pull-cache-target.ts';
 import { tempDirs } from '../support/temp-dirs.ts';
-import { upstreamFront } from '../support/upstream-front.ts';
+import { upstreamFront, type UpstreamFront } from '../support/upstream-front.ts';
 import { describeFailure, requireTools, runTool } from '../support/tools.ts';
 
 /**
- * The pull-through cache against a real upstream: CNCF Distribution (`docker-registry`) on loopback holding an image
- * pushed with skopeo, `ocireg cache add hub <upstream>`, then `ocireg serve` with a 2 s tag revalidation interval.
- * The tests run in order: first pull (miss), push refused, tag moved upstream, upstream stopped.
+ * The pull-through cache against a real upstream, on `ocireg serve` and on `dev:aws`: CNCF Distribution
+ * (`docker-registry`) on loopback holding an image pushed with skopeo, `ocireg cache add hub <upstream>`, a 2 s tag
+ * revalidation interval. On dev:aws the copy-in-request limit is 2 MiB, so 3 MiB layers take the large-blob path
+ * (307 to the upstream, the copy function invoked asynchronously) and 1 MiB layers are copied within the pull.
+ * The tests of a target run in order: first pull (miss), push refused, tag moved upstream, a corrupting upstream,
+ * upstream stopped. Each target has its own upstream.
  */
 
 const REVALIDATE_MS = 2_000;
+const COPY_IN_REQUEST_MAX_BYTES = 2 * MiB;
 const dirs = tempDirs('ocireg-pull-cache-');
 let work: string;
-let upstream: DistributionRegistry;
-let server: RegistryServer;
+/** 3 MiB layer; `second` adds 1 MiB; `third` (for the corrupting upstream) adds 1 MiB and 3 MiB. */
 let first: LayoutImage;
 let second: LayoutImage;
+let third: LayoutImage;
 
 const skopeo = (args: string[]) => runTool('skopeo', args, { timeoutMs: 180_000 });
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const errorOf = async (response: Response) => ((await response.json()) as { errors: Array<{ code: string; message: string }> }).errors[0]!;
 
 beforeAll(async () => {
   await requireTools('skopeo', 'umoci', 'docker-registry');
   work = await dirs.make();
-  upstream = await distributionRegistry(join(work, 'upstream'));
-  await upstream.start();
   first = await buildRandomImage({ layout: join(work, 'src'), tag: 'one', randomBytes: 3 * MiB });
   second = await addRandomLayer(join(work, 'src'), 'one', 1 * MiB, 'two');
-  const push = await skopeo(['copy', '--dest-tls-verify=false', first.ref, `docker://${upstream.host}/library/app:1`]);
-  expect(push.code, describeFailure(push)).toBe(0);
-
-  const dataDir = join(work, 'data');
-  const add = await runTool(process.execPath, [OCIREG_CLI, 'cache', 'add', 'hub', upstream.url, '--data-dir', dataDir]);
-  expect(add.code, describeFailure(add)).toBe(0);
-  server = await startRegistryServer({ dataDir, serveArgs: ['--cache-revalidate', `${REVALIDATE_MS / 1000}s`] });
-}, 240_000);
+  await addRandomLayer(join(work, 'src'), 'one', 1 * MiB, 'three');
+  third = await addRandomLayer(join(work, 'src'), 'three', 3 * MiB);
+}, 120_000);
 
 afterAll(async () => {
-  await server?.stop();
-  await upstream?.stop();
   await dirs.cleanUp();
 });
 
-describe('pull-through cache on ocireg serve with docker-registry upstream', () => {
+describe.each(PULL_CACHE_TARGETS)('pull-through cache on %s with a docker-registry upstream', (kind) => {
+  let upstream: DistributionRegistry;
+  let cache: PullCacheTarget;
+  const slug = kind.replace(':', '-');
+
+  const push = async (image: LayoutImage, name: string) => {
+    const pushed = await skopeo(['copy', '--dest-tls-verify=false', image.ref, `docker://${upstream.host}/${name}`]);
+    expect(pushed.code, describeFailure(pushed)).toBe(0);
+  };
+  const pull = (name: string, into: string) => skopeo(['copy', '--src-tls-verify=false', `docker://${cache.host}/${name}`, `oci:${join(work, `${slug}-${into}`)}:1`]);
+  const pulled = (into: string, digest: string) => blobPath(join(work, `${slug}-${into}`), digest);
+  const notCached = (digest: string) => cache.lines().filter((line) => line.msg === 'upstream blob not cached' && line.digest === digest).map((line) => line.code);
+
+  /** The corrupted image behind a loopback front that flips the first byte of every blob body, as the rule `bad`. */
+  async function corruptingRule(): Promise<UpstreamFront> {
+    await push(third, 'library/corrupt:1');
+    const front = await upstreamFront(upstream.host, { corrupt: true });
+    await cache.addRule({ prefix: 'bad', upstream: front.url });
+    // A running registry reads the rules at most every CACHE_RULES_TTL_MS.
+    await sleep(CACHE_RULES_TTL_MS + 500);
+    return front;
+  }
+
+  beforeAll(async () => {
+    upstream = await distributionRegistry(join(work, `upstream-${slug}`));
+    await upstream.start();
+    await push(first, 'library/app:1');
+    cache = await startPullCacheTarget(kind, {
+      revalidateSeconds: REVALIDATE_MS / 1000,
+      copyInRequestMaxBytes: COPY_IN_REQUEST_MAX_BYTES,
+      rules: [{ prefix: 'hub', upstream: upstream.url }],
+    });
+  }, 240_000);
+
+  afterAll(async () => {
+    await cache?.stop();
+    await upstream?.stop();
+  });
+
   it('lists the rule added with ocireg cache add', async () => {
-    const list = await runTool(process.execPath, [OCIREG_CLI, 'cache', 'list', '--data-dir', server.dataDir]);
-    expect(list.code, describeFailure(list)).toBe(0);
+    const list = await cache.ocireg(['cache', 'list']);
     expect(list.stdout).toBe(`hub\t${upstream.url}\tanonymous\n`);
   });
 
   it('fetches the image from the upstream on the first pull, stores it and serves it bit for bit', async () => {
     // Act
-    const back = join(work, 'back');
-    const pull = await skopeo(['copy', '--src-tls-verify=false', `docker://${server.host}/hub/library/app:1`, `oci:${back}:1`]);
+    const result = await pull('hub/library/app:1', 'back');
+    await cache.settled();
 
     // Assess
-    expect(pull.code, describeFailure(pull)).toBe(0);
-    const manifest = await fetchManifest(server.url, 'hub/library/app', '1');
+    expect(result.code, describeFailure(result)).toBe(0);
+    const manifest = await fetchManifest(cache.url, 'hub/library/app', '1');
     expect(manifest.digest).toBe(first.manifestDigest);
     for (const blob of first.blobs) {
-      expect(await sameFileBytes(blobPath(back, blob.digest), blobPath(first.layout, blob.digest)), blob.digest).toBe(true);
-      // Stored as ordinary content in the data dir (blobs/sha256/<xx>/<hex>.<uploadId>).
-      const files = await readdir(join(server.dataDir, 'blobs', 'sha256', blob.digest.slice(7, 9)));
-      expect(files.some((file) => file.startsWith(`${blob.digest.slice(7)}.`)), blob.digest).toBe(true);
+      expect(await sameFileBytes(pulled('back', blob.digest), blobPath(first.layout, blob.digest)), blob.digest).toBe(true);
+      expect(await cache.hasBlob(blob.digest), blob.digest).toBe(true);
+    }
+    if (kind === 'dev:aws') {
+      // The 3 MiB layer was redirected to the upstream and copied by the copy function, the rest within the pull.
+      const large = first.manifest.layers.filter((layer) => layer.size > COPY_IN_REQUEST_MAX_BYTES).map((layer) => layer.digest);
+      expect(large).toHaveLength(1);
+      expect(cache.copyInvocations()).toEqual([{ name: 'hub/library/app', digest: large[0] }]);
     }
   });
 
   it('refuses a push into the cached repository with DENIED, and leaves other repositories writable', async () => {
-    const upload = await fetch(`${server.url}/v2/hub/library/app/blobs/uploads/`, { method: 'POST' });
-    const body = (await upload.json()) as { errors: Array<{ code: string; message: string }> };
-    const push = await skopeo(['copy', '--dest-tls-verify=false', first.ref, `docker://${server.host}/hub/library/app:mine`]);
-    const elsewhere = await fetch(`${server.url}/v2/team/app/blobs/uploads/`, { method: 'POST' });
+    const upload = await fetch(`${cache.url}/v2/hub/library/app/blobs/uploads/`, { method: 'POST' });
+    const refused = await skopeo(['copy', '--dest-tls-verify=false', first.ref, `docker://${cache.host}/hub/library/app:mine`]);
+    const elsewhere = await fetch(`${cache.url}/v2/team/app/blobs/uploads/`, { method: 'POST' });
 
     expect(upload.status).toBe(403);
-    expect(body.errors[0]!.code).toBe('DENIED');
-    expect(body.errors[0]!.message).toContain('read-only pull-through cache');
-    expect(push.code).not.toBe(0);
+    expect(await errorOf(upload)).toMatchObject({ code: 'DENIED', message: expect.stringContaining('read-only pull-through cache') });
+    expect(refused.code).not.toBe(0);
     expect(elsewhere.status).toBe(202);
   });
 
   it('picks up a tag moved upstream once the revalidation interval has passed', async () => {
     // Prepare
-    const move = await skopeo(['copy', '--dest-tls-verify=false', second.ref, `docker://${upstream.host}/library/app:1`]);
-    expect(move.code, describeFailure(move)).toBe(0);
+    await push(second, 'library/app:1');
 
     // Act
     await sleep(REVALIDATE_MS + 500);
-    const back = join(work, 'moved');
-    const pull = await skopeo(['copy', '--src-tls-verify=false', `docker://${server.host}/hub/library/app:1`, `oci:${back}:1`]);
+    const result = await pull('hub/library/app:1', 'moved');
+    await cache.settled();
 
     // Assess
-    expect(pull.code, describeFailure(pull)).toBe(0);
-    expect((await fetchManifest(server.url, 'hub/library/app', '1')).digest).toBe(second.manifestDigest);
-    for (const blob of second.blobs) expect(await sameFileBytes(blobPath(back, blob.digest), blobPath(second.layout, blob.digest)), blob.digest).toBe(true);
+    expect(result.code, describeFailure(result)).toBe(0);
+    expect((await fetchManifest(cache.url, 'hub/library/app', '1')).digest).toBe(second.manifestDigest);
+    for (const blob of second.blobs) expect(await sameFileBytes(pulled('moved', blob.digest), blobPath(second.layout, blob.digest)), blob.digest).toBe(true);
   });
 
-  it('refuses a blob the upstream corrupts in transit: the streamed GET breaks off before its end, HEAD answers DIGEST_INVALID, nothing is kept', async () => {
-    // Prepare: a loopback front that flips the first byte of every blob body, as its own cache rule.
-    const third = await addRandomLayer(join(work, 'src'), 'one', 1 * MiB, 'three');
-    const push = await skopeo(['copy', '--dest-tls-verify=false', third.ref, `docker://${upstream.host}/library/corrupt:1`]);
-    expect(push.code, describeFailure(push)).toBe(0);
-    const front = await upstreamFront(upstream.host, { corrupt: true });
-    const add = await runTool(process.execPath, [OCIREG_CLI, 'cache', 'add', 'bad', front.url, '--data-dir', server.dataDir]);
-    expect(add.code, describeFailure(add)).toBe(0);
-    const layer = third.manifest.layers.at(-1)!.digest;
-    // A running registry reads the rules at most every CACHE_RULES_TTL_MS.
-    await sleep(CACHE_RULES_TTL_MS + 500);
-    const stored = async () => (await readdir(join(server.dataDir, 'blobs', 'sha256', layer.slice(7, 9))).catch(() => [])).filter((file) => file.startsWith(`${layer.slice(7)}.`));
+  if (kind === 'serve') {
+    it('refuses a blob the upstream corrupts in transit: the streamed GET breaks off before its end, HEAD answers DIGEST_INVALID, nothing is kept', async () => {
+      // Prepare
+      const front = await corruptingRule();
+      const layer = third.manifest.layers.at(-1)!;
 
-    try {
-      // Act
-      const manifest = await fetchManifest(server.url, 'bad/library/corrupt', '1');
-      const streamed = await fetch(`${server.url}/v2/bad/library/corrupt/blobs/${layer}`);
-      let received = 0;
-      const reader = streamed.body!.getReader();
-      const broken = await (async () => {
-        for (let next = await reader.read(); !next.done; next = await reader.read()) received += next.value.byteLength;
-      })().catch((error: unknown) => error);
-      const head = await fetch(`${server.url}/v2/bad/library/corrupt/blobs/${layer}`, { method: 'HEAD' });
+      try {
+        // Act
+        const manifest = await fetchManifest(cache.url, 'bad/library/corrupt', '1');
+        const streamed = await fetch(`${cache.url}/v2/bad/library/corrupt/blobs/${layer.digest}`);
+        let received = 0;
+        const reader = streamed.body!.getReader();
+        const broken = await (async () => {
+          for (let next = await reader.read(); !next.done; next = await reader.read()) received += next.value.byteLength;
+        })().catch((error: unknown) => error);
+        const head = await fetch(`${cache.url}/v2/bad/library/corrupt/blobs/${layer.digest}`, { method: 'HEAD' });
 
-      // Assess
-      expect(manifest.digest).toBe(third.manifestDigest);
-      expect(streamed.status).toBe(200);
-      expect(broken).toBeInstanceOf(Error);
-      expect(received).toBeLessThan(1 * MiB);
-      expect(head.status).toBe(400);
-      expect(await stored()).toEqual([]);
-      expect(server.lines().filter((line) => line.msg === 'request' && line.status === 400).at(-1)).toMatchObject({ error: { code: 'DIGEST_INVALID' } });
-      expect(server.lines().filter((line) => line.msg === 'upstream blob not cached' && line.digest === layer).map((line) => line.code)).toEqual(['DIGEST_INVALID', 'DIGEST_INVALID']);
-      expect((await fetch(`${server.url}/v2/hub/library/corrupt/blobs/${layer}`, { method: 'HEAD' })).status).toBe(200);
-      expect(await stored()).toHaveLength(1);
-    } finally {
-      await front.close();
-    }
-  });
+        // Assess
+        expect(manifest.digest).toBe(third.manifestDigest);
+        expect(streamed.status).toBe(200);
+        expect(broken).toBeInstanceOf(Error);
+        expect(received).toBeLessThan(layer.size);
+        expect(head.status).toBe(400);
+        expect(await cache.hasBlob(layer.digest)).toBe(false);
+        expect(cache.lines().filter((line) => line.msg === 'request' && line.status === 400).at(-1)).toMatchObject({ error: { code: 'DIGEST_INVALID' } });
+        expect(notCached(layer.digest)).toEqual(['DIGEST_INVALID', 'DIGEST_INVALID']);
+        expect((await fetch(`${cache.url}/v2/hub/library/corrupt/blobs/${layer.digest}`, { method: 'HEAD' })).status).toBe(200);
+        expect(await cache.hasBlob(layer.digest)).toBe(true);
+      } finally {
+        await front.close();
+      }
+    });
+  } else {
+    it('refuses a blob the upstream corrupts: a small one answers DIGEST_INVALID in the pull, a large one is redirected and the copy function keeps nothing', async () => {
+      // Prepare
+      const front = await corruptingRule();
+      const [small, large] = third.manifest.layers.slice(-2) as [LayoutImage['manifest']['layers'][number], LayoutImage['manifest']['layers'][number]];
+      expect([small.size <= COPY_IN_REQUEST_MAX_BYTES, large.size > COPY_IN_REQUEST_MAX_BYTES]).toEqual([true, true]);
+      const invoked = cache.copyInvocations().length;
+
+      try {
+        // Act
+        const manifest = await fetchManifest(cache.url, 'bad/library/corrupt', '1');
+        const smallGet = await fetch(`${cache.url}/v2/bad/library/corrupt/blobs/${small.digest}`, { redirect: 'manual' });
+        const largeGet = await fetch(`${cache.url}/v2/bad/library/corrupt/blobs/${large.digest}`, { redirect: 'manual' });
+        await cache.settled();
+
+        // Assess
+        expect(manifest.digest).toBe(third.manifestDigest);
+        expect(smallGet.status).toBe(400);
+        expect((await errorOf(smallGet)).code).toBe('DIGEST_INVALID');
+        // The client reads the upstream's bytes and checks the digest itself, as it does with any registry.
+        expect(largeGet.status).toBe(307);
+        expect(largeGet.headers.get('location')).toBe(`${front.url}/v2/library/corrupt/blobs/${large.digest}`);
+        expect(cache.copyInvocations().slice(invoked)).toEqual([{ name: 'bad/library/corrupt', digest: large.digest }]);
+        expect(notCached(small.digest)).toEqual(['DIGEST_INVALID']);
+        expect(notCached(large.digest)).toEqual(['DIGEST_INVALID']);
+        expect(await cache.hasBlob(small.digest)).toBe(false);
+        expect(await cache.hasBlob(large.digest)).toBe(false);
+        // The same blobs through the intact upstream are stored.
+        expect((await fetch(`${cache.url}/v2/hub/library/corrupt/blobs/${small.digest}`, { method: 'HEAD' })).status).toBe(200);
+        expect(await cache.hasBlob(small.digest)).toBe(true);
+      } finally {
+        await front.close();
+      }
+    });
+  }
 
   it('serves the cached image by tag and by digest with the upstream stopped, and says so in the log', async () => {
     // Prepare
@@ -147,18 +208,17 @@ describe('pull-through cache on ocireg serve with docker-registry upstream', () 
     await sleep(REVALIDATE_MS + 500);
 
     // Act
-    const back = join(work, 'offline');
-    const pull = await skopeo(['copy', '--src-tls-verify=false', `docker://${server.host}/hub/library/app:1`, `oci:${back}:1`]);
-    const byDigest = await fetchManifest(server.url, 'hub/library/app', first.manifestDigest);
-    const uncached = await fetchManifest(server.url, 'hub/library/other', '1');
+    const result = await pull('hub/library/app:1', 'offline');
+    const byDigest = await fetchManifest(cache.url, 'hub/library/app', first.manifestDigest);
+    const uncached = await fetchManifest(cache.url, 'hub/library/other', '1');
 
     // Assess
-    expect(pull.code, describeFailure(pull)).toBe(0);
-    for (const blob of second.blobs) expect(await sameFileBytes(blobPath(back, blob.digest), blobPath(second.layout, blob.digest)), blob.digest).toBe(true);
+    expect(result.code, describeFailure(result)).toBe(0);
+    for (const blob of second.blobs) expect(await sameFileBytes(pulled('offline', blob.digest), blobPath(second.layout, blob.digest)), blob.digest).toBe(true);
     expect(byDigest.status).toBe(200);
     expect(byDigest.digest).toBe(first.manifestDigest);
-    expect((await fetchBlobDigest(server.url, 'hub/library/app', first.manifest.layers[0]!.digest)).digest).toBe(first.manifest.layers[0]!.digest);
-    expect(server.lines().some((line) => line.msg === 'upstream unavailable: serving the cached manifest' && line.name === 'hub/library/app')).toBe(true);
+    expect((await fetchBlobDigest(cache.url, 'hub/library/app', first.manifest.layers[0]!.digest)).digest).toBe(first.manifest.layers[0]!.digest);
+    expect(cache.lines().some((line) => line.msg === 'upstream unavailable: serving the cached manifest' && line.name === 'hub/library/app')).toBe(true);
     expect(uncached.status).toBe(503);
     expect(JSON.parse(uncached.bytes.toString('utf8')).errors[0]).toMatchObject({
       code: 'UNAVAILABLE',
