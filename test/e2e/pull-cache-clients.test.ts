@@ -1,12 +1,12 @@
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startContainerd, type Containerd } from '../support/containerd.ts';
-import { distributionRegistry, type DistributionRegistry } from '../support/distribution-registry.ts';
+import type { DistributionRegistry } from '../support/distribution-registry.ts';
 import { startDockerd, type Dockerd } from '../support/dockerd.ts';
 import { addRandomLayer, buildRandomImage, MiB, type LayoutImage } from '../support/images.ts';
-import { PULL_CACHE_TARGETS, startPullCacheTarget, type PullCacheTarget } from '../support/pull-cache-target.ts';
+import { PULL_CACHE_TARGETS, useHubCache, type PullCacheTarget } from '../support/pull-cache-target.ts';
 import { tempDirs } from '../support/temp-dirs.ts';
-import { describeFailure, requireTools, runTool, type RunResult } from '../support/tools.ts';
+import { describeFailure, requireTools, type RunResult } from '../support/tools.ts';
 
 /**
  * docker (dockerd) and ctr (containerd) pull through the pull-through cache of a docker-registry upstream, on
@@ -31,8 +31,6 @@ const ok = (result: RunResult, log = '') => {
 };
 const docker = async (args: string[]) => ok(await dockerd.docker(args, { timeoutMs: 180_000 }), `\ndockerd log tail:\n${dockerd.log().slice(-4000)}`);
 const ctr = async (args: string[], namespace: string) => ok(await containerd.ctr(args, { namespace }), `\ncontainerd log tail:\n${containerd.log().slice(-4000)}`);
-const skopeoPush = async (image: LayoutImage, upstream: DistributionRegistry) =>
-  ok(await runTool('skopeo', ['copy', '--dest-tls-verify=false', image.ref, `docker://${upstream.host}/library/app:1`], { timeoutMs: 180_000 }));
 
 beforeAll(async () => {
   await requireTools('skopeo', 'umoci', 'docker-registry', 'docker', 'dockerd', 'containerd', 'ctr');
@@ -47,11 +45,24 @@ afterAll(async () => {
 }, 60_000);
 
 describe.each(PULL_CACHE_TARGETS)('docker and ctr through the pull-through cache on %s', (kind) => {
-  let upstream: DistributionRegistry;
-  let cache: PullCacheTarget;
+  const slug = kind.replace(':', '-');
   let first: LayoutImage;
   let second: LayoutImage;
-  const slug = kind.replace(':', '-');
+  const hub = useHubCache(kind, {
+    dir: () => work,
+    image: async () => {
+      first = await buildRandomImage({ layout: join(work, `src-${slug}`), tag: 'one', randomBytes: 2 * MiB });
+      second = await addRandomLayer(join(work, `src-${slug}`), 'one', 1 * MiB, 'two');
+      return first;
+    },
+    revalidateSeconds: REVALIDATE_MS / 1000,
+    copyInRequestMaxBytes: COPY_IN_REQUEST_MAX_BYTES,
+  });
+  let upstream: DistributionRegistry;
+  let cache: PullCacheTarget;
+  beforeAll(() => {
+    ({ upstream, cache } = hub);
+  });
   const ref = () => `${cache.host}/hub/library/app:1`;
 
   /** The manifest digest docker recorded for the pulled image. */
@@ -62,24 +73,6 @@ describe.each(PULL_CACHE_TARGETS)('docker and ctr through the pull-through cache
     const listed = (await ctr(['images', 'ls'], `${slug}-${namespace}`)).stdout.split('\n').find((line) => line.startsWith(`${ref()} `)) ?? '';
     return /sha256:[0-9a-f]{64}/.exec(listed)?.[0] ?? `not listed: ${listed}`;
   }
-
-  beforeAll(async () => {
-    upstream = await distributionRegistry(join(work, `upstream-${slug}`));
-    await upstream.start();
-    first = await buildRandomImage({ layout: join(work, `src-${slug}`), tag: 'one', randomBytes: 2 * MiB });
-    second = await addRandomLayer(join(work, `src-${slug}`), 'one', 1 * MiB, 'two');
-    await skopeoPush(first, upstream);
-    cache = await startPullCacheTarget(kind, {
-      revalidateSeconds: REVALIDATE_MS / 1000,
-      copyInRequestMaxBytes: COPY_IN_REQUEST_MAX_BYTES,
-      rules: [{ prefix: 'hub', upstream: upstream.url }],
-    });
-  }, 240_000);
-
-  afterAll(async () => {
-    await cache?.stop();
-    await upstream?.stop();
-  }, 60_000);
 
   it('pulls with docker and ctr on a miss: the image the upstream holds', async () => {
     await docker(['pull', ref()]);
@@ -118,7 +111,7 @@ describe.each(PULL_CACHE_TARGETS)('docker and ctr through the pull-through cache
   it('picks up the tag moved upstream after the revalidation interval, with docker and ctr', async () => {
     // Prepare: the upstream is back and its tag 1 now names the second image.
     await upstream.start();
-    await skopeoPush(second, upstream);
+    await hub.pushUpstream(second, 'library/app:1');
     await sleep(REVALIDATE_MS + 500);
 
     // Act

@@ -2,8 +2,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CACHE_RULES_TTL_MS } from '../../lib/registry/pull-through-cache.ts';
 import { addRandomLayer, blobPath, buildRandomImage, fetchBlobDigest, fetchManifest, MiB, sameFileBytes, type LayoutImage } from '../support/images.ts';
-import { distributionRegistry, type DistributionRegistry } from '../support/distribution-registry.ts';
-import { PULL_CACHE_TARGETS, startPullCacheTarget, type PullCacheTarget } from '../support/pull-cache-target.ts';
+import type { DistributionRegistry } from '../support/distribution-registry.ts';
+import { PULL_CACHE_TARGETS, useHubCache, type PullCacheTarget } from '../support/pull-cache-target.ts';
 import { tempDirs } from '../support/temp-dirs.ts';
 import { upstreamFront, type UpstreamFront } from '../support/upstream-front.ts';
 import { describeFailure, requireTools, runTool } from '../support/tools.ts';
@@ -44,14 +44,15 @@ afterAll(async () => {
 });
 
 describe.each(PULL_CACHE_TARGETS)('pull-through cache on %s with a docker-registry upstream', (kind) => {
+  const hub = useHubCache(kind, { dir: () => work, image: () => first, revalidateSeconds: REVALIDATE_MS / 1000, copyInRequestMaxBytes: COPY_IN_REQUEST_MAX_BYTES });
+  const slug = kind.replace(':', '-');
   let upstream: DistributionRegistry;
   let cache: PullCacheTarget;
-  const slug = kind.replace(':', '-');
+  beforeAll(() => {
+    ({ upstream, cache } = hub);
+  });
 
-  const push = async (image: LayoutImage, name: string) => {
-    const pushed = await skopeo(['copy', '--dest-tls-verify=false', image.ref, `docker://${upstream.host}/${name}`]);
-    expect(pushed.code, describeFailure(pushed)).toBe(0);
-  };
+  const push = (image: LayoutImage, nameAndTag: string) => hub.pushUpstream(image, nameAndTag);
   const pull = (name: string, into: string) => skopeo(['copy', '--src-tls-verify=false', `docker://${cache.host}/${name}`, `oci:${join(work, `${slug}-${into}`)}:1`]);
   const pulled = (into: string, digest: string) => blobPath(join(work, `${slug}-${into}`), digest);
   const notCached = (digest: string) => cache.lines().filter((line) => line.msg === 'upstream blob not cached' && line.digest === digest).map((line) => line.code);
@@ -65,22 +66,6 @@ describe.each(PULL_CACHE_TARGETS)('pull-through cache on %s with a docker-regist
     await sleep(CACHE_RULES_TTL_MS + 500);
     return front;
   }
-
-  beforeAll(async () => {
-    upstream = await distributionRegistry(join(work, `upstream-${slug}`));
-    await upstream.start();
-    await push(first, 'library/app:1');
-    cache = await startPullCacheTarget(kind, {
-      revalidateSeconds: REVALIDATE_MS / 1000,
-      copyInRequestMaxBytes: COPY_IN_REQUEST_MAX_BYTES,
-      rules: [{ prefix: 'hub', upstream: upstream.url }],
-    });
-  }, 240_000);
-
-  afterAll(async () => {
-    await cache?.stop();
-    await upstream?.stop();
-  });
 
   it('lists the rule added with ocireg cache add', async () => {
     const list = await cache.ocireg(['cache', 'list']);

@@ -2,9 +2,12 @@ import { access, mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Logger, type LogItem } from '@aws-lambda-powertools/logger';
+import { afterAll, beforeAll } from 'vitest';
 import { startDevAws, type DevAws } from '../../bin/dev-aws.ts';
 import { LOCAL_CREDENTIALS, LOCAL_REGION } from '../../lib/dev/aws-local.ts';
 import { DynamoDbMetadataStore } from '../../lib/storage/dynamodb/dynamodb-metadata-store.ts';
+import { distributionRegistry, type DistributionRegistry } from './distribution-registry.ts';
+import type { LayoutImage } from './images.ts';
 import { OCIREG_CLI, startRegistryServer, type RegistryServer } from './registry-server.ts';
 import { runOk, type RunResult } from './tools.ts';
 
@@ -155,4 +158,41 @@ async function startDevAwsTarget(options: PullCacheTargetOptions): Promise<PullC
     copyInvocations: () => dev.lambda.invocations.map((invocation) => invocation.payload),
     stop: () => dev.stop(),
   };
+}
+
+export interface HubCache {
+  /** docker-registry of this describe alone (its tests may stop it, move its tags). */
+  readonly upstream: DistributionRegistry;
+  /** The target, with the rule `hub` → the upstream. */
+  readonly cache: PullCacheTarget;
+  /** `skopeo copy` of an image into the upstream as `name:tag`. */
+  pushUpstream(image: LayoutImage, nameAndTag: string): Promise<void>;
+}
+
+/**
+ * For one `describe`: in its beforeAll a docker-registry upstream in `dir()/upstream-<kind>` holding `image()` as
+ * `library/app:1`, and a cache target of `kind` with the rule `hub` → that upstream; both stopped in its afterAll.
+ * Read the fields inside tests.
+ */
+export function useHubCache(
+  kind: PullCacheTargetKind,
+  options: { dir: () => string; image: () => LayoutImage | Promise<LayoutImage> } & Omit<PullCacheTargetOptions, 'rules'>,
+): HubCache {
+  const { dir, image, ...targetOptions } = options;
+  const state = {
+    async pushUpstream(from: LayoutImage, nameAndTag: string) {
+      await runOk('skopeo', ['copy', '--dest-tls-verify=false', from.ref, `docker://${state.upstream.host}/${nameAndTag}`], { timeoutMs: 180_000 });
+    },
+  } as HubCache & { upstream: DistributionRegistry; cache: PullCacheTarget };
+  beforeAll(async () => {
+    state.upstream = await distributionRegistry(join(dir(), `upstream-${kind.replace(':', '-')}`));
+    await state.upstream.start();
+    await state.pushUpstream(await image(), 'library/app:1');
+    state.cache = await startPullCacheTarget(kind, { ...targetOptions, rules: [{ prefix: 'hub', upstream: state.upstream.url }] });
+  }, 240_000);
+  afterAll(async () => {
+    await state.cache?.stop();
+    await state.upstream?.stop();
+  }, 60_000);
+  return state;
 }
