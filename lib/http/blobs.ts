@@ -14,10 +14,12 @@ export const blobs: MethodTable<'blob'> = { HEAD: head, GET: get, DELETE: remove
 /**
  * Answered from metadata alone (no storage call), unless the store sends HEADs to S3: then a 307 to a presigned
  * HEAD URL, as distribution's S3 redirect does, so the size comes from S3 (a gateway that drops a HEAD's
- * Content-Length cannot touch S3's).
+ * Content-Length cannot touch S3's). A pull-through blob still being copied elsewhere is answered with the size
+ * its upstream declared.
  */
 async function head({ registry, route }: HandlerContext<'blob'>): Promise<HttpResponse> {
   const record = await registry.statBlob(route.name, route.digest);
+  if (record.location === undefined) return { status: 200, headers: blobHeaders(record) };
   const redirect = await registry.blobHeadRedirect(record);
   if (redirect !== undefined) return redirectTo(redirect, record);
   return { status: 200, headers: blobHeaders(record) };
@@ -37,7 +39,7 @@ async function get({ registry, route, request }: HandlerContext<'blob'>): Promis
   if (range === 'unsatisfiable') {
     throw new OciError('RANGE_INVALID', 'requested range not satisfiable', { range: header, size: record.size });
   }
-  const read = await registry.readBlob(record, range);
+  const read = await registry.readBlob(route.name, record, range);
   if (read.kind === 'redirect') return redirectTo(read.url, record);
   if (!range) return { status: 200, headers: blobHeaders(record), body: read.body };
   const headers = {

@@ -6,7 +6,7 @@ import { blobUnknown, digestInvalid, errorMessage, isOciError, manifestUnknown, 
 import { parseManifest } from './manifest.ts';
 import { isValidTag } from './names.ts';
 import type { BlobRead, BlobStore, CacheRule, CacheRuleStore, MetadataStore, Upstream } from './ports.ts';
-import type { BlobRecord, ByteSource, StoredManifest } from './types.ts';
+import type { BlobInFlight, BlobRecord, ByteSource, StoredManifest } from './types.ts';
 
 export interface PullThroughCacheOptions {
   rules: CacheRuleStore;
@@ -142,17 +142,21 @@ export class PullThroughCache {
 
   /**
    * A blob of a cached repository, stored before this returns: linked from storage when any repository holds it,
-   * else copied from the upstream whole (HEAD, a Range, or another fill of it in progress is awaited).
+   * else copied from the upstream whole (HEAD, a Range, or another fill of it in progress is awaited). A blob the
+   * miss policy copies elsewhere is not here yet: answered {@link BlobInFlight} with the upstream's declared size
+   * (UNAVAILABLE when it declared none).
    */
-  async getBlob(name: string, digest: string): Promise<BlobRecord | undefined> {
+  async getBlob(name: string, digest: string): Promise<BlobRecord | BlobInFlight | undefined> {
     const match = await this.ruleOf(name);
     if (!match) return undefined;
     const stored = await this.#stored(name, digest);
     if (stored) return stored;
     if (!this.#fills.has(digest) && this.#options.missPolicy) {
-      // HEAD or a Range: nothing to stream, so a blob copied elsewhere is not here yet.
       const plan = await this.#plan(match, name, digest);
-      if (plan.kind === 'elsewhere') throw copiedElsewhere(name, digest);
+      if (plan.kind === 'elsewhere') {
+        if (plan.size === undefined) throw copiedElsewhere(name, digest);
+        return { digest, size: plan.size, read: plan.read };
+      }
     }
     const fill = this.#fills.get(digest) ?? this.#startFill(match, name, digest, ClientFeed.detached());
     return this.#linked(name, await fill.record);
@@ -370,6 +374,6 @@ function upstreamUnavailable(name: string, reference: string, error: unknown): O
 }
 
 /** A blob the miss policy copies outside this request, asked for where no redirect can answer: come back soon. */
-function copiedElsewhere(name: string, digest: string): OciError {
+export function copiedElsewhere(name: string, digest: string): OciError {
   return new OciError('UNAVAILABLE', `blob ${digest} of ${name} is being copied into the cache from its upstream; try again in a minute`, { name, digest });
 }

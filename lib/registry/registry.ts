@@ -12,8 +12,8 @@ import { QuotaGuard } from './quota.ts';
 import { UsageReports } from './usage-reports.ts';
 import { TagVersions, type TagVersionsOptions } from './tag-versions.ts';
 import type { ChangeContext } from './tag-history.ts';
-import type { PullThroughCache } from './pull-through-cache.ts';
-import type { BlobRecord, ByteRange, ByteSource, Descriptor, Page, PageRequest, StoredManifest } from './types.ts';
+import { copiedElsewhere, type PullThroughCache } from './pull-through-cache.ts';
+import type { BlobInFlight, BlobRecord, ByteRange, ByteSource, Descriptor, Page, PageRequest, StoredManifest } from './types.ts';
 
 export interface RegistryOptions extends BlobUploadsOptions, Omit<TagVersionsOptions, 'metadata'> {
   /** Repositories under a cache rule's prefix are filled from their upstream on a miss, and read-only. */
@@ -78,8 +78,11 @@ export class Registry {
 
   // ---- blobs ---------------------------------------------------------------------------------------------------
 
-  /** The blob as linked in `name`; BLOB_UNKNOWN when the repository does not reference it. */
-  async statBlob(name: string, digest: string): Promise<BlobRecord> {
+  /**
+   * The blob as linked in `name`, or a pull-through cache blob still being copied elsewhere (a HEAD answers its size
+   * all the same); BLOB_UNKNOWN when the repository does not reference it.
+   */
+  async statBlob(name: string, digest: string): Promise<BlobRecord | BlobInFlight> {
     assertName(name);
     parseDigest(digest);
     const record = (await this.#metadata.getLinkedBlob(name, digest)) ?? (await this.#cache?.getBlob(name, digest));
@@ -108,9 +111,14 @@ export class Registry {
 
   /**
    * Reads a blob found by {@link statBlob}, whole or a range the caller checked against `record.size` (a range needs
-   * the size first, so the pull path stats, then reads: still one metadata read).
+   * the size first, so the pull path stats, then reads: still one metadata read). A blob in flight is read where
+   * the cache points clients meanwhile (the upstream's URL, which takes the client's Range itself), else UNAVAILABLE.
    */
-  async readBlob(record: BlobRecord, range?: ByteRange): Promise<BlobRead> {
+  async readBlob(name: string, record: BlobRecord | BlobInFlight, range?: ByteRange): Promise<BlobRead> {
+    if (record.location === undefined) {
+      if (record.read === undefined) throw copiedElsewhere(name, record.digest);
+      return record.read;
+    }
     return this.#blobs.read(record.location, range);
   }
 

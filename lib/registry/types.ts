@@ -1,3 +1,5 @@
+import type { BlobRead } from './ports.ts';
+
 /** Domain types shared by the core and the storage ports. */
 
 export type Json = string | number | boolean | null | Json[] | { [key: string]: Json };
@@ -18,6 +20,18 @@ export interface BlobRecord {
   digest: string;
   size: number;
   location: string;
+}
+
+/**
+ * A pull-through cache blob being copied outside the request that asked (lambdas/cache-blob-miss-policy.ts): not
+ * stored yet, its size as the upstream declared it, and where a client may read its bytes meanwhile (a redirect to
+ * the upstream's own URL), or nowhere yet. No `location`: nothing here can read it.
+ */
+export interface BlobInFlight {
+  digest: string;
+  size: number;
+  location?: undefined;
+  read: BlobRead | undefined;
 }
 
 /** A manifest as stored: the exact bytes pushed plus what the indexes need. */

@@ -217,6 +217,18 @@ describe.each(PULL_CACHE_TARGETS)('pull-through cache with upstream credentials,
     });
   }
 
+  it('answers 404 BLOB_UNKNOWN to a HEAD and a GET of a blob the upstream does not have, through the stored credentials', async () => {
+    const token = await bearer('dev', 'repository:dtok/private/app:pull');
+    const absent = `sha256:${'0'.repeat(64)}`;
+    const url = `${cache.url}/v2/dtok/private/app/blobs/${absent}`;
+
+    const answers = [await fetch(url, { method: 'HEAD', headers: { authorization: `Bearer ${token}` } }), await fetch(url, { headers: { authorization: `Bearer ${token}` }, redirect: 'manual' })];
+
+    expect(answers.map((answer) => answer.status)).toEqual([404, 404]);
+    expect(firstError(await answers[1]!.text()).code).toBe('BLOB_UNKNOWN');
+    expect(cache.copyInvocations()).not.toContainEqual({ name: 'dtok/private/app', digest: absent });
+  });
+
   it('pulls from a Basic-auth (htpasswd) upstream with the stored credentials', async () => {
     await pullWithSkopeo('basic/library/app');
   });

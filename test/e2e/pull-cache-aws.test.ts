@@ -1,78 +1,103 @@
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startDevAws, type DevAws } from '../../bin/dev-aws.ts';
-import { DynamoDbCacheRuleStore } from '../../lib/storage/dynamodb/dynamodb-cache-rule-store.ts';
-import { addRandomLayer, blobPath, buildRandomImage, MiB, sameFileBytes, type LayoutImage } from '../support/images.ts';
-import { distributionRegistry, type DistributionRegistry } from '../support/distribution-registry.ts';
+import { addRandomLayer, blobPath, buildRandomImage, MiB, type LayoutImage } from '../support/images.ts';
+import { useHubCache } from '../support/pull-cache-target.ts';
 import { tempDirs } from '../support/temp-dirs.ts';
-import { describeFailure, requireTools, runTool } from '../support/tools.ts';
+import { requireTools } from '../support/tools.ts';
 
 /**
- * The pull-through cache on the emulated AWS path (`dev:aws`: the production handler behind the emulated HTTP API,
- * DynamoDB Local, the strict s3rver, the local Lambda running the copy function) with CNCF Distribution
- * (`docker-registry`) on loopback as the upstream. The copy-in-request limit is set to 2 MiB, so the image's 3 MiB
- * layer takes the large-blob path (307 to the upstream, copy function invoked asynchronously) and its 1 MiB layer
- * the in-request copy. Then the upstream stops and the image is pulled again from S3 alone.
+ * HEAD and Range requests on pull-through blobs too large to copy within a request, on `dev:aws` (the production
+ * handler behind the emulated HTTP API, the copy function run by the local Lambda) with CNCF Distribution
+ * (`docker-registry`) on loopback as the upstream. The copy-in-request limit is 2 MiB and both layers are 3 MiB:
+ * a HEAD answers the upstream's size while the copy function stores the blob, a Range GET is redirected to the
+ * upstream's blob URL (the client sends its Range there), and once copied both are served from S3.
  */
 
 const dirs = tempDirs('ocireg-pull-cache-aws-');
 let work: string;
-let upstream: DistributionRegistry;
-let dev: DevAws;
 let image: LayoutImage;
-
-const skopeo = (args: string[]) => runTool('skopeo', args, { timeoutMs: 180_000 });
 
 beforeAll(async () => {
   await requireTools('skopeo', 'umoci', 'docker-registry');
   work = await dirs.make();
-  upstream = await distributionRegistry(join(work, 'upstream'));
-  await upstream.start();
-  const base = await buildRandomImage({ layout: join(work, 'src'), tag: 'base', randomBytes: 3 * MiB });
-  image = await addRandomLayer(join(work, 'src'), 'base', 1 * MiB, 'app');
-  expect(base.blobs.length).toBeGreaterThan(0);
-  const push = await skopeo(['copy', '--dest-tls-verify=false', image.ref, `docker://${upstream.host}/library/app:1`]);
-  expect(push.code, describeFailure(push)).toBe(0);
-
-  dev = await startDevAws({ logLevel: 'SILENT', cacheCopyInRequestMaxBytes: 2 * MiB });
-  await new DynamoDbCacheRuleStore({ dynamo: dev.local.dynamo, table: dev.names.table }).put({ prefix: 'hub', upstream: upstream.url });
-}, 240_000);
+  await buildRandomImage({ layout: join(work, 'src'), tag: 'app', randomBytes: 3 * MiB });
+  image = await addRandomLayer(join(work, 'src'), 'app', 3 * MiB);
+}, 120_000);
 
 afterAll(async () => {
-  await dev?.stop();
-  await upstream?.stop();
   await dirs.cleanUp();
 });
 
-describe('pull-through cache on dev:aws with a docker-registry upstream', () => {
-  it('serves the first pull (large layer redirected to the upstream, small one copied in the request) and copies the large layer in the background once', async () => {
+describe('pull-through blobs over the copy-in-request limit on dev:aws: HEAD and Range', () => {
+  const hub = useHubCache('dev:aws', { dir: () => work, image: () => image, revalidateSeconds: 300, copyInRequestMaxBytes: 2 * MiB });
+  const blobUrl = (digest: string) => `${hub.cache.url}/v2/hub/library/app/blobs/${digest}`;
+  const head = (digest: string) => fetch(blobUrl(digest), { method: 'HEAD', redirect: 'manual' });
+  const rangeGet = (url: string, range: string) => fetch(url, { headers: { range }, redirect: 'manual' });
+
+  it('answers a HEAD of an uncached layer 200 with its size and digest (as the upstream declared them), copying it in the background once', async () => {
+    // Prepare
+    const layer = image.manifest.layers[0]!;
+    expect(layer.size).toBeGreaterThan(2 * MiB);
+    expect(await hub.cache.hasBlob(layer.digest)).toBe(false);
+
     // Act
-    const back = join(work, 'first');
-    const pull = await skopeo(['copy', '--src-tls-verify=false', `docker://${dev.url.replace('http://', '')}/hub/library/app:1`, `oci:${back}:1`]);
-    await dev.lambda.idle();
+    const first = await head(layer.digest);
+    const second = await head(layer.digest);
+    await hub.cache.settled();
+    const copied = await head(layer.digest);
 
     // Assess
-    expect(pull.code, describeFailure(pull)).toBe(0);
-    for (const blob of image.blobs) expect(await sameFileBytes(blobPath(back, blob.digest), blobPath(image.layout, blob.digest)), blob.digest).toBe(true);
-    const large = image.manifest.layers.filter((layer) => layer.size > 2 * MiB).map((layer) => layer.digest);
-    expect(large).toHaveLength(1);
-    expect(dev.lambda.invocations.map((invocation) => invocation.payload)).toEqual([{ name: 'hub/library/app', digest: large[0] }]);
+    for (const response of [first, second, copied]) {
+      expect(response.status).toBe(200);
+      expect(response.headers.get('content-length')).toBe(String(layer.size));
+      expect(response.headers.get('docker-content-digest')).toBe(layer.digest);
+    }
+    expect(hub.cache.copyInvocations()).toEqual([{ name: 'hub/library/app', digest: layer.digest }]);
+    expect(await hub.cache.hasBlob(layer.digest)).toBe(true);
   });
 
-  it('serves the image again with the upstream stopped: every blob from S3, the manifest from the table', async () => {
+  it('redirects a Range GET of an uncached layer to the upstream blob URL, which answers the Range; once copied, to S3', async () => {
     // Prepare
-    await upstream.stop();
+    const layer = image.manifest.layers[1]!;
+    const bytes = await readFile(blobPath(image.layout, layer.digest));
+    const range = 'bytes=1048576-1049599';
+    const expected = bytes.subarray(1048576, 1049600);
 
     // Act
-    const back = join(work, 'offline');
-    const pull = await skopeo(['copy', '--src-tls-verify=false', `docker://${dev.url.replace('http://', '')}/hub/library/app:1`, `oci:${back}:1`]);
-    const redirects = await Promise.all(
-      image.manifest.layers.map(async (layer) => (await fetch(`${dev.url}/v2/hub/library/app/blobs/${layer.digest}`, { redirect: 'manual' })).headers.get('location') ?? ''),
-    );
+    const missed = await rangeGet(blobUrl(layer.digest), range);
+    const fromUpstream = await rangeGet(missed.headers.get('location')!, range);
+    const upstreamBytes = Buffer.from(await fromUpstream.arrayBuffer());
+    await hub.cache.settled();
+    const stored = await rangeGet(blobUrl(layer.digest), range);
+    const fromS3 = await rangeGet(stored.headers.get('location')!, range);
+    const s3Bytes = Buffer.from(await fromS3.arrayBuffer());
 
     // Assess
-    expect(pull.code, describeFailure(pull)).toBe(0);
-    for (const blob of image.blobs) expect(await sameFileBytes(blobPath(back, blob.digest), blobPath(image.layout, blob.digest)), blob.digest).toBe(true);
-    for (const location of redirects) expect(new URL(location).port).toBe(new URL(dev.endpoints.s3).port);
+    expect(missed.status).toBe(307);
+    expect(missed.headers.get('location')).toBe(`${hub.upstream.url}/v2/library/app/blobs/${layer.digest}`);
+    expect(missed.headers.get('docker-content-digest')).toBe(layer.digest);
+    expect(fromUpstream.status).toBe(206);
+    expect(upstreamBytes.equals(expected)).toBe(true);
+    expect(hub.cache.copyInvocations()).toContainEqual({ name: 'hub/library/app', digest: layer.digest });
+    expect(stored.status).toBe(307);
+    expect(new URL(stored.headers.get('location')!).hostname).toBe('localhost');
+    expect(fromS3.status).toBe(206);
+    expect(s3Bytes.equals(expected)).toBe(true);
+  });
+
+  it('answers a Range past the end of a layer with 416, and HEAD and GET of a blob the upstream lacks with 404', async () => {
+    // Prepare
+    const layerSize = image.manifest.layers[0]!.size;
+    const absent = `sha256:${'0'.repeat(64)}`;
+
+    // Act
+    const past = await rangeGet(blobUrl(image.manifest.layers[0]!.digest), `bytes=${layerSize}-`);
+    const headAbsent = await head(absent);
+    const getAbsent = await fetch(blobUrl(absent), { redirect: 'manual' });
+
+    // Assess
+    expect(past.status).toBe(416);
+    expect([headAbsent.status, getAbsent.status]).toEqual([404, 404]);
   });
 });

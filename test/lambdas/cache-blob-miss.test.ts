@@ -148,6 +148,71 @@ describe('pull-through blob miss in the registry function', () => {
     expect(lambda.invocations.slice(before).map((invocation) => invocation.payload)).toEqual([{ name: 'hub/token/large', digest: sha(content) }]);
   });
 
+  it('answers a HEAD of a larger blob 200 with the upstream\'s size and digest, and starts its copy once however many HEADs come', async () => {
+    // Prepare: a blob no pull has asked for yet
+    const content = randomBytes(LIMIT + MiB);
+    upstream.blobs[sha(content)] = content;
+    const before = lambda.invocations.length;
+
+    // Act
+    const first = await call(app, 'HEAD', `/v2/hub/direct/headed/blobs/${sha(content)}`);
+    const second = await call(app, 'HEAD', `/v2/hub/direct/headed/blobs/${sha(content)}`);
+
+    // Assess
+    for (const response of [first, second]) {
+      expect(response.status).toBe(200);
+      expect(response.headers['content-length']).toBe(String(content.length));
+      expect(response.headers['docker-content-digest']).toBe(sha(content));
+    }
+    expect(lambda.invocations.slice(before).map((invocation) => invocation.payload)).toEqual([{ name: 'hub/direct/headed', digest: sha(content) }]);
+    expect(await metadata().getBlob(sha(content))).toBeUndefined();
+  });
+
+  it('answers a HEAD 200 also when the upstream serves the blob only behind its token (the size is known), and starts the copy', async () => {
+    const content = randomBytes(LIMIT + MiB);
+    upstream.blobs[sha(content)] = content;
+    const before = lambda.invocations.length;
+
+    const response = await call(app, 'HEAD', `/v2/hub/token/headed/blobs/${sha(content)}`);
+
+    expect(response.status).toBe(200);
+    expect(response.headers['content-length']).toBe(String(content.length));
+    expect(lambda.invocations.slice(before).map((invocation) => invocation.payload)).toEqual([{ name: 'hub/token/headed', digest: sha(content) }]);
+  });
+
+  it('redirects a Range GET of a larger blob to the upstream like a whole GET; 416 past its end; 503 when only the token gets it', async () => {
+    const content = randomBytes(LIMIT + MiB);
+    upstream.blobs[sha(content)] = content;
+
+    const direct = await call(app, 'GET', `/v2/hub/direct/ranged/blobs/${sha(content)}`, { headers: { range: 'bytes=100-199' } });
+    const cdn = await call(app, 'GET', `/v2/hub/cdn/ranged/blobs/${sha(content)}`, { headers: { range: 'bytes=100-199' } });
+    const past = await call(app, 'GET', `/v2/hub/direct/ranged/blobs/${sha(content)}`, { headers: { range: `bytes=${content.length}-` } });
+    const token = await call(app, 'GET', `/v2/hub/token/ranged/blobs/${sha(content)}`, { headers: { range: 'bytes=100-199' } });
+
+    expect(direct.status).toBe(307);
+    expect(direct.headers.location).toBe(`${upstream.url}/v2/direct/ranged/blobs/${sha(content)}`);
+    expect(direct.headers['docker-content-digest']).toBe(sha(content));
+    expect(cdn.status).toBe(307);
+    expect(cdn.headers.location).toBe(`${upstream.url}/cdn/${sha(content).slice(7)}?signature=ok`);
+    expect(past.status).toBe(416);
+    expect(token.status).toBe(503);
+    expect(token.json().errors[0]).toMatchObject({ code: 'UNAVAILABLE', message: expect.stringContaining('being copied into the cache') });
+  });
+
+  it('answers 404 BLOB_UNKNOWN to a HEAD, a GET and a Range GET of a blob the upstream does not have, and starts no copy', async () => {
+    const absent = sha(randomBytes(16));
+    const before = lambda.invocations.length;
+
+    const answers = [
+      await call(app, 'HEAD', `/v2/hub/direct/absent/blobs/${absent}`),
+      await call(app, 'GET', `/v2/hub/direct/absent/blobs/${absent}`),
+      await call(app, 'GET', `/v2/hub/direct/absent/blobs/${absent}`, { headers: { range: 'bytes=0-9' } }),
+    ];
+
+    expect(answers.map((answer) => answer.status)).toEqual([404, 404, 404]);
+    expect(lambda.invocations.length).toBe(before);
+  });
+
   it('the copy handler refuses bytes that do not match the digest: nothing recorded, marker cleared for a later pull', async () => {
     const content = randomBytes(LIMIT + MiB);
     const digest = sha(content);

@@ -74,7 +74,7 @@ export async function expectPullsIdentical(registry: Registry, pulled: TestImage
   expect(Buffer.from(manifest.content).equals(pulled.manifest.bytes)).toBe(true);
   for (const digest of parseManifest(manifest.content, manifest.mediaType).blobs) {
     const record = await registry.statBlob(pulled.name, digest);
-    const read = await registry.readBlob(record);
+    const read = await registry.readBlob(pulled.name, record);
     const bytes = read.kind === 'stream' ? Buffer.from(await readAll(read.body)) : Buffer.from(await (await fetch(read.url)).arrayBuffer());
     expect(bytes.equals(pulled.blobs.find((blob) => blob.digest === digest)!.bytes), `${pulled.name} ${digest}`).toBe(true);
   }
