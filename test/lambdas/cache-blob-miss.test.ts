@@ -72,6 +72,14 @@ afterAll(async () => {
 const copyHandler = () => createBlobCopyHandler({ table: names.table, bucket: names.bucket }, { dynamo: aws.dynamo, s3: aws.s3, secrets }, silent);
 const metadata = () => new DynamoDbMetadataStore({ dynamo: aws.dynamo, table: names.table });
 const s3Host = () => new URL(aws.endpoints.s3).host;
+/** A blob over the limit that the upstream holds and no pull has asked for yet. */
+function newLargeBlob(): Buffer {
+  const content = randomBytes(LIMIT + MiB);
+  upstream.blobs[sha(content)] = content;
+  return content;
+}
+/** Payloads of the copy function's invocations after the first `before`. */
+const invokedSince = (before: number) => lambda.invocations.slice(before).map((invocation) => invocation.payload);
 
 async function fetchBytes(url: string): Promise<Buffer> {
   return Buffer.from(await (await fetch(url)).arrayBuffer());
@@ -127,8 +135,7 @@ describe('pull-through blob miss in the registry function', () => {
   });
 
   it("redirects to the upstream's own redirect target (a CDN) when the upstream answers the blob GET with one", async () => {
-    const content = randomBytes(LIMIT + MiB);
-    upstream.blobs[sha(content)] = content;
+    const content = newLargeBlob();
     const response = await call(app, 'GET', `/v2/hub/cdn/large/blobs/${sha(content)}`);
     expect(response.status).toBe(307);
     expect(response.headers.location).toBe(`${upstream.url}/cdn/${sha(content).slice(7)}?signature=ok`);
@@ -137,21 +144,19 @@ describe('pull-through blob miss in the registry function', () => {
 
   it('answers 503 UNAVAILABLE when the upstream serves the blob only behind its token, and still starts the copy', async () => {
     // Prepare: another blob, so that no copy of it is running
-    const content = randomBytes(LIMIT + MiB);
-    upstream.blobs[sha(content)] = content;
+    const content = newLargeBlob();
     const before = lambda.invocations.length;
 
     const response = await call(app, 'GET', `/v2/hub/token/large/blobs/${sha(content)}`);
 
     expect(response.status).toBe(503);
     expect(response.json().errors[0]).toMatchObject({ code: 'UNAVAILABLE', message: expect.stringContaining('being copied into the cache') });
-    expect(lambda.invocations.slice(before).map((invocation) => invocation.payload)).toEqual([{ name: 'hub/token/large', digest: sha(content) }]);
+    expect(invokedSince(before)).toEqual([{ name: 'hub/token/large', digest: sha(content) }]);
   });
 
   it('answers a HEAD of a larger blob 200 with the upstream\'s size and digest, and starts its copy once however many HEADs come', async () => {
-    // Prepare: a blob no pull has asked for yet
-    const content = randomBytes(LIMIT + MiB);
-    upstream.blobs[sha(content)] = content;
+    // Prepare
+    const content = newLargeBlob();
     const before = lambda.invocations.length;
 
     // Act
@@ -164,25 +169,23 @@ describe('pull-through blob miss in the registry function', () => {
       expect(response.headers['content-length']).toBe(String(content.length));
       expect(response.headers['docker-content-digest']).toBe(sha(content));
     }
-    expect(lambda.invocations.slice(before).map((invocation) => invocation.payload)).toEqual([{ name: 'hub/direct/headed', digest: sha(content) }]);
+    expect(invokedSince(before)).toEqual([{ name: 'hub/direct/headed', digest: sha(content) }]);
     expect(await metadata().getBlob(sha(content))).toBeUndefined();
   });
 
   it('answers a HEAD 200 also when the upstream serves the blob only behind its token (the size is known), and starts the copy', async () => {
-    const content = randomBytes(LIMIT + MiB);
-    upstream.blobs[sha(content)] = content;
+    const content = newLargeBlob();
     const before = lambda.invocations.length;
 
     const response = await call(app, 'HEAD', `/v2/hub/token/headed/blobs/${sha(content)}`);
 
     expect(response.status).toBe(200);
     expect(response.headers['content-length']).toBe(String(content.length));
-    expect(lambda.invocations.slice(before).map((invocation) => invocation.payload)).toEqual([{ name: 'hub/token/headed', digest: sha(content) }]);
+    expect(invokedSince(before)).toEqual([{ name: 'hub/token/headed', digest: sha(content) }]);
   });
 
   it('redirects a Range GET of a larger blob to the upstream like a whole GET; 416 past its end; 503 when only the token gets it', async () => {
-    const content = randomBytes(LIMIT + MiB);
-    upstream.blobs[sha(content)] = content;
+    const content = newLargeBlob();
 
     const direct = await call(app, 'GET', `/v2/hub/direct/ranged/blobs/${sha(content)}`, { headers: { range: 'bytes=100-199' } });
     const cdn = await call(app, 'GET', `/v2/hub/cdn/ranged/blobs/${sha(content)}`, { headers: { range: 'bytes=100-199' } });
