@@ -3,10 +3,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startContainerd, type Containerd } from '../support/containerd.ts';
 import type { DistributionRegistry } from '../support/distribution-registry.ts';
 import { startDockerd, type Dockerd } from '../support/dockerd.ts';
-import { addRandomLayer, buildRandomImage, MiB, type LayoutImage } from '../support/images.ts';
+import { addRandomLayer, buildRandomImage, MiB, writeIndex, type LayoutImage } from '../support/images.ts';
 import { PULL_CACHE_TARGETS, useHubCache, type PullCacheTarget } from '../support/pull-cache-target.ts';
 import { tempDirs } from '../support/temp-dirs.ts';
-import { describeFailure, requireTools, type RunResult } from '../support/tools.ts';
+import { describeFailure, requireTools, runTool, type RunResult } from '../support/tools.ts';
 
 /**
  * docker (dockerd) and ctr (containerd) pull through the pull-through cache of a docker-registry upstream, on
@@ -123,5 +123,25 @@ describe.each(PULL_CACHE_TARGETS)('docker and ctr through the pull-through cache
     expect(await dockerDigest()).toBe(`${cache.host}/hub/library/app@${second.manifestDigest}`);
     expect(ctrDigest).toBe(second.manifestDigest);
     for (const blob of second.blobs) expect(await cache.hasBlob(blob.digest), blob.digest).toBe(true);
+  });
+  it('pulls a multi-platform index (as Docker Hub serves official images) with docker and ctr: the index and the host platform only', async () => {
+    // Prepare: an amd64 + arm64 index upstream; the host is amd64.
+    const layout = join(work, `multi-${slug}`);
+    const amd64 = await buildRandomImage({ layout, tag: 'amd64', randomBytes: 2 * MiB, architecture: 'amd64' });
+    const arm64 = await buildRandomImage({ layout, tag: 'arm64', randomBytes: 1 * MiB, architecture: 'arm64' });
+    const index = await writeIndex(layout, 'multi', [amd64, arm64]);
+    ok(await runTool('skopeo', ['copy', '--all', '--dest-tls-verify=false', `oci:${layout}:multi`, `docker://${upstream.host}/library/multi:1`], { timeoutMs: 180_000 }));
+    const multi = `${cache.host}/hub/library/multi:1`;
+
+    // Act
+    await docker(['pull', multi]);
+    await ctr(['images', 'pull', '--plain-http', multi], `${slug}-multi`);
+    await cache.settled();
+
+    // Assess
+    expect((await docker(['image', 'inspect', '--format', '{{index .RepoDigests 0}}', multi])).stdout.trim()).toBe(`${cache.host}/hub/library/multi@${index.digest}`);
+    expect((await ctr(['images', 'ls'], `${slug}-multi`)).stdout).toContain(index.digest);
+    for (const blob of amd64.blobs) expect(await cache.hasBlob(blob.digest), blob.digest).toBe(true);
+    expect(await cache.hasBlob(arm64.manifest.layers[0]!.digest)).toBe(false);
   });
 });
