@@ -75,7 +75,7 @@ describe('pull-through blobs over the copy-in-request limit on dev:aws: HEAD and
 
     // Assess
     expect(missed.status).toBe(307);
-    expect(missed.headers.get('location')).toBe(`${hub.upstream.url}/v2/library/app/blobs/${layer.digest}`);
+    expect(missed.headers.get('location')).toBe(`${hub.front.url}/v2/library/app/blobs/${layer.digest}`);
     expect(missed.headers.get('docker-content-digest')).toBe(layer.digest);
     expect(fromUpstream.status).toBe(206);
     expect(upstreamBytes.equals(expected)).toBe(true);

@@ -69,7 +69,7 @@ describe.each(PULL_CACHE_TARGETS)('pull-through cache on %s with a docker-regist
 
   it('lists the rule added with ocireg cache add', async () => {
     const list = await cache.ocireg(['cache', 'list']);
-    expect(list.stdout).toBe(`hub\t${upstream.url}\tanonymous\n`);
+    expect(list.stdout).toBe(`hub\t${hub.front.url}\tanonymous\n`);
   });
 
   it('fetches the image from the upstream on the first pull, stores it and serves it bit for bit', async () => {
@@ -117,6 +117,35 @@ describe.each(PULL_CACHE_TARGETS)('pull-through cache on %s with a docker-regist
     expect(result.code, describeFailure(result)).toBe(0);
     expect((await fetchManifest(cache.url, 'hub/library/app', '1')).digest).toBe(second.manifestDigest);
     for (const blob of second.blobs) expect(await sameFileBytes(pulled('moved', blob.digest), blobPath(second.layout, blob.digest)), blob.digest).toBe(true);
+  });
+
+  it('re-checks a tag with a HEAD after the revalidation interval (no manifest GET), and a digest never', async () => {
+    // Prepare: once the interval passed, a pull re-checks the tag and starts a new interval.
+    const { front } = hub;
+    const manifestGets = () => front.requests().filter((line) => line === 'GET /v2/library/app/manifests/1').length;
+    const heads = () => front.requests().filter((line) => line === 'HEAD /v2/library/app/manifests/1').length;
+    await sleep(REVALIDATE_MS + 500);
+    const [getsBefore, headsBefore] = [manifestGets(), heads()];
+    await fetchManifest(cache.url, 'hub/library/app', '1');
+    const headsAtCheck = heads();
+
+    // Act
+    const within = await fetchManifest(cache.url, 'hub/library/app', '1');
+    const headsWithin = heads();
+    await sleep(REVALIDATE_MS + 500);
+    const after = await fetchManifest(cache.url, 'hub/library/app', '1');
+    const requestsBeforeDigest = front.requests().length;
+    const byDigest = await fetchManifest(cache.url, 'hub/library/app', second.manifestDigest);
+
+    // Assess
+    expect(headsAtCheck).toBe(headsBefore + 1);
+    expect(within.digest).toBe(second.manifestDigest);
+    expect(headsWithin).toBe(headsAtCheck);
+    expect(after.digest).toBe(second.manifestDigest);
+    expect(heads()).toBe(headsBefore + 2);
+    expect(manifestGets()).toBe(getsBefore);
+    expect(byDigest.status).toBe(200);
+    expect(front.requests().length).toBe(requestsBeforeDigest);
   });
 
   if (kind === 'serve') {
@@ -207,7 +236,7 @@ describe.each(PULL_CACHE_TARGETS)('pull-through cache on %s with a docker-regist
     expect(uncached.status).toBe(503);
     expect(JSON.parse(uncached.bytes.toString('utf8')).errors[0]).toMatchObject({
       code: 'UNAVAILABLE',
-      message: expect.stringMatching(new RegExp(`^the upstream ${upstream.url} cannot be reached while fetching library/other: .*; nothing is cached for hub/library/other:1$`)),
+      message: expect.stringMatching(new RegExp(`^the upstream ${hub.front.url} cannot be reached while fetching library/other: .*; nothing is cached for hub/library/other:1$`)),
     });
   });
 });

@@ -10,6 +10,7 @@ import { distributionRegistry, type DistributionRegistry } from './distribution-
 import type { LayoutImage } from './images.ts';
 import { OCIREG_CLI, startRegistryServer, type RegistryServer } from './registry-server.ts';
 import { runOk, type RunResult } from './tools.ts';
+import { upstreamFront, type UpstreamFront } from './upstream-front.ts';
 
 /**
  * The registry a pull-through cache suite pulls through, on either backend, so one suite runs on both:
@@ -163,7 +164,9 @@ async function startDevAwsTarget(options: PullCacheTargetOptions): Promise<PullC
 export interface HubCache {
   /** docker-registry of this describe alone (its tests may stop it, move its tags). */
   readonly upstream: DistributionRegistry;
-  /** The target, with the rule `hub` → the upstream. */
+  /** A recording loopback front for the upstream: the URL the rule names, and every request the cache sent. */
+  readonly front: UpstreamFront;
+  /** The target, with the rule `hub` → the front. */
   readonly cache: PullCacheTarget;
   /** `skopeo copy` of an image into the upstream as `name:tag`. */
   pushUpstream(image: LayoutImage, nameAndTag: string): Promise<void>;
@@ -171,8 +174,9 @@ export interface HubCache {
 
 /**
  * For one `describe`: in its beforeAll a docker-registry upstream in `dir()/upstream-<kind>` holding `image()` as
- * `library/app:1`, and a cache target of `kind` with the rule `hub` → that upstream; both stopped in its afterAll.
- * Read the fields inside tests.
+ * `library/app:1`, a recording front for it (test/support/upstream-front.ts) and a cache target of `kind` with the
+ * rule `hub` → the front; all stopped in its afterAll. With the upstream stopped, the front stays and breaks off
+ * every request, as an unreachable upstream does. Read the fields inside tests.
  */
 export function useHubCache(
   kind: PullCacheTargetKind,
@@ -183,15 +187,17 @@ export function useHubCache(
     async pushUpstream(from: LayoutImage, nameAndTag: string) {
       await runOk('skopeo', ['copy', '--dest-tls-verify=false', from.ref, `docker://${state.upstream.host}/${nameAndTag}`], { timeoutMs: 180_000 });
     },
-  } as HubCache & { upstream: DistributionRegistry; cache: PullCacheTarget };
+  } as HubCache & { upstream: DistributionRegistry; front: UpstreamFront; cache: PullCacheTarget };
   beforeAll(async () => {
     state.upstream = await distributionRegistry(join(dir(), `upstream-${kind.replace(':', '-')}`));
     await state.upstream.start();
     await state.pushUpstream(await image(), 'library/app:1');
-    state.cache = await startPullCacheTarget(kind, { ...targetOptions, rules: [{ prefix: 'hub', upstream: state.upstream.url }] });
+    state.front = await upstreamFront(state.upstream.host);
+    state.cache = await startPullCacheTarget(kind, { ...targetOptions, rules: [{ prefix: 'hub', upstream: state.front.url }] });
   }, 240_000);
   afterAll(async () => {
     await state.cache?.stop();
+    await state.front?.close();
     await state.upstream?.stop();
   }, 60_000);
   return state;
