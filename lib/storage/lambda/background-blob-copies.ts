@@ -40,6 +40,9 @@ export interface BackgroundBlobCopiesOptions {
  * 307 to the upstream's URL           307 to the upstream's URL           putBlob, linkBlob; DeleteItem marker
  * pull C: the stored blob (307 to S3)
  * ```
+ * A HEAD, or a GET with Range, takes A's or B's place: it claims the marker (and invokes) or finds it taken like any
+ * pull, then answers 200 with the upstream's declared size (HEAD) or the same 307 (Range), never waiting for the copy.
+ * A copy that fails after such a HEAD leaves nothing: the client's GET misses again and starts the next copy.
  */
 export class BackgroundBlobCopies {
   readonly #markers: BlobCopyMarkers;
