@@ -17,6 +17,8 @@ import { startEmulatedApiGateway, type GatewayLogLine } from '../lib/server/emul
 import { createLocalResources, resourceNames, type ResourceNames } from '../lib/storage/aws-resources.ts';
 import { LOCAL_CREDENTIALS, LOCAL_REGION, startAwsLocal, type AwsLocal } from '../lib/dev/aws-local.ts';
 import { asError, errorMessage } from '../lib/registry/errors.ts';
+import { positiveDuration } from '../lib/cli/duration.ts';
+import { parseSize } from '../lib/cli/byte-size.ts';
 
 /**
  * `npm run dev:aws -- --port N`: the AWS deployment on this machine. DynamoDB Local and s3rver stand in for
@@ -155,6 +157,8 @@ async function main(args: string[]): Promise<void> {
       'max-chunk-length': { type: 'string' },
       auth: { type: 'boolean', default: false },
       'blob-head-redirect': { type: 'boolean', default: false },
+      'cache-revalidate': { type: 'string' },
+      'cache-copy-in-request-max': { type: 'string' },
     },
     strict: true,
   });
@@ -165,11 +169,16 @@ async function main(args: string[]): Promise<void> {
     throw new Error(`--max-chunk-length must be a positive integer of bytes, got "${values['max-chunk-length']}"`);
   }
 
+  // As `ocireg serve --cache-revalidate 30s`; the stack's props are `cacheRevalidate` and `cacheCopyInRequestMaxBytes`.
+  const cacheRevalidateMs = values['cache-revalidate'] === undefined ? undefined : positiveDuration('--cache-revalidate', values['cache-revalidate']);
+  const cacheCopyInRequestMaxBytes = values['cache-copy-in-request-max'] === undefined ? undefined : parseSize(values['cache-copy-in-request-max']);
   const dev = await startDevAws({
     port,
     auth: values.auth,
     blobHeadRedirect: values['blob-head-redirect'],
     ...(maxChunkLength !== undefined ? { maxChunkLength } : {}),
+    ...(cacheRevalidateMs !== undefined ? { cacheRevalidateSeconds: Math.max(1, Math.round(cacheRevalidateMs / 1000)) } : {}),
+    ...(cacheCopyInRequestMaxBytes !== undefined ? { cacheCopyInRequestMaxBytes } : {}),
     accessLog: (line) => process.stdout.write(`${JSON.stringify({ msg: 'gateway', ...line })}\n`),
   });
   const adminEnv = `AWS_ENDPOINT_URL_DYNAMODB=${dev.endpoints.dynamo} AWS_ENDPOINT_URL_SECRETS_MANAGER=${dev.endpoints.secretsManager} AWS_ACCESS_KEY_ID=${LOCAL_CREDENTIALS.accessKeyId} AWS_SECRET_ACCESS_KEY=${LOCAL_CREDENTIALS.secretAccessKey} AWS_REGION=${LOCAL_REGION}`;
