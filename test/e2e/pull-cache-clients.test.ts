@@ -1,7 +1,9 @@
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startContainerd, type Containerd } from '../support/containerd.ts';
-import type { DistributionRegistry } from '../support/distribution-registry.ts';
+import { distributionRegistry, type DistributionRegistry } from '../support/distribution-registry.ts';
+import { startTokenServer } from '../support/token-server.ts';
+import { CACHE_RULES_TTL_MS } from '../../lib/registry/pull-through-cache.ts';
 import { startDockerd, type Dockerd } from '../support/dockerd.ts';
 import { addRandomLayer, buildRandomImage, MiB, writeIndex, type LayoutImage } from '../support/images.ts';
 import { PULL_CACHE_TARGETS, useHubCache, type PullCacheTarget } from '../support/pull-cache-target.ts';
@@ -13,8 +15,9 @@ import { describeFailure, requireTools, runTool, type RunResult } from '../suppo
  * `ocireg serve` and on `dev:aws` (tag revalidation every 2 s on both). One dockerd and one containerd serve both
  * targets (they are slow to start); each target has its own upstream, since the tests stop and change it. In order:
  * first pulls (misses), the upstream stopped (served from the cache), the upstream back with the tag moved (picked
- * up after the interval). On dev:aws the copy-in-request limit is 1.5 MiB: the 2 MiB layer is redirected to the
- * upstream while the copy function stores it, the config and the 1 MiB layer are copied within the pull.
+ * up after the interval), a multi-platform index. On dev:aws the copy-in-request limit is 1.5 MiB: the 2 MiB layer is
+ * redirected to the upstream while the copy function stores it, the config and the 1 MiB layer are copied within
+ * the pull; and docker meets the 503 of a large layer that a token-only upstream serves, and retries.
  */
 
 const REVALIDATE_MS = 2_000;
@@ -144,4 +147,35 @@ describe.each(PULL_CACHE_TARGETS)('docker and ctr through the pull-through cache
     for (const blob of amd64.blobs) expect(await cache.hasBlob(blob.digest), blob.digest).toBe(true);
     expect(await cache.hasBlob(arm64.manifest.layers[0]!.digest)).toBe(false);
   });
+  if (kind === 'dev:aws') {
+    it('docker pulls a large layer that a token-only upstream serves: 503 while the copy function copies it with the stored credentials, docker retries and gets it from S3', async () => {
+      // Prepare: docker-registry with token auth (no redirect: it serves blobs only behind its token) as rule tok.
+      const tokenServer = await startTokenServer(work, { users: { mirror: 'mirror-secret', pusher: 'pusher-secret' }, pushers: ['pusher'] });
+      const tokenUpstream = await distributionRegistry(join(work, 'token-upstream'), { token: tokenServer });
+      try {
+        await tokenUpstream.start();
+        const image = await buildRandomImage({ layout: join(work, 'token-src'), tag: 'one', randomBytes: 2 * MiB });
+        const layer = image.manifest.layers[0]!;
+        expect(layer.size).toBeGreaterThan(COPY_IN_REQUEST_MAX_BYTES);
+        ok(await runTool('skopeo', ['copy', '--dest-tls-verify=false', '--dest-creds', 'pusher:pusher-secret', image.ref, `docker://${tokenUpstream.host}/private/app:1`], { timeoutMs: 180_000 }));
+        await cache.addRule({ prefix: 'tok', upstream: tokenUpstream.url, credentials: { username: 'mirror', password: 'mirror-secret' } });
+        await sleep(CACHE_RULES_TTL_MS + 500);
+        const tokRef = `${cache.host}/tok/private/app:1`;
+
+        // Act
+        await docker(['pull', tokRef]);
+
+        // Assess
+        expect((await docker(['image', 'inspect', '--format', '{{index .RepoDigests 0}}', tokRef])).stdout.trim()).toBe(`${cache.host}/tok/private/app@${image.manifestDigest}`);
+        const layerGets = cache.lines().filter((line) => line.msg === 'request' && line.operation === 'blob.get' && String(line.path).endsWith(layer.digest)).map((line) => line.status);
+        expect(layerGets[0]).toBe(503);
+        expect(layerGets.at(-1)).toBe(307);
+        expect(cache.copyInvocations()).toContainEqual({ name: 'tok/private/app', digest: layer.digest });
+        expect(await cache.hasBlob(layer.digest)).toBe(true);
+      } finally {
+        await tokenUpstream.stop();
+        await tokenServer.stop();
+      }
+    });
+  }
 });
