@@ -126,12 +126,11 @@ export function consoleKit() {
   }
 
   /**
-   * A small JSON blob (an image config). On AWS blobs are 307s to S3, another origin this page may not connect to
-   * (CSP connect-src 'self'): the redirect is not followed and the answer says where the bytes are.
+   * An image config, read by the registry (`_ocireg/config`): a blob GET would be a 307 to S3 on AWS, another
+   * origin this page may not connect to (CSP connect-src 'self').
    */
-  async function blobJson(name: string, digest: string): Promise<{ ok: true; body: any } | { ok: false; reason: string }> {
-    const res = await api('/v2/' + name + '/blobs/' + digest, pull(name), { redirect: 'manual' });
-    if (res.type === 'opaqueredirect') return { ok: false, reason: 'stored in S3, which this page does not contact; pull the image to read it' };
+  async function imageConfig(name: string, digest: string): Promise<{ ok: true; body: any } | { ok: false; reason: string }> {
+    const res = await api('/v2/' + name + '/_ocireg/config/' + digest, pull(name));
     if (!res.ok) return { ok: false, reason: await errorText(res) };
     return { ok: true, body: await res.json() };
   }
@@ -193,7 +192,7 @@ export function consoleKit() {
     return text;
   }
 
-  return { h, setFlash, takeFlash, user, signIn, signOut, token, granted, api, pull, getJson, allPages, manifest, blobJson, errorText, formatBytes, formatTime, shortDigest, alert, table, copyable, tagHref };
+  return { h, setFlash, takeFlash, user, signIn, signOut, token, granted, api, pull, getJson, allPages, manifest, imageConfig, errorText, formatBytes, formatTime, shortDigest, alert, table, copyable, tagHref };
 }
 
 export type ConsoleKit = ReturnType<typeof consoleKit>;

@@ -51,7 +51,7 @@ export async function repositoryPage(kit: ConsoleKit, name: string): Promise<HTM
       .catch(() => (by.textContent = '—'));
   }
 
-  /** An index lists its platforms; an image's comes from its config (unreadable from S3: then just "image"). */
+  /** An index lists its platforms; an image's comes from its config ("image" when it has none). */
   async function platformsOf(t: Details): Promise<string> {
     try {
       const { body } = await kit.manifest(name, t.digest);
@@ -62,7 +62,7 @@ export async function repositoryPage(kit: ConsoleKit, name: string): Promise<HTM
         return list.join(', ') || 'index';
       }
       if (!body.config?.digest) return '—';
-      const config = await kit.blobJson(name, body.config.digest);
+      const config = await kit.imageConfig(name, body.config.digest);
       return config.ok && config.body.os ? config.body.os + '/' + config.body.architecture : 'image';
     } catch {
       return '—';

@@ -56,7 +56,7 @@ export async function tagPage(kit: ConsoleKit, name: string, reference: string, 
     main.append(h('h2', {}, 'Config'));
     const configBox = h('div', { id: 'config' }, '…');
     main.append(configBox);
-    if (manifest.config?.digest) void kit.blobJson(name, manifest.config.digest).then((read) => configBox.replaceChildren(read.ok ? configFacts(read.body) : h('p', { class: 'empty' }, 'The config is ' + read.reason + '.')));
+    if (manifest.config?.digest) void kit.imageConfig(name, manifest.config.digest).then((read) => configBox.replaceChildren(read.ok ? configFacts(read.body) : h('p', { class: 'empty' }, 'The config could not be read: ' + read.reason + '.')));
   }
 
   main.append(h('h2', {}, 'Referrers'));

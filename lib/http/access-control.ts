@@ -58,6 +58,7 @@ export function requiredScope(route: Route, method: string): Scope | undefined {
     case 'referrers':
     case 'tagHistory':
     case 'tagDetails':
+    case 'imageConfig':
       return { type: 'repository', name: route.name, actions: ['pull'] };
     case 'rollback':
     case 'promotion':

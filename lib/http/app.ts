@@ -14,6 +14,7 @@ import { matchRoute, routeName, type Route } from './routes.ts';
 import { tokenEndpoint } from './token-endpoint.ts';
 import type { HttpHandler, HttpRequest, HttpResponse, RequestLog } from './types.ts';
 import { upload, uploadStart } from './uploads.ts';
+import { imageConfig } from './image-config.ts';
 import { usage } from './usage.ts';
 import { promotion, rollback, tagDetails, tagHistory } from './versions.ts';
 
@@ -41,6 +42,7 @@ const RESOURCES: { readonly [K in RouteKind]: MethodTable<K> } = {
   rollback,
   promotion,
   tagDetails,
+  imageConfig,
   usage,
 };
 

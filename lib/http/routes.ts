@@ -16,6 +16,7 @@ export type Route =
   | { kind: 'rollback'; name: string; tag: string }
   | { kind: 'promotion'; name: string }
   | { kind: 'tagDetails'; name: string }
+  | { kind: 'imageConfig'; name: string; digest: string }
   | { kind: 'usage' };
 
 // Names are matched loosely (.+?) and validated by the core, so a bad name gets NAME_INVALID rather than 404.
@@ -36,6 +37,7 @@ const PATTERNS: Array<[RegExp, (m: RegExpExecArray) => Route]> = [
   [new RegExp(`^/v2/${ANY_NAME}/_ocireg/rollback/([^/]+)$`), (m) => ({ kind: 'rollback', name: m[1]!, tag: m[2]! })],
   [new RegExp(`^/v2/${ANY_NAME}/_ocireg/tag/?$`), (m) => ({ kind: 'promotion', name: m[1]! })],
   [new RegExp(`^/v2/${ANY_NAME}/_ocireg/tags/?$`), (m) => ({ kind: 'tagDetails', name: m[1]! })],
+  [new RegExp(`^/v2/${ANY_NAME}/_ocireg/config/([^/]+)$`), (m) => ({ kind: 'imageConfig', name: m[1]!, digest: m[2]! })],
 ];
 
 /** Matches a decoded path; undefined when no /v2 route has that shape. */

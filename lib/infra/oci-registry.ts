@@ -10,7 +10,7 @@ import type { Bucket, IBucket } from 'aws-cdk-lib/aws-s3';
 import { Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import { SERVICE_NAME } from '../auth/service-name.ts';
-import { DEFAULT_MAX_CHUNK_LENGTH } from '../storage/s3/s3-blob-store.ts';
+import { DEFAULT_MAX_CHUNK_LENGTH } from '../storage/s3/s3-upload-limits.ts';
 import { registryFunction } from './function-bundling.ts';
 import { acknowledgeBucketObjects, functionRole } from './function-role.ts';
 import { RegistryCache } from './registry-cache.ts';

@@ -70,6 +70,12 @@ export interface BlobStore {
    */
   headRedirect?(location: string): Promise<string | undefined>;
 
+  /**
+   * A committed blob's bytes, read by this process where `read` would send the client elsewhere: for the few small
+   * blobs the registry reads itself (an image config for the console). Absent: `read` streams them.
+   */
+  readBytes?(location: string): Promise<Uint8Array>;
+
   /** Deletes a committed blob's bytes. Idempotent. Only garbage collection calls it. */
   delete(location: string): Promise<void>;
 }

@@ -1,6 +1,7 @@
 import { BlobUploads, type BlobUploadsOptions } from './blob-uploads.ts';
 import { digestOf, isDigest, parseDigest } from './digest.ts';
-import { blobUnknown, digestInvalid, manifestBlobUnknown, manifestUnknown } from './errors.ts';
+import { blobUnknown, digestInvalid, manifestBlobUnknown, manifestUnknown, sizeInvalid, unsupported } from './errors.ts';
+import { readAll } from './bytes.ts';
 import { listReferrers, listRepositories, listTags } from './listings.ts';
 import { parseManifest, readManifestBody } from './manifest.ts';
 import { assertName, assertTag, isValidName, isValidTag } from './names.ts';
@@ -120,6 +121,21 @@ export class Registry {
       return record.read;
     }
     return this.#blobs.read(record.location, range);
+  }
+
+  /**
+   * The bytes of a small blob of `name`, read here even where a pull is a redirect (the console reads image configs
+   * so: its page may not follow a redirect to S3). BLOB_UNKNOWN as for a pull; SIZE_INVALID over `maxBytes`, decided
+   * from the record before any byte is read.
+   */
+  async readSmallBlob(name: string, digest: string, maxBytes: number): Promise<Uint8Array> {
+    const record = await this.statBlob(name, digest);
+    if (record.size > maxBytes) throw sizeInvalid(`blob ${digest} has ${record.size} bytes; at most ${maxBytes} are read here`, { digest, size: record.size, maxBytes });
+    if (record.location === undefined) throw copiedElsewhere(name, digest);
+    if (this.#blobs.readBytes) return this.#blobs.readBytes(record.location);
+    const read = await this.#blobs.read(record.location);
+    if (read.kind === 'redirect') throw unsupported('this storage cannot read a blob here; pull it instead', { digest });
+    return readAll(read.body);
   }
 
   /** Where a HEAD of a blob found by {@link statBlob} is redirected, or undefined to answer it from the record. */

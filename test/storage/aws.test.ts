@@ -22,7 +22,9 @@ import { DynamoDbMetadataStore } from '../../lib/storage/dynamodb/dynamodb-metad
 import { manifestItemKey, tagKey, uploadKey } from '../../lib/storage/dynamodb/keys.ts';
 import { manifestKey, uploadBufferPrefix } from '../../lib/storage/s3/keys.ts';
 import { S3ManifestBodyStore } from '../../lib/storage/s3/s3-manifest-body-store.ts';
-import { MAX_BLOB_SIZE, MAX_PARTS, MIN_PART_SIZE, packEtag, S3BlobStore } from '../../lib/storage/s3/s3-blob-store.ts';
+import { S3BlobStore } from '../../lib/storage/s3/s3-blob-store.ts';
+import { MAX_BLOB_SIZE, MAX_PARTS, MIN_PART_SIZE } from '../../lib/storage/s3/s3-upload-limits.ts';
+import { packEtag } from '../../lib/storage/s3/s3-upload-state.ts';
 import { LOCAL_CREDENTIALS, LOCAL_REGION, startAwsLocal, type AwsLocal } from '../../lib/dev/aws-local.ts';
 import { verifyPresignedUrl } from '../../lib/dev/presigned-url.ts';
 import { S3CallCounter } from '../../lib/dev/sdk-call-counter.ts';

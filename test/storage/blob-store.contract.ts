@@ -41,6 +41,20 @@ export function blobStoreContract(backend: string, makeHarness: () => Promise<Bl
       expect(Buffer.from(await bytesOfRead(harness, ranged, 'bytes=1000-1999'))).toEqual(content.subarray(1000, 2000));
     });
 
+    it('hands the registry a small blob\'s bytes in process: readBytes, or a streamed read (Registry.readSmallBlob)', async () => {
+      // Prepare
+      const { store } = await makeHarness();
+      const content = new TextEncoder().encode(JSON.stringify({ architecture: 'amd64', os: 'linux', config: { Env: ['A=1'] } }));
+      const state = await store.startUpload('u-small');
+      const appended = await store.append(state, 0, bytesOf(content), content.byteLength);
+      const location = await store.commit(appended.state, sha256(content), appended.size);
+      // Act
+      const read = store.readBytes ? await store.readBytes(location) : await store.read(location);
+      // Assess
+      const bytes = read instanceof Uint8Array ? read : read.kind === 'stream' ? await readAll(read.body) : undefined;
+      expect(bytes && Buffer.from(bytes)).toEqual(Buffer.from(content));
+    });
+
     it('commits an upload made of many small appends, in order', async () => {
       const harness = await makeHarness();
       const { store } = harness;

@@ -1,3 +1,5 @@
+import { OciError } from '../../registry/errors.ts';
+
 /**
  * Every S3 key of the registry's bucket, built here and only here.
  *
@@ -29,6 +31,12 @@ export function blobKey(uploadId: string): string {
 /** Whether `location` is a key this store could have returned from a commit. */
 export function isBlobKey(location: string): boolean {
   return location.startsWith(BLOBS_PREFIX) && UPLOAD_ID.test(location.slice(BLOBS_PREFIX.length));
+}
+
+/** `location` as the blob key it must be: a record pointing anywhere else is a fault of ours, not the client's. */
+export function checkedBlobKey(location: string): string {
+  if (!isBlobKey(location)) throw new OciError('UNKNOWN', 'blob location is not an S3 blob key', { location });
+  return location;
 }
 
 /** The folder of one upload's buffered appends. */

@@ -5,7 +5,7 @@ import type { ParsedDigest } from '../../registry/digest.ts';
 import { blobUploadInvalid, digestInvalid, isOciError, OciError, sizeInvalid, unsupported } from '../../registry/errors.ts';
 import type { BlobRead, BlobStore } from '../../registry/ports.ts';
 import type { ByteRange, ByteSource, Json } from '../../registry/types.ts';
-import { blobKey, isBlobKey, uploadBufferPrefix } from './keys.ts';
+import { blobKey, checkedBlobKey, isBlobKey, uploadBufferPrefix } from './keys.ts';
 import { ResumableSha256 } from './resumable-sha256.ts';
 import { collect, concat } from './s3-bytes.ts';
 import { isS3Error } from './s3-errors.ts';
@@ -13,9 +13,6 @@ import { partsOf, STREAM_PART_SIZE, writeStreamedObject } from './s3-streamed-ob
 import { DEFAULT_MAX_CHUNK_LENGTH, MAX_BLOB_SIZE, MAX_PARTS, MIN_PART_SIZE, tooLarge } from './s3-upload-limits.ts';
 import { S3UploadObjects } from './s3-upload-objects.ts';
 import { etagsOf, packEtag, parseState, toJson, type UploadState } from './s3-upload-state.ts';
-
-export { packEtag, unpackEtag } from './s3-upload-state.ts';
-export { DEFAULT_MAX_CHUNK_LENGTH, MAX_BLOB_SIZE, MAX_PARTS, MIN_PART_SIZE } from './s3-upload-limits.ts';
 
 export const DEFAULT_PRESIGN_EXPIRES_IN = 900;
 
@@ -227,16 +224,19 @@ export class S3BlobStore implements BlobStore {
 
   /** A presigned GET URL, whole blob or range alike: the client sends its Range header to S3 itself. No S3 call. */
   async read(location: string, _range?: ByteRange): Promise<BlobRead> {
-    if (!isBlobKey(location)) throw new OciError('UNKNOWN', 'blob location is not an S3 blob key', { location });
-    const url = await getSignedUrl(this.#presignClient, new GetObjectCommand({ Bucket: this.#bucket, Key: location }), { expiresIn: this.#presignExpiresIn });
+    const url = await getSignedUrl(this.#presignClient, new GetObjectCommand({ Bucket: this.#bucket, Key: checkedBlobKey(location) }), { expiresIn: this.#presignExpiresIn });
     return { kind: 'redirect', url };
+  }
+
+  /** One GetObject (the SDK verifies the checksum S3 stored), for the small blobs the registry reads itself. */
+  async readBytes(location: string): Promise<Uint8Array> {
+    return this.#objects.readObject(checkedBlobKey(location));
   }
 
   /** With `headRedirect`, a presigned HEAD URL (the signature covers the method); else undefined. No S3 call. */
   async headRedirect(location: string): Promise<string | undefined> {
     if (!this.#headRedirect) return undefined;
-    if (!isBlobKey(location)) throw new OciError('UNKNOWN', 'blob location is not an S3 blob key', { location });
-    return getSignedUrl(this.#presignClient, new HeadObjectCommand({ Bucket: this.#bucket, Key: location }), { expiresIn: this.#presignExpiresIn });
+    return getSignedUrl(this.#presignClient, new HeadObjectCommand({ Bucket: this.#bucket, Key: checkedBlobKey(location) }), { expiresIn: this.#presignExpiresIn });
   }
 
   async delete(location: string): Promise<void> {

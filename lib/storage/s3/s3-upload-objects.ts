@@ -11,7 +11,7 @@ import {
   type S3Client,
 } from '@aws-sdk/client-s3';
 import type { ParsedDigest } from '../../registry/digest.ts';
-import { blobUploadInvalid } from '../../registry/errors.ts';
+import { blobUploadInvalid, OciError } from '../../registry/errors.ts';
 import { blobKey, uploadBufferKey } from './keys.ts';
 import { isS3Error } from './s3-errors.ts';
 import type { UploadState } from './s3-upload-state.ts';
@@ -74,6 +74,17 @@ export class S3UploadObjects {
       return ETag;
     } catch (error) {
       if (isS3Error(error, 'NoSuchUpload')) throw blobUploadInvalid('the upload has expired or was cancelled; start it again', { multipartId });
+      throw error;
+    }
+  }
+
+  /** A committed blob's bytes; BLOB_UNKNOWN when the object is gone (collected since its record was read). */
+  async readObject(key: string): Promise<Uint8Array> {
+    try {
+      const { Body } = await this.#s3.send(new GetObjectCommand({ Bucket: this.#bucket, Key: key }));
+      return Body ? await Body.transformToByteArray() : new Uint8Array();
+    } catch (error) {
+      if (isS3Error(error, 'NoSuchKey', 'NotFound')) throw new OciError('BLOB_UNKNOWN', 'the blob\'s bytes are gone', { key });
       throw error;
     }
   }
