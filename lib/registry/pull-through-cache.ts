@@ -1,12 +1,13 @@
 import { BriefCache } from './brief-cache.ts';
 import { ruleFor } from './cache-rules.ts';
 import { ClientFeed } from './client-feed.ts';
-import { digestOf, isDigest, parseDigest, type ParsedDigest } from './digest.ts';
+import { digestOf, isDigest, parseDigest } from './digest.ts';
 import { blobUnknown, digestInvalid, errorMessage, isOciError, manifestUnknown, OciError } from './errors.ts';
 import { parseManifest } from './manifest.ts';
 import { isValidTag } from './names.ts';
 import type { BlobRead, BlobStore, CacheRule, CacheRuleStore, MetadataStore, Upstream } from './ports.ts';
-import type { BlobInFlight, BlobRecord, ByteSource, StoredManifest } from './types.ts';
+import { BlobFills } from './pull-through-fills.ts';
+import type { BlobInFlight, BlobRecord, StoredManifest } from './types.ts';
 
 export interface PullThroughCacheOptions {
   rules: CacheRuleStore;
@@ -56,12 +57,6 @@ export interface BlobMissPolicy {
   plan(miss: BlobMiss): Promise<BlobMissPlan>;
 }
 
-/** One blob being copied from an upstream: its declared size, then its stored record. */
-interface Fill {
-  size: Promise<number | undefined>;
-  record: Promise<BlobRecord>;
-}
-
 /**
  * The pull-through cache: repositories under a rule's prefix are filled from the upstream on a miss and then served
  * from storage like any other content (same grants, same GC: a cached blob is an ordinary blob record and link,
@@ -70,7 +65,7 @@ interface Fill {
  * Manifests by digest are immutable: fetched once, never re-checked. A tag is re-checked by HEAD at most once per
  * `revalidateAfterMs` (in this process); when the upstream cannot answer, the cached manifest is served and logged.
  * Blobs are fetched on the first pull of each and streamed to that client while the store writes and verifies them
- * (timeline at {@link PullThroughCache.#copy}); only a verified blob is recorded and linked.
+ * (timeline at BlobFills.#copy in pull-through-fills.ts); only a verified blob is recorded and linked.
  */
 export class PullThroughCache {
   readonly #options: PullThroughCacheOptions;
@@ -79,15 +74,14 @@ export class PullThroughCache {
   readonly #rules: BriefCache<CacheRule[]>;
   /** `name:tag` → when the upstream last confirmed (or gave) the cached manifest. */
   readonly #checkedAt = new Map<string, number>();
-  /** Fills in progress, by digest: concurrent misses of one blob in this process share one upstream copy. */
-  readonly #fills = new Map<string, Fill>();
-  /** Numbers this process's cache uploads, so two never share an upload id. */
-  #uploads = 0;
+  /** Blob copies in progress in this process (pull-through-fills.ts). */
+  readonly #fills: BlobFills;
 
   constructor(options: PullThroughCacheOptions) {
     this.#options = options;
     this.#now = options.now ?? Date.now;
     this.#rules = new BriefCache(() => options.rules.list(), options.rulesTtlMs ?? CACHE_RULES_TTL_MS, this.#now);
+    this.#fills = new BlobFills({ blobs: options.blobs, metadata: options.metadata, log: options.log, now: this.#now });
   }
 
   /** The rule `name` falls under, or undefined: an ordinary repository. */
@@ -151,20 +145,20 @@ export class PullThroughCache {
     if (!match) return undefined;
     const stored = await this.#stored(name, digest);
     if (stored) return stored;
-    if (!this.#fills.has(digest) && this.#options.missPolicy) {
+    if (!this.#fills.running(digest) && this.#options.missPolicy) {
       const plan = await this.#plan(match, name, digest);
       if (plan.kind === 'elsewhere') {
         if (plan.size === undefined) throw copiedElsewhere(name, digest);
         return { digest, size: plan.size, read: plan.read };
       }
     }
-    const fill = this.#fills.get(digest) ?? this.#startFill(match, name, digest, ClientFeed.detached());
+    const fill = this.#fills.running(digest) ?? this.#startFill(match, name, digest, ClientFeed.detached());
     return this.#linked(name, await fill.record);
   }
 
   /**
    * A blob GET of a cached repository: the stored blob, or on a miss the upstream's bytes streamed to the client
-   * while they are stored (see {@link #copy}). Undefined when `name` is not under a rule; BLOB_UNKNOWN when the
+   * while they are stored (BlobFills.#copy). Undefined when `name` is not under a rule; BLOB_UNKNOWN when the
    * upstream has no such blob.
    */
   async openBlob(name: string, digest: string): Promise<{ record: Pick<BlobRecord, 'digest' | 'size'>; read: BlobRead } | undefined> {
@@ -173,7 +167,7 @@ export class PullThroughCache {
     const { blobs } = this.#options;
     const stored = await this.#stored(name, digest);
     if (stored) return { record: stored, read: await blobs.read(stored.location) };
-    const running = this.#fills.get(digest);
+    const running = this.#fills.running(digest);
     if (running) {
       // Another pull is filling it: wait for the stored copy rather than fetch it twice.
       const record = await this.#linked(name, await running.record);
@@ -185,7 +179,7 @@ export class PullThroughCache {
         if (plan.read === undefined) throw copiedElsewhere(name, digest);
         return { record: { digest, size: plan.size ?? 0 }, read: plan.read };
       }
-      const fill = this.#fills.get(digest) ?? this.#startFill(match, name, digest, ClientFeed.detached());
+      const fill = this.#fills.running(digest) ?? this.#startFill(match, name, digest, ClientFeed.detached());
       const record = await this.#linked(name, await fill.record);
       return { record, read: await blobs.read(record.location) };
     }
@@ -209,6 +203,11 @@ export class PullThroughCache {
     return { ...plan, size: located.size };
   }
 
+  /** Starts copying `digest` from the rule's upstream into storage, handing the bytes to `feed` on the way. */
+  #startFill(match: { rule: CacheRule; upstreamName: string }, name: string, digest: string, feed: ClientFeed) {
+    return this.#fills.start(this.#options.upstreamFor(match.rule), match.upstreamName, name, digest, feed);
+  }
+
   async #stored(name: string, digest: string): Promise<BlobRecord | undefined> {
     parseDigest(digest);
     const stored = await this.#options.metadata.getBlob(digest);
@@ -218,114 +217,6 @@ export class PullThroughCache {
   async #linked(name: string, record: BlobRecord): Promise<BlobRecord> {
     await this.#options.metadata.linkBlob(name, record);
     return record;
-  }
-
-  /**
-   * Registers and starts the fill of `digest` (synchronously, so a concurrent miss finds it). `size` settles when
-   * the upstream answered (its Content-Length; BLOB_UNKNOWN when it has no such blob), `record` once the blob is
-   * stored, verified and linked into `name`.
-   */
-  #startFill(match: { rule: CacheRule; upstreamName: string }, name: string, digest: string, feed: ClientFeed): Fill {
-    const opening = this.#options.upstreamFor(match.rule).openBlob(match.upstreamName, digest);
-    const record = opening
-      .then((opened) => {
-        if (!opened) throw blobUnknown(name, digest);
-        return this.#copy(name, parseDigest(digest), opened, feed);
-      })
-      .catch((error: unknown) => {
-        feed.end(error);
-        // A streamed client only sees its connection break: say why here.
-        if (!isOciError(error, 'BLOB_UNKNOWN')) {
-          this.#options.log?.({ level: 'warn', msg: 'upstream blob not cached', name, digest, code: isOciError(error) ? error.code : 'UNKNOWN', cause: errorMessage(error) });
-        }
-        throw error;
-      })
-      .finally(() => this.#fills.delete(digest));
-    // Whoever awaits the fill sees its failure; the client of a streamed fill sees it through the feed.
-    record.catch(() => undefined);
-    const fill: Fill = {
-      size: opening.then((opened) => {
-        if (!opened) throw blobUnknown(name, digest);
-        return opened.size;
-      }),
-      record,
-    };
-    fill.size.catch(() => undefined);
-    this.#fills.set(digest, fill);
-    return fill;
-  }
-
-  /**
-   * Copies one blob upstream → store while handing the same chunks to the client (a tee through `feed`), verified
-   * by the store before anything is recorded. The client's last chunk is held back until the blob is stored: a
-   * client never holds all the bytes of a blob that was refused.
-   *
-   * One miss, streamed (the race "cache fill vs pull"):
-   *
-   *   client A (GET, miss)        fill (upstream → store, tee)               client B (GET, same blob)   storage
-   *   200, Content-Length = N     openBlob: the upstream's head                -                           -
-   *   chunk 1 … k-1        <───   chunk i: to A (one behind), to the store     getBlob: no record          upload file
-   *   .                           .                                            awaits this fill            .
-   *   (waits for chunk k)         upstream ends; store commit: digest check,   .                           bytes at their
-   *                               rename                                       .                           location
-   *   .                           putBlob (first wins), linkBlob               .                           record + link
-   *   chunk k, end         <───   feed.end()                                   reads the stored blob       -
-   *
-   * - Digest mismatch, more bytes than the Content-Length, or the upstream breaks off: the store's commit throws
-   *   (DIGEST_INVALID) or the copy fails, the upload is discarded, no record is written; A's body fails before its
-   *   last chunk (the adapter breaks the connection) and B gets the error.
-   * - A goes away mid-copy: the feed drops it and the copy carries on for the store alone, so the blob is stored
-   *   (verified) as if A had stayed, and B, and A's retry, get it from storage.
-   * - In another process (or Lambda), B copies too: both commit the same verified bytes, each at a location of its
-   *   own, and `putBlob` keeps the first record, which both serve; the other copy is unreferenced and garbage
-   *   collection deletes it.
-   * Until `putBlob`, no reader can see the blob.
-   */
-  async #copy(name: string, digest: ParsedDigest, opened: { size: number | undefined; body: ByteSource }, feed: ClientFeed): Promise<BlobRecord> {
-    const { metadata } = this.#options;
-    let held: Uint8Array | undefined;
-    let seen = 0;
-    async function* tee(): ByteSource {
-      for await (const chunk of opened.body) {
-        seen += chunk.byteLength;
-        if (opened.size !== undefined && seen > opened.size) {
-          throw digestInvalid('the upstream sent more bytes than its Content-Length', { name, digest: digest.digest, size: opened.size });
-        }
-        if (held) await feed.put(held);
-        held = chunk;
-        yield chunk;
-      }
-    }
-    let stored: { location: string; size: number };
-    try {
-      stored = await this.#store(digest, tee(), opened.size);
-    } catch (error) {
-      // A store that failed before reading the body leaves the upstream's answer open: close it.
-      await opened.body[Symbol.asyncIterator]().return?.();
-      throw error;
-    }
-    const { location, size } = stored;
-    if (opened.size !== undefined && size !== opened.size) {
-      throw digestInvalid('the upstream sent fewer bytes than its Content-Length', { name, digest: digest.digest, size: opened.size, received: size });
-    }
-    const record = await this.#linked(name, await metadata.putBlob({ digest: digest.digest, size, location }));
-    if (held) await feed.put(held);
-    feed.end();
-    return record;
-  }
-
-  /** Writes `body` as the blob `digest`, verified by the store; a refused copy leaves nothing behind. */
-  async #store(digest: ParsedDigest, body: ByteSource, declaredLength: number | undefined): Promise<{ location: string; size: number }> {
-    const { blobs } = this.#options;
-    if (blobs.commitWhole) return blobs.commitWhole(digest, body, declaredLength);
-    const state = await blobs.startUpload(`cache-${digest.hex.slice(0, 16)}-${this.#now()}-${++this.#uploads}`);
-    try {
-      const appended = await blobs.append(state, 0, body, declaredLength);
-      return { location: await blobs.commit(appended.state, digest, appended.size), size: appended.size };
-    } catch (error) {
-      await blobs.abort(state).catch(() => undefined);
-      throw error;
-    }
   }
 
   async #fetchManifest(upstream: Upstream, name: string, upstreamName: string, reference: string, local: StoredManifest | undefined): Promise<StoredManifest> {
