@@ -170,6 +170,38 @@ describe('PullThroughCache streamed miss', () => {
     expect(await metadata.getLinkedBlob('hub/library/app', digest)).toBeUndefined();
   });
 
+  it('holds back a chunk with bytes in it when the upstream body ends with an empty one', async () => {
+    // Prepare: wrong bytes of the right length, in two chunks and an empty one (a socket's last read can be empty).
+    const bytes = randomBytes(16 * 1024);
+    const digest = digestOf(bytes);
+    const tampered = randomBytes(bytes.length);
+    const upstream: Upstream = {
+      headManifest: async () => undefined,
+      getManifest: async () => undefined,
+      openBlob: async () => ({
+        size: tampered.length,
+        body: (async function* () {
+          yield tampered.subarray(0, 8192);
+          yield tampered.subarray(8192);
+          yield new Uint8Array();
+        })(),
+      }),
+    };
+    const { cache, metadata } = await cacheOver(upstream);
+
+    // Act
+    const opened = await cache.openBlob('hub/library/app', digest);
+    let received = 0;
+    const failure = await (async () => {
+      for await (const chunk of (opened!.read as { body: AsyncIterable<Uint8Array> }).body) received += chunk.byteLength;
+    })().catch((error: unknown) => error);
+
+    // Assess
+    expect(failure).toMatchObject({ code: 'DIGEST_INVALID' });
+    expect(received).toBe(8192);
+    expect(await metadata.getBlob(digest)).toBeUndefined();
+  });
+
   it('fails the client body and stores nothing when the upstream sends more bytes than its Content-Length', async () => {
     const bytes = randomBytes(4096);
     const digest = digestOf(bytes);
