@@ -5,6 +5,7 @@ import { digestOf, isDigest, parseDigest } from './digest.ts';
 import { blobUnknown, digestInvalid, errorMessage, isOciError, manifestUnknown, OciError } from './errors.ts';
 import { parseManifest } from './manifest.ts';
 import { isValidTag } from './names.ts';
+import { filledFrom, type ChangeContext } from './tag-history.ts';
 import type { BlobRead, BlobStore, CacheRule, CacheRuleStore, MetadataStore, Upstream } from './ports.ts';
 import { BlobFills } from './pull-through-fills.ts';
 import type { BlobInFlight, BlobRecord, StoredManifest } from './types.ts';
@@ -31,6 +32,13 @@ export interface PullThroughCacheOptions {
 
 /** How long the rules read from the store are used: how soon `ocireg cache add|rm` applies to a running registry. */
 export const CACHE_RULES_TTL_MS = 5_000;
+
+/** What storage holds for a manifest reference, and how a manifest fetched for it is stored (TagVersions.recordFill). */
+export interface CachedManifests {
+  cached(): Promise<StoredManifest | undefined>;
+  /** Stores `manifest` and points `tags` at it, each tag's change in its history with `context`. */
+  store(manifest: StoredManifest, tags: string[], context: ChangeContext): Promise<void>;
+}
 
 /** A blob miss as a {@link BlobMissPolicy} sees it: the upstream's declared size, and a URL clients may read it from. */
 export interface BlobMiss {
@@ -102,17 +110,18 @@ export class PullThroughCache {
 
   /**
    * The manifest of a cached repository: from storage when fresh enough, else from the upstream (then stored).
-   * Undefined when `name` is not under a rule. `cached` is what storage holds for the reference.
+   * Undefined when `name` is not under a rule. A tag the upstream moved is moved here with a history entry
+   * `filled from <upstream>/<name>:<tag>`, by the cache as actor.
    */
-  async getManifest(name: string, reference: string, cached: () => Promise<StoredManifest | undefined>): Promise<StoredManifest | undefined> {
+  async getManifest(name: string, reference: string, manifests: CachedManifests): Promise<StoredManifest | undefined> {
     const match = await this.ruleOf(name);
     if (!match) return undefined;
     const upstream = this.#options.upstreamFor(match.rule);
-    const local = await cached();
+    const local = await manifests.cached();
     if (isDigest(reference)) {
       if (local) return local;
       parseDigest(reference);
-      return this.#fetchManifest(upstream, name, match.upstreamName, reference, local);
+      return this.#fetchManifest(upstream, name, match, reference, local, manifests);
     }
     if (!isValidTag(reference)) return undefined;
     const key = `${name}:${reference}`;
@@ -131,7 +140,7 @@ export class PullThroughCache {
       }
       if (digest === undefined) return this.#servedStale(name, reference, local, new Error('the upstream no longer has this tag'));
     }
-    return this.#fetchManifest(upstream, name, match.upstreamName, reference, local);
+    return this.#fetchManifest(upstream, name, match, reference, local, manifests);
   }
 
   /**
@@ -219,7 +228,14 @@ export class PullThroughCache {
     return record;
   }
 
-  async #fetchManifest(upstream: Upstream, name: string, upstreamName: string, reference: string, local: StoredManifest | undefined): Promise<StoredManifest> {
+  async #fetchManifest(
+    upstream: Upstream,
+    name: string,
+    { rule, upstreamName }: { rule: CacheRule; upstreamName: string },
+    reference: string,
+    local: StoredManifest | undefined,
+    manifests: CachedManifests,
+  ): Promise<StoredManifest> {
     let fetched;
     try {
       fetched = await upstream.getManifest(upstreamName, reference);
@@ -243,7 +259,8 @@ export class PullThroughCache {
     if (parsed.artifactType !== undefined) stored.artifactType = parsed.artifactType;
     if (parsed.annotations !== undefined) stored.annotations = parsed.annotations;
     // Blobs are not required here (unlike a push): each is fetched on its first pull.
-    await this.#options.metadata.putManifest(name, stored, isDigest(reference) ? [] : [reference]);
+    const tags = isDigest(reference) ? [] : [reference];
+    await manifests.store(stored, tags, filledFrom(`${rule.upstream}/${upstreamName}:${reference}`));
     if (!isDigest(reference)) this.#checkedAt.set(`${name}:${reference}`, this.#now());
     return stored;
   }

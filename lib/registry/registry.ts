@@ -188,7 +188,8 @@ export class Registry {
   async getManifest(name: string, reference: string): Promise<StoredManifest> {
     assertName(name);
     const stored = () => byReference(reference, (digest) => this.#metadata.getManifest(name, digest), (tag) => this.#metadata.resolveTag(name, tag));
-    const manifest = (await this.#cache?.getManifest(name, reference, stored)) ?? (await stored());
+    const local = { cached: stored, store: (fetched: StoredManifest, tags: string[], context: ChangeContext) => this.versions.recordFill(name, fetched, tags, context) };
+    const manifest = (await this.#cache?.getManifest(name, reference, local)) ?? (await stored());
     if (!manifest) throw manifestUnknown(name, reference);
     return manifest;
   }

@@ -36,8 +36,16 @@ export interface TagChange {
   digest?: string;
   actor: Actor;
   userAgent?: string;
-  /** Why, when not a client's request: `removed by retention: <the rule>`. */
+  /** Why, when not a client's request: `removed by retention: <the rule>`, `filled from <upstream>/<name>:<tag>`. */
   reason?: string;
+}
+
+/** The pull-through cache, pointing a cached tag at what its upstream serves. */
+export const CACHE_ACTOR: Actor = { subject: 'cache' };
+
+/** A cache fill's change of a tag: `ocireg history` shows where it came from. */
+export function filledFrom(origin: string): ChangeContext {
+  return { actor: CACHE_ACTOR, reason: `filled from ${origin}` };
 }
 
 /** Who removes what retention rules expire: `ocireg history` shows it with the rule's reason. */

@@ -42,8 +42,7 @@ export type RollbackTarget = { to: string } | { steps: number };
  * records its changes in the tag history and publishes its event. The history entry is part of the tag's own write
  * (the metadata store's {@link HistoryWrite}): a write that fails or a crash leaves neither, and each entry's
  * `previous` is the `digest` of the entry before it. A `rollback --steps` still checks that the history ends where the
- * tag points: a tag changed by a write that records nothing (data from before the history, a pull-through cache
- * fill) is refused with TAG_CONFLICT rather than guessed at.
+ * tag points: a tag changed by a write that records nothing (data from before the history) is refused with TAG_CONFLICT rather than guessed at.
  *
  * Rollback against a concurrent push:
  * ```
@@ -86,6 +85,17 @@ export class TagVersions {
     const previous = moved.find(([, digest]) => digest !== undefined)?.[1];
     if (previous !== undefined) detail['previous-digest'] = previous;
     await this.#publish(detail, context);
+  }
+
+  /**
+   * A pull-through cache fill (pull-through-cache.ts): the upstream's manifest stored and `tags` pointed at it, each
+   * tag's change in the same write, as for a push, so a cached tag's history shows every digest the cache followed.
+   * No storage policy applies (the upstream owns these tags: an immutable-tag rule must not stop the cache following
+   * them) and no event is published (a fill is part of a pull).
+   */
+  async recordFill(name: string, manifest: StoredManifest, tags: string[], context: ChangeContext): Promise<void> {
+    const history = this.#historyWrite(context);
+    await this.#metadata.putManifest(name, manifest, tags, history ? { history } : {});
   }
 
   /** DELETE of a tag: the tag goes, its `deleted` change with it; false when there was no such tag. */

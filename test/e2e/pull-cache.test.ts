@@ -117,6 +117,12 @@ describe.each(PULL_CACHE_TARGETS)('pull-through cache on %s with a docker-regist
     expect(result.code, describeFailure(result)).toBe(0);
     expect((await fetchManifest(cache.url, 'hub/library/app', '1')).digest).toBe(second.manifestDigest);
     for (const blob of second.blobs) expect(await sameFileBytes(pulled('moved', blob.digest), blobPath(second.layout, blob.digest)), blob.digest).toBe(true);
+    // The tag's history shows both fills, by the cache, from the upstream.
+    const history = (await (await fetch(`${cache.url}/v2/hub/library/app/_ocireg/history/1`)).json()) as { changes: Array<Record<string, unknown>> };
+    expect(history.changes.map(({ action, digest, actor, reason }) => ({ action, digest, actor, reason }))).toEqual([
+      { action: 'moved', digest: second.manifestDigest, actor: { subject: 'cache' }, reason: `filled from ${hub.front.url}/library/app:1` },
+      { action: 'created', digest: first.manifestDigest, actor: { subject: 'cache' }, reason: `filled from ${hub.front.url}/library/app:1` },
+    ]);
   });
 
   it('re-checks a tag with a HEAD after the revalidation interval (no manifest GET), and a digest never', async () => {

@@ -6,6 +6,8 @@ import { CACHE_RULES_TTL_MS, PullThroughCache } from '../../lib/registry/pull-th
 import { MemoryBlobStore } from '../../lib/storage/memory/memory-blob-store.ts';
 import { MemoryCacheRuleStore } from '../../lib/storage/memory/memory-cache-rule-store.ts';
 import { MemoryMetadataStore } from '../../lib/storage/memory/memory-metadata-store.ts';
+import { MemoryTagHistoryStore } from '../../lib/storage/memory/memory-tag-history-store.ts';
+import { TagVersions } from '../../lib/registry/tag-versions.ts';
 
 /** The race "cache fill vs pull" (timeline in pull-through-cache.ts), step by step, over memory stores. */
 describe('PullThroughCache fill vs pull', () => {
@@ -290,8 +292,11 @@ describe('PullThroughCache tag revalidation', () => {
     const metadata = new MemoryMetadataStore();
     let now = 1_000_000;
     const cache = new PullThroughCache({ rules, blobs: new MemoryBlobStore(), metadata, upstreamFor: () => upstream, revalidateAfterMs: 60_000, now: () => now });
+    const history = new MemoryTagHistoryStore(metadata);
+    const versions = new TagVersions({ metadata, history });
     const stored = (reference: string) => async () => (reference.startsWith('sha256:') ? metadata.getManifest('hub/library/app', reference) : metadata.resolveTag('hub/library/app', reference));
-    const pull = (reference: string) => cache.getManifest('hub/library/app', reference, stored(reference));
+    const pull = (reference: string) =>
+      cache.getManifest('hub/library/app', reference, { cached: stored(reference), store: (manifest, tags, context) => versions.recordFill('hub/library/app', manifest, tags, context) });
 
     // Act + Assess, step by step
     expect((await pull('1'))?.digest).toBe(digest);
@@ -309,6 +314,38 @@ describe('PullThroughCache tag revalidation', () => {
     now += 10 * 60_000;
     expect((await pull(digest))?.digest).toBe(digest);
     expect(calls).toHaveLength(4);
+  });
+
+  it('records a tag the upstream moved in the tag history, by the cache, saying where it came from', async () => {
+    // Prepare: an upstream whose tag 1 points at one manifest, then at another.
+    const manifestOf = (seed: string) => Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: digestOf(Buffer.from(seed)), size: seed.length }, layers: [] }));
+    let served = manifestOf('one');
+    const upstream: Upstream = {
+      headManifest: async () => digestOf(served),
+      getManifest: async () => ({ digest: digestOf(served), mediaType: 'application/vnd.oci.image.manifest.v1+json', content: served }),
+      openBlob: async () => undefined,
+    };
+    const rules = new MemoryCacheRuleStore();
+    await rules.put({ prefix: 'hub', upstream: 'https://upstream.test' });
+    const metadata = new MemoryMetadataStore();
+    const cache = new PullThroughCache({ rules, blobs: new MemoryBlobStore(), metadata, upstreamFor: () => upstream, revalidateAfterMs: 0 });
+    const history = new MemoryTagHistoryStore(metadata);
+    const versions = new TagVersions({ metadata, history });
+    const pull = () =>
+      cache.getManifest('hub/library/app', '1', { cached: () => metadata.resolveTag('hub/library/app', '1'), store: (manifest, tags, context) => versions.recordFill('hub/library/app', manifest, tags, context) });
+
+    // Act
+    const first = await pull();
+    served = manifestOf('two');
+    const second = await pull();
+    await pull();
+
+    // Assess
+    const changes = await versions.history('hub/library/app', '1');
+    expect(changes.map(({ action, previous, digest, actor, reason }) => ({ action, previous, digest, actor, reason }))).toEqual([
+      { action: 'moved', previous: first!.digest, digest: second!.digest, actor: { subject: 'cache' }, reason: 'filled from https://upstream.test/library/app:1' },
+      { action: 'created', previous: undefined, digest: first!.digest, actor: { subject: 'cache' }, reason: 'filled from https://upstream.test/library/app:1' },
+    ]);
   });
 });
 
