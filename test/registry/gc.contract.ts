@@ -130,6 +130,45 @@ export function gcContract(backend: string, open: () => Promise<GcBackend>): voi
       expect(report.bytesFreed).toBeGreaterThanOrEqual(configA.size);
     });
 
+    it('removes many images with removals in flight at once (at most `concurrency`), and the rest pull intact', async () => {
+      // Prepare: 12 images deleted, 4 kept, all in one repository; the store counts its dooms in flight.
+      const { registry, metadata, blobs, bytesExist } = await open();
+      const name = repo('many');
+      const images = Array.from({ length: 16 }, () => image(name, [randomBlob(1500)]));
+      for (const [index, each] of images.entries()) await push(registry, each, `t${index}`);
+      const [kept, deleted] = [images.slice(0, 4), images.slice(4)];
+      for (const each of deleted) await registry.deleteManifest(name, each.manifest.digest);
+      await settle(metadata);
+      let inFlight = 0;
+      let most = 0;
+      const counted = new Proxy(metadata, {
+        get(target, property, receiver) {
+          const value = Reflect.get(target, property, receiver) as unknown;
+          if (typeof value !== 'function') return value;
+          if (property !== 'doomLink' && property !== 'doomBlob') return value.bind(target);
+          return async (...args: unknown[]) => {
+            most = Math.max(most, ++inFlight);
+            try {
+              return await (value as (...a: unknown[]) => Promise<unknown>).apply(target, args);
+            } finally {
+              inFlight--;
+            }
+          };
+        },
+      });
+      const locations = await Promise.all(deleted.map(async (each) => (await metadata.getBlob(each.blobs[1]!.digest))!.location));
+      // Act
+      const report = await runGc({ metadata: counted, blobs, graceMs: 0, concurrency: 4 });
+      // Assess
+      expect(most).toBeGreaterThan(1);
+      expect(most).toBeLessThanOrEqual(4);
+      expect(report.removals.filter((removal) => removal.kind === 'blob').map((removal) => (removal as { digest: string }).digest).sort()).toEqual(
+        deleted.flatMap((each) => each.blobs.map((blob) => blob.digest)).sort(),
+      );
+      for (const location of locations) expect(await bytesExist(location)).toBe(false);
+      for (const [index, each] of kept.entries()) await expectPullsIdentical(registry, each, `t${index}`);
+    });
+
     it('lists in a dry run exactly what the real run then removes, and the dry run changes nothing', async () => {
       // Prepare
       const { registry, metadata, blobs, bytesExist } = await open();

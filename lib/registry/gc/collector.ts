@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { BlobStore, GcStore, MetadataStore } from '../ports.ts';
 import type { BlobRecord } from '../types.ts';
+import { concurrently } from './concurrently.ts';
 import type { GcEntry } from './gc-entries.ts';
 import { bytesFreedBy, type GcRemoval, type GcReport } from './gc-report.ts';
 import { pair, type ScannedManifest, scanned } from './scanned-manifest.ts';
@@ -10,6 +11,8 @@ export const DEFAULT_GRACE_MS = 24 * 60 * 60 * 1000;
 /** Upload sessions and their storage are collected only past this age, the core's default upload lifetime. */
 export const UPLOAD_LIFETIME_MS = 24 * 60 * 60 * 1000;
 const PAGE_SIZE = 1000;
+/** Removals in flight at once: each is conditional writes of its own, so conditions, not order, keep pushes safe. */
+export const DEFAULT_GC_CONCURRENCY = 16;
 /**
  * Committed bytes no record names are collected only past this age, whatever the grace period: an upload's bytes
  * exist before its record (commit, then MetadataStore.putBlob), and on S3 an object assembled from a multipart
@@ -28,6 +31,8 @@ export interface GcRunOptions {
   deadline?: number;
   /** Manifests a retention planner deleted (or, in a dry run, would delete): their references do not count. */
   removedManifests?: { name: string; digest: string }[];
+  /** Removals in flight at once. @default {@link DEFAULT_GC_CONCURRENCY} */
+  concurrency?: number;
   /** Called once per removal, as it happens (events, logs): the one place where collected items are reported. */
   onRemoved?: (removal: GcRemoval) => void;
   now?: () => number;
@@ -130,18 +135,18 @@ export class GcRun {
     if (this.#scanCut) return;
     const present = new Set(this.#liveManifests().map((manifest) => pair(manifest.name, manifest.digest)));
     const children = new Set(this.#liveManifests().flatMap((manifest) => manifest.manifests.map((child) => pair(manifest.name, child))));
-    for (const manifest of this.#liveManifests()) {
+    const orphans = this.#liveManifests().filter((manifest) => manifest.subject !== undefined && !manifest.tagged && !present.has(pair(manifest.name, manifest.subject)));
+    const removable = orphans.filter((manifest) => !children.has(pair(manifest.name, manifest.digest)) && this.#old(manifest.storedAt));
+    await this.#each(removable, async (manifest) => {
       if (this.#pastDeadline()) return;
-      if (manifest.subject === undefined || manifest.tagged || present.has(pair(manifest.name, manifest.subject))) continue;
-      if (children.has(pair(manifest.name, manifest.digest)) || !this.#old(manifest.storedAt)) continue;
       if (!this.dryRun) {
         const { metadata } = this.#options;
-        if (!(await metadata.doomManifest(manifest.name, manifest.digest, this.runId, this.#since))) continue;
-        if (!(await metadata.dropManifest(manifest.name, manifest.digest, this.runId))) continue;
+        if (!(await metadata.doomManifest(manifest.name, manifest.digest, this.runId, this.#since))) return;
+        if (!(await metadata.dropManifest(manifest.name, manifest.digest, this.runId))) return;
       }
       this.#goneManifests.add(pair(manifest.name, manifest.digest));
       this.#report({ kind: 'manifest', name: manifest.name, digest: manifest.digest, bytes: manifest.size, reason: 'referrer of a deleted subject' });
-    }
+    });
   }
 
   /** Phase 3: repository blob links no remaining manifest of their repository references. */
@@ -149,38 +154,38 @@ export class GcRun {
     this.#assertMarked();
     if (this.#scanCut) return;
     const referenced = new Set(this.#liveManifests().flatMap((manifest) => manifest.blobs.map((digest) => pair(manifest.name, digest))));
-    for (const link of this.#found.link) {
-      const id = pair(link.name, link.digest);
-      if (referenced.has(id) || !this.#old(link.createdAt) || this.#pastDeadline()) {
+    // Every link this phase keeps is in #survivingLinks when it returns: the blob phase reads it.
+    await this.#each(this.#found.link, async (link) => {
+      if (referenced.has(pair(link.name, link.digest)) || !this.#old(link.createdAt) || this.#pastDeadline()) {
         this.#survivingLinks.add(link.digest);
-        continue;
+        return;
       }
       if (!this.dryRun) {
         const { metadata } = this.#options;
         if (!(await metadata.doomLink(link.name, link.digest, this.runId, this.#since)) || !(await metadata.dropLink(link.name, link.digest, this.runId))) {
           this.#survivingLinks.add(link.digest);
-          continue;
+          return;
         }
       }
       this.#report({ kind: 'link', name: link.name, digest: link.digest, bytes: link.size });
-    }
+    });
   }
 
   /** Phase 4: blob records no surviving link names: bytes, then records (the store orders them crash-safely). */
   async sweepBlobs(): Promise<void> {
     this.#assertMarked();
     if (this.#scanCut) return;
-    for (const record of this.#found.blob) {
-      if (this.#survivingLinks.has(record.digest) || !this.#old(record.createdAt)) continue;
+    const unlinked = this.#found.blob.filter((record) => !this.#survivingLinks.has(record.digest) && this.#old(record.createdAt));
+    await this.#each(unlinked, async (record) => {
       if (this.#pastDeadline()) return;
       let doomed: BlobRecord | undefined = record;
       if (!this.dryRun) {
         const { metadata, blobs } = this.#options;
         doomed = await metadata.doomBlob(record.digest, this.runId, this.#since);
-        if (!doomed || !(await metadata.dropBlob(doomed, this.runId, (location) => blobs.delete(location)))) continue;
+        if (!doomed || !(await metadata.dropBlob(doomed, this.runId, (location) => blobs.delete(location)))) return;
       }
       this.#report({ kind: 'blob', digest: doomed.digest, bytes: doomed.size });
-    }
+    });
   }
 
   /**
@@ -227,15 +232,15 @@ export class GcRun {
     if (this.#scanCut) return;
     const { metadata } = this.#options;
     const needed = new Set(this.#liveManifests().map((manifest) => manifest.digest));
-    for (const body of this.#found['manifest-body']) {
+    const unneeded = this.#found['manifest-body'].filter((body) => !needed.has(body.digest) && this.#old(body.changedAt));
+    await this.#each(unneeded, async (body) => {
       if (this.#pastDeadline()) return;
-      if (needed.has(body.digest) || !this.#old(body.changedAt)) continue;
       if (!this.dryRun) {
-        if (!metadata.doomManifestBody || !metadata.dropManifestBody) continue;
-        if (!(await metadata.doomManifestBody(body.digest, this.runId, this.#since)) || !(await metadata.dropManifestBody(body.digest, this.runId))) continue;
+        if (!metadata.doomManifestBody || !metadata.dropManifestBody) return;
+        if (!(await metadata.doomManifestBody(body.digest, this.runId, this.#since)) || !(await metadata.dropManifestBody(body.digest, this.runId))) return;
       }
       this.#report({ kind: 'manifest-body', digest: body.digest, bytes: body.size });
-    }
+    });
   }
 
   /** Every phase in order. */
@@ -270,6 +275,11 @@ export class GcRun {
 
   #old(createdAt: number): boolean {
     return createdAt < this.#scanStart - this.#graceMs && createdAt < this.#since;
+  }
+
+  /** One phase's removals, {@link GcRunOptions.concurrency} at a time; the phase ends when all have settled. */
+  #each<T>(items: readonly T[], work: (item: T) => Promise<void>): Promise<void> {
+    return concurrently(items, this.#options.concurrency ?? DEFAULT_GC_CONCURRENCY, work);
   }
 
   #pastDeadline(): boolean {

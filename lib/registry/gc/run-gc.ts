@@ -21,6 +21,8 @@ export interface RunGcOptions {
   graceMs?: number;
   /** Stop at this time (epoch ms); the next run continues. */
   deadline?: number;
+  /** Removals in flight at once (collector.ts). */
+  concurrency?: number;
   onRemoved?: (removal: GcRemoval) => void;
   now?: () => number;
 }
@@ -46,6 +48,7 @@ export async function runGc(options: RunGcOptions): Promise<GcReport> {
     ...(options.dryRun !== undefined ? { dryRun: options.dryRun } : {}),
     ...(options.graceMs !== undefined ? { graceMs: options.graceMs } : {}),
     ...(options.deadline !== undefined ? { deadline: options.deadline } : {}),
+    ...(options.concurrency !== undefined ? { concurrency: options.concurrency } : {}),
     ...(options.onRemoved !== undefined ? { onRemoved: options.onRemoved } : {}),
   });
   const swept = retained.complete === false ? { ...run.report(), complete: false } : await run.run();
