@@ -21,6 +21,8 @@ export const usage = `gc         apply the retention rules (ocireg policy), then
              --json               print the report as JSON
 ${STORE_USAGE}
              --bucket <name>      with --table: the deployed blob bucket (--stack reads it from the outputs)
+             --event-bus <name>   with --table: send a GC event per removal there, as the scheduled function does
+                                  (--stack reads the EventBusName output, present when the stack has events)
              --clock-tolerance <duration>
                                   with --stack/--table: how far this machine's clock may be from the registry
                                   function's (default 10m; 0s when both run on this machine, as with dev:aws)
@@ -35,6 +37,7 @@ export const run: Command = async (args) => {
       grace: { type: 'string' },
       json: { type: 'boolean', default: false },
       bucket: { type: 'string' },
+      'event-bus': { type: 'string' },
       'clock-tolerance': { type: 'string' },
     },
     strict: true,
@@ -42,13 +45,16 @@ export const run: Command = async (args) => {
   const request: GcRequest = { dryRun: values['dry-run'] === true, ...(values.grace !== undefined ? { graceMs: parseDuration(values.grace) } : {}) };
   if (values.stack !== undefined && values.table !== undefined) throw new UsageError('give --stack or --table, not both');
   const deployed = values.stack !== undefined || values.table !== undefined;
-  if (!deployed && (values.bucket !== undefined || values['clock-tolerance'] !== undefined)) throw new UsageError('--bucket and --clock-tolerance go with --stack or --table');
+  if (!deployed && (values.bucket !== undefined || values['event-bus'] !== undefined || values['clock-tolerance'] !== undefined)) {
+    throw new UsageError('--bucket, --event-bus and --clock-tolerance go with --stack or --table');
+  }
   const report = deployed
     ? await (await import('./deployed-gc.ts')).runDeployedGc(
         {
           stack: values.stack,
           table: values.table,
           bucket: values.bucket,
+          eventBus: values['event-bus'],
           region: values.region,
           ...(values['clock-tolerance'] !== undefined ? { clockToleranceMs: parseDuration(values['clock-tolerance']) } : {}),
         },

@@ -2,7 +2,7 @@ import { Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
 import type { HttpApi, HttpStage, ThrottleSettings } from 'aws-cdk-lib/aws-apigatewayv2';
 import type { ICertificate } from 'aws-cdk-lib/aws-certificatemanager';
 import type { Table } from 'aws-cdk-lib/aws-dynamodb';
-import { Schedule } from 'aws-cdk-lib/aws-events';
+import { Schedule, type IEventBus } from 'aws-cdk-lib/aws-events';
 import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import type { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
@@ -157,6 +157,8 @@ export class OciRegistry extends Construct {
   readonly signingKey: Secret | undefined;
   /** Scheduled garbage collection; undefined with `gcSchedule: false`. */
   readonly gc: RegistryGc | undefined;
+  /** Where registry events go (docs/events.md); undefined without `eventBus` or `webhooks`. */
+  readonly eventBus: IEventBus | undefined;
   /** The pull-through cache's copy function and secret access (lib/infra/registry-cache.ts). */
   readonly cache: RegistryCache;
   /** `https://…` without a trailing slash: the custom domain when given, else the execute-api endpoint. */
@@ -224,6 +226,7 @@ export class OciRegistry extends Construct {
     const eventBus = props.eventBus ?? (props.webhooks?.length ? 'default' : undefined);
     const events = eventBus === undefined ? undefined : new RegistryEvents(this, 'Events', { role, bus: eventBus, ...(props.webhooks ? { webhooks: props.webhooks } : {}) });
     if (events) environment.EVENT_BUS_NAME = events.bus.eventBusName;
+    this.eventBus = events?.bus;
     // The pull-through cache: its rules' upstream credentials (lib/infra/registry-cache.ts).
     this.cache = new RegistryCache(this, 'Cache', { table: this.table, bucket: this.bucket, role, environment, logRetention });
     if (props.cacheRevalidate !== undefined) environment.CACHE_REVALIDATE_SECONDS = String(props.cacheRevalidate.toSeconds());

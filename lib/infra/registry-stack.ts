@@ -4,7 +4,7 @@ import type { Construct } from 'constructs';
 import { OciRegistry, type OciRegistryProps } from './oci-registry.ts';
 
 /** Output keys the admin CLI reads (`--stack`): see lib/storage/dynamodb/deployed-identity-store.ts. */
-export const STACK_OUTPUTS = { url: 'RegistryUrl', table: 'TableName', bucket: 'BucketName' } as const;
+export const STACK_OUTPUTS = { url: 'RegistryUrl', table: 'TableName', bucket: 'BucketName', eventBus: 'EventBusName' } as const;
 
 export interface RegistryStackProps extends StackProps {
   /**
@@ -32,5 +32,8 @@ export class RegistryStack extends Stack {
     new CfnOutput(this, STACK_OUTPUTS.url, { value: this.registry.url, description: 'Registry URL: docker login <host>, docker push <host>/<name>:<tag>' });
     new CfnOutput(this, STACK_OUTPUTS.table, { value: this.registry.table.tableName, description: 'Metadata and identity table (ocireg users/tokens/grants --table)' });
     new CfnOutput(this, STACK_OUTPUTS.bucket, { value: this.registry.bucket.bucketName, description: 'Blob bucket' });
+    if (this.registry.eventBus) {
+      new CfnOutput(this, STACK_OUTPUTS.eventBus, { value: this.registry.eventBus.eventBusName, description: 'Event bus of registry events (ocireg gc --stack sends its GC events there)' });
+    }
   }
 }

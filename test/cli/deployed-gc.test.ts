@@ -1,21 +1,26 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDevAws, type DevAws } from '../../bin/dev-aws.ts';
 import { LOCAL_CREDENTIALS, LOCAL_REGION } from '../../lib/dev/aws-local.ts';
+import { formatRemoval } from '../../lib/cli/gc-output.ts';
 import type { GcRemoval, GcReport } from '../../lib/registry/gc/gc-report.ts';
 import { image, type TestImage } from '../registry/gc.contract.ts';
 import { randomBlob } from '../support/builders.ts';
 import { OCIREG_CLI } from '../support/registry-server.ts';
 import { runTool } from '../support/tools.ts';
+import { startEventBridgeRecorder, type EventBridgeRecorder } from '../support/event-bridge-recorder.ts';
 
 /**
  * `ocireg gc --table/--bucket` as an administrator runs it against a deployed registry, here dev:aws (the
  * production handler behind the emulated HTTP API, DynamoDB Local, s3rver): over HTTP pushes, while pushes go on.
  */
 let dev: DevAws;
+let bus: EventBridgeRecorder;
 beforeAll(async () => {
   dev = await startDevAws({ logLevel: 'SILENT' });
+  bus = await startEventBridgeRecorder();
 }, 120_000);
 afterAll(async () => {
+  await bus?.close();
   await dev?.stop();
 });
 
@@ -25,6 +30,7 @@ function ocireg(...args: string[]) {
     env: {
       AWS_ENDPOINT_URL_DYNAMODB: dev.endpoints.dynamo,
       AWS_ENDPOINT_URL_S3: dev.endpoints.s3,
+      AWS_ENDPOINT_URL_EVENTBRIDGE: bus.endpoint,
       AWS_ACCESS_KEY_ID: LOCAL_CREDENTIALS.accessKeyId,
       AWS_SECRET_ACCESS_KEY: LOCAL_CREDENTIALS.secretAccessKey,
       AWS_REGION: LOCAL_REGION,
@@ -73,7 +79,9 @@ async function expectPullsOverHttp(pulled: TestImage, tag: string): Promise<void
   }
 }
 
-const mine = (removals: GcRemoval[], pushed: TestImage) => removals.filter((removal) => 'digest' in removal && pushed.blobs.some((blob) => blob.digest === removal.digest));
+/** The removals of `pushed`'s blobs, in a fixed order (a run removes 16 at a time: its report is in completion order). */
+const mine = (removals: GcRemoval[], pushed: TestImage) =>
+  removals.filter((removal) => 'digest' in removal && pushed.blobs.some((blob) => blob.digest === removal.digest)).map(formatRemoval).sort();
 
 describe('ocireg gc --table --bucket (dev:aws)', () => {
   it("removes a deleted image's blobs, bytes included, lists the same in a dry run, and the other image pulls intact", async () => {
@@ -110,6 +118,26 @@ describe('ocireg gc --table --bucket (dev:aws)', () => {
     // Assess
     expect(run.complete && again.complete).toBe(true);
     for (const [index, pushed] of pushes.entries()) await expectPullsOverHttp(pushed, `v${index}`);
+  });
+
+  it('sends one GC event per removal to --event-bus, as the scheduled function does, and none in a dry run', async () => {
+    // Prepare
+    const gone = image('cli-events/gone');
+    await pushOverHttp(gone, 'v1');
+    expect((await fetch(`${dev.url}/v2/${gone.name}/manifests/${gone.manifest.digest}`, { method: 'DELETE' })).status).toBe(202);
+    bus.recorded.length = 0;
+    // Act
+    const dry = await gcJson('--grace', '0s', '--dry-run', '--event-bus', 'ocireg-bus');
+    const sentInDryRun = bus.recorded.length;
+    const real = await gcJson('--grace', '0s', '--event-bus', 'ocireg-bus');
+    // Assess: one PutEvents of one entry for each link of the image (blob records belong to no repository)
+    expect(mine(dry.removals, gone).length).toBeGreaterThan(0);
+    expect(sentInDryRun).toBe(0);
+    const links = real.removals.filter((removal) => removal.kind === 'link' || removal.kind === 'manifest');
+    expect(bus.recorded.map((request) => [request.target, request.body.Entries.length])).toEqual(links.map(() => ['AWSEvents.PutEvents', 1]));
+    const details: Array<Record<string, string>> = bus.recorded.map((request) => ({ ...(JSON.parse(request.body.Entries[0]!.Detail) as Record<string, string>), bus: request.body.Entries[0]!.EventBusName }));
+    expect(details.filter((detail) => detail['repository-name'] === gone.name).map((detail) => detail['image-digest']).sort()).toEqual(gone.blobs.map((blob) => blob.digest).sort());
+    for (const detail of details) expect(detail).toMatchObject({ bus: 'ocireg-bus', 'action-type': 'GC', result: 'SUCCESS' });
   });
 
   it('asks for the bucket with --table, naming it', async () => {

@@ -178,6 +178,15 @@ describe('RegistryStack template', () => {
     expect(outputs.BucketName!.Value).toEqual({ Ref: bucketId });
     expect(JSON.stringify(outputs.RegistryUrl!.Value)).toContain('execute-api');
   });
+
+  it('outputs the event bus name when the registry sends events (ocireg gc --stack sends its GC events there)', () => {
+    const created = synthesize({ registry: { eventBus: 'create' } });
+    const onDefault = synthesize({ registry: { eventBus: 'default' } });
+
+    const busId = created.stack.getLogicalId(created.stack.registry.eventBus!.node.defaultChild as never);
+    expect(created.template.findOutputs(STACK_OUTPUTS.eventBus)[STACK_OUTPUTS.eventBus]!.Value).toEqual({ Ref: busId });
+    expect(onDefault.template.findOutputs(STACK_OUTPUTS.eventBus)[STACK_OUTPUTS.eventBus]!.Value).toBe('default');
+  });
 });
 
 describe('OciRegistry options', () => {

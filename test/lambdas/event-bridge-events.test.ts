@@ -1,4 +1,3 @@
-import { createServer, type Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAwsRegistryApp } from '../../lambdas/registry-api.ts';
 import { LOCAL_CREDENTIALS, LOCAL_REGION, startAwsLocal, type AwsLocal } from '../../lib/dev/aws-local.ts';
@@ -6,6 +5,7 @@ import { MediaType } from '../../lib/registry/manifest.ts';
 import { createEventBridgeClient } from '../../lib/storage/aws-clients.ts';
 import { createLocalResources, resourceNames } from '../../lib/storage/aws-resources.ts';
 import { call } from '../support/app-client.ts';
+import { startEventBridgeRecorder, type EventBridgeRecorder, type RecordedPutEvents } from '../support/event-bridge-recorder.ts';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { createGcHandler } from '../../lambdas/gc.ts';
 import { Registry } from '../../lib/registry/registry.ts';
@@ -19,35 +19,21 @@ import { imageManifest, randomBlob } from '../support/builders.ts';
  * The AWS event path without an EventBridge emulator: the production app's EventBridge client points at a loopback
  * endpoint that records each AWS JSON request (X-Amz-Target) and answers as PutEvents does. Only the endpoint differs.
  */
-interface Recorded {
-  target: string;
-  body: { Entries: Array<{ EventBusName: string; Source: string; DetailType: string; Detail: string }> };
-}
-
 let aws: AwsLocal;
-let recorder: Server;
+let recorder: EventBridgeRecorder;
 let endpoint: string;
-const recorded: Recorded[] = [];
+let recorded: RecordedPutEvents[];
 const names = resourceNames('ocireg-events');
 
 beforeAll(async () => {
   aws = await startAwsLocal();
   await createLocalResources(aws.dynamo, aws.s3, names);
-  recorder = createServer((request, response) => {
-    const chunks: Buffer[] = [];
-    request.on('data', (chunk: Buffer) => chunks.push(chunk));
-    request.on('end', () => {
-      const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as Recorded['body'];
-      recorded.push({ target: String(request.headers['x-amz-target']), body });
-      response.writeHead(200, { 'content-type': 'application/x-amz-json-1.1' }).end(JSON.stringify({ FailedEntryCount: 0, Entries: body.Entries.map((_, index) => ({ EventId: `e${index}` })) }));
-    });
-  });
-  await new Promise<void>((resolve) => recorder.listen(0, '127.0.0.1', resolve));
-  endpoint = `http://127.0.0.1:${(recorder.address() as { port: number }).port}`;
+  recorder = await startEventBridgeRecorder();
+  ({ endpoint, recorded } = recorder);
 }, 120_000);
 
 afterAll(async () => {
-  await new Promise<void>((resolve) => recorder?.close(() => resolve()));
+  await recorder?.close();
   await aws?.stop();
 });
 
