@@ -55,6 +55,11 @@ export class HttpTransport {
     this.#idleTimeoutMs = options.idleTimeoutMs ?? 120_000;
   }
 
+  /** How long a socket may stay silent before the exchange fails. */
+  get idleTimeoutMs(): number {
+    return this.#idleTimeoutMs;
+  }
+
   /** Sends a request and reads the whole answer; NetworkError when the connection fails, breaks or goes idle. */
   send(call: HttpCall): Promise<HttpResult> {
     return new Promise<HttpResult>((resolve, reject) => {

@@ -14,9 +14,6 @@ const MANIFEST_ACCEPT = [
   'application/vnd.docker.distribution.manifest.v2+json',
 ].join(', ');
 
-/** A blob body with no byte for this long is abandoned. */
-const BLOB_IDLE_TIMEOUT_MS = 120_000;
-
 /** When a 429 names no Retry-After, the client is told to come back in this many seconds. */
 const DEFAULT_RETRY_AFTER_SECONDS = 60;
 
@@ -36,10 +33,13 @@ const DEFAULT_RETRY_AFTER_SECONDS = 60;
 export class HttpUpstream implements Upstream {
   readonly #client: RegistryClient;
   readonly #rule: CacheRule;
+  /** A blob body with no byte for this long is abandoned: the transport's idle timeout. */
+  readonly #blobIdleTimeoutMs: number;
 
   constructor(rule: CacheRule, transport = new HttpTransport()) {
     const base = new URL(rule.upstream);
     this.#rule = rule;
+    this.#blobIdleTimeoutMs = transport.idleTimeoutMs;
     this.#client = new RegistryClient({
       registry: base.host,
       plainHttp: base.protocol === 'http:',
@@ -75,8 +75,10 @@ export class HttpUpstream implements Upstream {
     }
     if (status !== 200) throw this.#translate(name, errorOf('GET', this.#client.url(`/v2/${name}/blobs/${digest}`), { status, headers: response.headers, body: await smallBody(response), url: this.#client.base }));
     // The transport stops timing once the head arrived; a cache fill that others wait for must not hang on a body
-    // that stopped coming: a socket idle this long fails the copy (nothing is stored, waiters get UNAVAILABLE).
-    response.setTimeout(BLOB_IDLE_TIMEOUT_MS, () => response.destroy(new NetworkError(`the upstream sent nothing of ${name}@${digest} for ${BLOB_IDLE_TIMEOUT_MS / 1000} s`)));
+    // that stopped coming: a socket idle as long as the transport allows (default 120 s) fails the copy (nothing is
+    // stored, waiters get UNAVAILABLE).
+    const idle = this.#blobIdleTimeoutMs;
+    response.setTimeout(idle, () => response.destroy(new NetworkError(`the upstream sent nothing of ${name}@${digest} for ${idle / 1000} s`)));
     const length = headerValue(response.headers, 'content-length');
     return { size: length === undefined ? undefined : Number(length), body: translated(response, (error) => this.#translate(name, error)) };
   }

@@ -100,6 +100,34 @@ describe('HttpUpstream failures', () => {
     expect(failure).toMatchObject({ code: 'UNAVAILABLE', message: expect.stringContaining('while fetching library/app') });
   });
 
+  it('abandons a blob body that stops coming after the transport\'s idle timeout, as UNAVAILABLE', async () => {
+    // Prepare: an upstream that declares 1000 bytes, sends 10 and then nothing, keeping the connection open.
+    const sockets: Array<{ destroy(): void }> = [];
+    const server = createServer((_request, response) => {
+      response.writeHead(200, { 'content-length': '1000' });
+      response.write(Buffer.alloc(10));
+      if (response.socket) sockets.push(response.socket);
+    });
+    servers.push(server);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const upstream = new HttpUpstream({ prefix: 'hub', upstream: `http://127.0.0.1:${(server.address() as AddressInfo).port}` }, new HttpTransport({ idleTimeoutMs: 300 }));
+
+    try {
+      // Act
+      const opened = await upstream.openBlob('library/app', `sha256:${'d'.repeat(64)}`);
+      let received = 0;
+      const failure = await (async () => {
+        for await (const chunk of opened!.body) received += chunk.byteLength;
+      })().catch((error: unknown) => error);
+
+      // Assess
+      expect(received).toBe(10);
+      expect(failure).toMatchObject({ code: 'UNAVAILABLE', message: expect.stringContaining('sent nothing of library/app@sha256:dddd') });
+    } finally {
+      for (const socket of sockets) socket.destroy();
+    }
+  });
+
   it('answers an empty digest for a HEAD without Docker-Content-Digest, so the cache fetches rather than keeps a stale tag', async () => {
     const upstream = upstreamAt(await answering(200));
 
