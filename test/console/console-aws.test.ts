@@ -127,6 +127,8 @@ describe('web console on the AWS path', () => {
       expect((await tableText(w.page, 'referrers'))[0]!.slice(0, 2)).toEqual(['attestation', 'application/vnd.in-toto+json']);
       await w.page.waitForSelector('#config dl');
       const config = await w.page.$eval('#config dl', (dl) => dl.textContent);
+      expect(config).toContain('Created2026-11-27 10:00');
+      expect(config).toContain('Platformlinux/amd64');
       expect(config).toContain('Entrypoint/usr/bin/app--serve');
       expect(config).toMatch(/SEED=(first|second)/);
       expect(config).toContain('org.opencontainers.image.source=https://example.test/app');

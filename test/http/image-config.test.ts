@@ -6,8 +6,9 @@ import { blobOf, imageManifest, randomBlob, type Blob } from '../support/builder
 
 /**
  * `GET /v2/<name>/_ocireg/config/<digest>`: the console's way to an image config where a blob GET is a redirect to
- * another origin. Over memory stores here; the S3 read (BlobStore.readBytes) is in the blob store contract, and the
- * console on dev:aws shows a config read this way (test/console/console-aws.test.ts).
+ * another origin. Over memory stores here; the S3 read (BlobStore.readBytes) is in the blob store contract, the same
+ * answers over HTTP on `ocireg serve` and dev:aws in test/e2e/image-config.test.ts, and the console on dev:aws shows
+ * a config read this way (test/console/console-aws.test.ts).
  */
 describe('GET /v2/<name>/_ocireg/config/<digest>', () => {
   async function pushed() {
