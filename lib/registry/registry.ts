@@ -1,6 +1,6 @@
 import { BlobUploads, type BlobUploadsOptions } from './blob-uploads.ts';
 import { digestOf, isDigest, parseDigest } from './digest.ts';
-import { blobUnknown, digestInvalid, manifestBlobUnknown, manifestUnknown, sizeInvalid, unsupported } from './errors.ts';
+import { blobUnknown, digestInvalid, manifestBlobUnknown, manifestUnknown, OciError, sizeInvalid, unsupported } from './errors.ts';
 import { readAll } from './bytes.ts';
 import { listReferrers, listRepositories, listTags } from './listings.ts';
 import { parseManifest, readManifestBody } from './manifest.ts';
@@ -126,16 +126,19 @@ export class Registry {
   /**
    * The bytes of a small blob of `name`, read here even where a pull is a redirect (the console reads image configs
    * so: its page may not follow a redirect to S3). BLOB_UNKNOWN as for a pull; SIZE_INVALID over `maxBytes`, decided
-   * from the record before any byte is read.
+   * from the record before any byte is read. The bytes are checked against `digest` (UNKNOWN when storage changed
+   * them): a browser reading them does not verify them as a registry client would.
    */
   async readSmallBlob(name: string, digest: string, maxBytes: number): Promise<Uint8Array> {
     const record = await this.statBlob(name, digest);
     if (record.size > maxBytes) throw sizeInvalid(`blob ${digest} has ${record.size} bytes; at most ${maxBytes} are read here`, { digest, size: record.size, maxBytes });
     if (record.location === undefined) throw copiedElsewhere(name, digest);
-    if (this.#blobs.readBytes) return this.#blobs.readBytes(record.location);
-    const read = await this.#blobs.read(record.location);
+    const read = this.#blobs.readBytes ? { kind: 'bytes' as const, bytes: await this.#blobs.readBytes(record.location) } : await this.#blobs.read(record.location);
     if (read.kind === 'redirect') throw unsupported('this storage cannot read a blob here; pull it instead', { digest });
-    return readAll(read.body);
+    const bytes = read.kind === 'bytes' ? read.bytes : await readAll(read.body);
+    const actual = digestOf(bytes, parseDigest(digest).algorithm);
+    if (actual !== digest) throw new OciError('UNKNOWN', `the stored bytes of blob ${digest} do not match its digest`, { name, digest, actual });
+    return bytes;
   }
 
   /** Where a HEAD of a blob found by {@link statBlob} is redirected, or undefined to answer it from the record. */

@@ -1,4 +1,7 @@
 import { createHash } from 'node:crypto';
+import { readdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDevAws, type DevAws } from '../../bin/dev-aws.ts';
 import { MAX_CONFIG_BYTES } from '../../lib/http/image-config.ts';
@@ -18,6 +21,8 @@ interface Deployment {
   url: string;
   /** `ocireg <args> --data-dir …` or `… --table …`. */
   admin(...args: string[]): Promise<{ stdout: string }>;
+  /** Overwrites the stored bytes of a blob behind the registry's back (a disk or bucket gone wrong). */
+  corrupt(blob: { name: string; digest: string; bearer: string }, bytes: Uint8Array): Promise<void>;
   stop(): Promise<unknown>;
 }
 
@@ -111,6 +116,26 @@ function configStory(label: string, start: () => Promise<Deployment>) {
       expect(await res.json()).toMatchObject({ os: 'linux', architecture: 'amd64', config: { Labels: { 'org.opencontainers.image.source': 'https://example.test/app' } } });
     });
 
+    it('answers a 500 UNKNOWN, not the bytes, when the stored bytes no longer match the digest', async () => {
+      // Prepare
+      const alice: Target = { url: deployment.url, user: as('alice') };
+      const victim = await pushImage(alice, 'team/corrupt', 'v1');
+      const bearer = await token(deployment.url, 'repository:team/corrupt:pull', as('alice'));
+      const path = `/v2/team/corrupt/_ocireg/config/${victim.config.digest}`;
+      const before = await get(path, bearer);
+      const altered = new TextEncoder().encode(JSON.stringify({ os: 'evil', pad: '' }).padEnd(victim.config.size, ' '));
+      await deployment.corrupt({ name: 'team/corrupt', digest: victim.config.digest, bearer }, altered);
+      // Act
+      const after = await get(path, bearer);
+      // Assess
+      expect(before.status).toBe(200);
+      expect(after.status).toBe(500);
+      const error = ((await after.json()) as { errors: { code: string; message: string; detail: { actual: string } }[] }).errors[0]!;
+      expect(error.code).toBe('UNKNOWN');
+      expect(error.message).toContain('do not match its digest');
+      expect(error.detail.actual).toBe(sha256(altered));
+    });
+
     it('refuses an unknown digest (404), a layer or a JSON array (405) and a blob over 1 MiB (400) with OCI errors', async () => {
       // Prepare
       const bearer = await token(deployment.url, 'repository:team/app:pull', as('alice'));
@@ -142,6 +167,14 @@ configStory('ocireg serve --auth', async () => {
   return {
     url: server.url,
     admin: (...args) => runOk(process.execPath, [OCIREG_CLI, ...args, '--data-dir', server.dataDir]),
+    // lib/storage/fs/keys.ts: blobs/<alg>/<hex[0:2]>/<hex>.<uploadId>
+    async corrupt({ digest }, bytes) {
+      const [algorithm, hex] = digest.split(':') as [string, string];
+      const folder = join(server.dataDir, 'blobs', algorithm, hex.slice(0, 2));
+      const files = (await readdir(folder)).filter((file) => file.startsWith(hex));
+      expect(files).toHaveLength(1);
+      await writeFile(join(folder, files[0]!), bytes);
+    },
     stop: () => server.stop(),
   };
 });
@@ -151,6 +184,15 @@ configStory('dev:aws --auth', async () => {
   return {
     url: dev.url,
     admin: (...args) => runOk(process.execPath, [OCIREG_CLI, ...args, '--table', dev.names.table], { env: awsAdminEnv(dev.endpoints.dynamo) }),
+    // The object a blob GET redirects to (path-style presigned URL: /<bucket>/<key>), written again with a checksum
+    // of its own, so only the registry's digest check can tell.
+    async corrupt({ name, digest, bearer }, bytes) {
+      const res = await fetch(`${dev.url}/v2/${name}/blobs/${digest}`, { redirect: 'manual', headers: { authorization: `Bearer ${bearer}` } });
+      expect(res.status).toBe(307);
+      const [bucket, ...key] = decodeURIComponent(new URL(res.headers.get('location')!).pathname).slice(1).split('/');
+      expect(bucket).toBe(dev.names.bucket);
+      await dev.local.s3.send(new PutObjectCommand({ Bucket: bucket, Key: key.join('/'), Body: bytes }));
+    },
     stop: () => dev.stop(),
   };
 });
