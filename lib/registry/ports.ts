@@ -312,6 +312,11 @@ export interface GcStore {
    * that exists for the whole scan is listed once; one written meanwhile may or may not be.
    */
   scan(cursor: string | undefined, limit: number): Promise<ScanPage<GcEntry>>;
+  /**
+   * Cursors that split one scan into `segments` chains the collector follows side by side, each with `scan` to its
+   * end; together they list what one chain from `undefined` lists. Absent: one chain.
+   */
+  scanStarts?(segments: number): string[];
   /** Dooms the link unless it is absent, already doomed, or referenced at or after `since`; true when doomed. */
   doomLink(name: string, digest: string, runId: string, since: number): Promise<boolean>;
   /** Deletes the link if `runId` still dooms it (a re-link replaced it otherwise); true when deleted. */

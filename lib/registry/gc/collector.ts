@@ -2,15 +2,14 @@ import { randomUUID } from 'node:crypto';
 import type { BlobStore, GcStore, MetadataStore } from '../ports.ts';
 import type { BlobRecord } from '../types.ts';
 import { concurrently } from './concurrently.ts';
-import type { GcEntry } from './gc-entries.ts';
 import { bytesFreedBy, type GcRemoval, type GcReport } from './gc-report.ts';
-import { pair, type ScannedManifest, scanned } from './scanned-manifest.ts';
+import { ScanMarks } from './scan-marks.ts';
+import { pair, type ScannedManifest } from './scanned-manifest.ts';
 
 /** Default grace period: nothing younger than this is collected (an image being pushed has blobs and no manifest yet). */
 export const DEFAULT_GRACE_MS = 24 * 60 * 60 * 1000;
 /** Upload sessions and their storage are collected only past this age, the core's default upload lifetime. */
 export const UPLOAD_LIFETIME_MS = 24 * 60 * 60 * 1000;
-const PAGE_SIZE = 1000;
 /** Removals in flight at once: each is conditional writes of its own, so conditions, not order, keep pushes safe. */
 export const DEFAULT_GC_CONCURRENCY = 16;
 /**
@@ -78,18 +77,8 @@ export class GcRun {
   #scanStart = 0;
   #since = 0;
   #marked = false;
-  #scanCut = false;
   #complete = true;
-  readonly #manifests: ScannedManifest[] = [];
-  /** Everything else the scan found, by kind. */
-  readonly #found: { [K in Exclude<GcEntry['kind'], 'manifest'>]: Extract<GcEntry, { kind: K }>[] } = {
-    link: [],
-    blob: [],
-    upload: [],
-    bytes: [],
-    'upload-data': [],
-    'manifest-body': [],
-  };
+  readonly #marks = new ScanMarks();
   readonly #goneManifests = new Set<string>();
   readonly #survivingLinks = new Set<string>();
 
@@ -103,26 +92,14 @@ export class GcRun {
   }
 
   /**
-   * Phase 1: note the scan's start, then page through everything stored. Every entry is kept in memory (a
-   * manifest as its references, not its content) until the run ends.
+   * Phase 1: note the scan's start, then page through everything stored (scan-marks.ts; a DynamoDB table in the
+   * segments of a parallel Scan). Every entry is kept in memory (a manifest as its references, not its content)
+   * until the run ends.
    */
   async mark(): Promise<void> {
     this.#scanStart = this.#now();
     this.#since = this.#scanStart - this.#options.metadata.clockToleranceMs;
-    let cursor: string | undefined;
-    do {
-      // A partial scan proves nothing unreferenced: past the deadline the run sweeps nothing (complete: false).
-      if (this.#pastDeadline()) {
-        this.#scanCut = true;
-        break;
-      }
-      const page = await this.#options.metadata.scan(cursor, PAGE_SIZE);
-      for (const entry of page.items) {
-        if (entry.kind === 'manifest') this.#manifests.push(scanned(entry));
-        else (this.#found[entry.kind] as GcEntry[]).push(entry);
-      }
-      cursor = page.cursor;
-    } while (cursor !== undefined);
+    await this.#marks.read(this.#options.metadata, () => this.#pastDeadline());
     this.#marked = true;
   }
 
@@ -132,7 +109,7 @@ export class GcRun {
    */
   async sweepReferrers(): Promise<void> {
     this.#assertMarked();
-    if (this.#scanCut) return;
+    if (this.#marks.cut) return;
     const present = new Set(this.#liveManifests().map((manifest) => pair(manifest.name, manifest.digest)));
     const children = new Set(this.#liveManifests().flatMap((manifest) => manifest.manifests.map((child) => pair(manifest.name, child))));
     const orphans = this.#liveManifests().filter((manifest) => manifest.subject !== undefined && !manifest.tagged && !present.has(pair(manifest.name, manifest.subject)));
@@ -152,10 +129,10 @@ export class GcRun {
   /** Phase 3: repository blob links no remaining manifest of their repository references. */
   async sweepLinks(): Promise<void> {
     this.#assertMarked();
-    if (this.#scanCut) return;
+    if (this.#marks.cut) return;
     const referenced = new Set(this.#liveManifests().flatMap((manifest) => manifest.blobs.map((digest) => pair(manifest.name, digest))));
     // Every link this phase keeps is in #survivingLinks when it returns: the blob phase reads it.
-    await this.#each(this.#found.link, async (link) => {
+    await this.#each(this.#marks.found.link, async (link) => {
       if (referenced.has(pair(link.name, link.digest)) || !this.#old(link.createdAt) || this.#pastDeadline()) {
         this.#survivingLinks.add(link.digest);
         return;
@@ -174,8 +151,8 @@ export class GcRun {
   /** Phase 4: blob records no surviving link names: bytes, then records (the store orders them crash-safely). */
   async sweepBlobs(): Promise<void> {
     this.#assertMarked();
-    if (this.#scanCut) return;
-    const unlinked = this.#found.blob.filter((record) => !this.#survivingLinks.has(record.digest) && this.#old(record.createdAt));
+    if (this.#marks.cut) return;
+    const unlinked = this.#marks.found.blob.filter((record) => !this.#survivingLinks.has(record.digest) && this.#old(record.createdAt));
     await this.#each(unlinked, async (record) => {
       if (this.#pastDeadline()) return;
       let doomed: BlobRecord | undefined = record;
@@ -194,11 +171,11 @@ export class GcRun {
    */
   async sweepUploads(): Promise<void> {
     this.#assertMarked();
-    if (this.#scanCut) return;
+    if (this.#marks.cut) return;
     const { metadata, blobs } = this.#options;
     const uploadAge = Math.max(this.#graceMs, UPLOAD_LIFETIME_MS);
-    const sessions = new Set(this.#found.upload.map((upload) => upload.uploadId));
-    for (const upload of this.#found.upload) {
+    const sessions = new Set(this.#marks.found.upload.map((upload) => upload.uploadId));
+    for (const upload of this.#marks.found.upload) {
       if (this.#pastDeadline()) return;
       if (this.#scanStart - upload.createdAt <= uploadAge) continue;
       if (!this.dryRun) {
@@ -207,15 +184,15 @@ export class GcRun {
       }
       this.#report({ kind: 'upload', name: upload.name, uploadId: upload.uploadId, bytes: 0 });
     }
-    for (const data of this.#found['upload-data']) {
+    for (const data of this.#marks.found['upload-data']) {
       if (this.#pastDeadline()) return;
       if (sessions.has(data.uploadId) || this.#since - data.changedAt <= uploadAge) continue;
       // The filesystem store's upload state is { uploadId } (the only backend that lists upload data).
       if (!this.dryRun) await blobs.abort({ uploadId: data.uploadId });
       this.#report({ kind: 'upload', uploadId: data.uploadId, bytes: data.size });
     }
-    const named = new Set(this.#found.blob.map((record) => record.location));
-    for (const bytes of this.#found.bytes) {
+    const named = new Set(this.#marks.found.blob.map((record) => record.location));
+    for (const bytes of this.#marks.found.bytes) {
       if (this.#pastDeadline()) return;
       if (named.has(bytes.location) || this.#since - bytes.changedAt <= Math.max(this.#graceMs, STRAY_BYTES_MIN_AGE_MS)) continue;
       if (!this.dryRun) await blobs.delete(bytes.location);
@@ -229,10 +206,10 @@ export class GcRun {
    */
   async sweepManifestBodies(): Promise<void> {
     this.#assertMarked();
-    if (this.#scanCut) return;
+    if (this.#marks.cut) return;
     const { metadata } = this.#options;
     const needed = new Set(this.#liveManifests().map((manifest) => manifest.digest));
-    const unneeded = this.#found['manifest-body'].filter((body) => !needed.has(body.digest) && this.#old(body.changedAt));
+    const unneeded = this.#marks.found['manifest-body'].filter((body) => !needed.has(body.digest) && this.#old(body.changedAt));
     await this.#each(unneeded, async (body) => {
       if (this.#pastDeadline()) return;
       if (!this.dryRun) {
@@ -264,13 +241,13 @@ export class GcRun {
       removals,
       bytesFreed: bytesFreedBy(removals),
       objectsDeleted: removals.length,
-      scanned: { manifests: this.#manifests.length, links: this.#found.link.length, blobs: this.#found.blob.length, uploads: this.#found.upload.length },
+      scanned: { manifests: this.#marks.manifests.length, links: this.#marks.found.link.length, blobs: this.#marks.found.blob.length, uploads: this.#marks.found.upload.length },
       durationMs: this.#now() - this.#startedAt,
     };
   }
 
   #liveManifests(): ScannedManifest[] {
-    return this.#manifests.filter((manifest) => !this.#goneManifests.has(pair(manifest.name, manifest.digest)));
+    return this.#marks.manifests.filter((manifest) => !this.#goneManifests.has(pair(manifest.name, manifest.digest)));
   }
 
   #old(createdAt: number): boolean {

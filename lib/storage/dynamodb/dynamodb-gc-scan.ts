@@ -10,8 +10,11 @@ const REPOSITORY = 'REPO#';
 const BLOB = 'BLOB#';
 const UPLOAD = 'UPLOAD#';
 
-/** Where a scan stands: in the table (after `start`), then in the objects (after `cursor`). */
-type Position = { phase: 'table'; start?: Item } | { phase: 'objects'; cursor?: string };
+/**
+ * Where a scan stands: in the table (after `start`; in segment `segment` of `of` for a parallel scan), then in the
+ * objects (after `cursor`). Of a parallel scan's chains, segment 0 goes on into the objects, the others end.
+ */
+type Position = { phase: 'table'; start?: Item; segment?: number; of?: number } | { phase: 'objects'; cursor?: string };
 
 /**
  * The garbage-collection scan of the metadata table (GcStore.scan): one strongly consistent Scan page per call,
@@ -19,6 +22,9 @@ type Position = { phase: 'table'; start?: Item } | { phase: 'objects'; cursor?: 
  * and the rest are not garbage-collection entries), then the pages of `objects` (the bucket: stray blob bytes and
  * manifest bodies, lib/storage/s3/s3-object-scan.ts). The cursor carries the position across calls, so a scheduled
  * run could page through a table of any size; it is opaque to the collector.
+ *
+ * `scanStarts` splits the table into the segments of a parallel Scan (DynamoDB reads them side by side; each item
+ * is in exactly one segment), so a large table is scanned in a fraction of the time.
  *
  * A manifest entry's `tagged` asks one Query of the repository's tags (projected to their digests) per repository
  * on the page: tag items sort after manifest items in a partition, so a page cannot see them itself.
@@ -40,11 +46,21 @@ export class DynamoDbGcScan {
       const page = await this.#objects!.scan(at.cursor, limit);
       return { items: page.items, cursor: page.cursor === undefined ? undefined : encode({ phase: 'objects', cursor: page.cursor }) };
     }
-    const page = await this.#table.scanPage(at.start, limit);
+    const part = at.of !== undefined ? { segment: at.segment ?? 0, total: at.of } : undefined;
+    const page = await this.#table.scanPage(at.start, limit, part);
     const tagged = new Map<string, Promise<Set<string>>>();
     const entries = await Promise.all(page.items.map((item) => this.#entry(item, tagged)));
-    const next: Position | undefined = page.next ? { phase: 'table', start: page.next } : this.#objects ? { phase: 'objects' } : undefined;
+    const next: Position | undefined = page.next
+      ? { ...at, start: page.next }
+      : this.#objects && (at.segment ?? 0) === 0
+        ? { phase: 'objects' }
+        : undefined;
     return { items: entries.filter((entry) => entry !== undefined), cursor: next && encode(next) };
+  }
+
+  scanStarts(segments: number): string[] {
+    const total = Math.max(1, Math.floor(segments));
+    return Array.from({ length: total }, (_, segment) => encode({ phase: 'table', segment, of: total }));
   }
 
   async #entry(item: Item, tagged: Map<string, Promise<Set<string>>>): Promise<GcEntry | undefined> {

@@ -142,6 +142,10 @@ export class DynamoDbMetadataStore implements MetadataStore, GcStore {
 
   // ---- garbage collection (GcStore): the race is drawn in lib/registry/gc/collector.ts, the conditions in gc-attributes.ts
 
+  scanStarts(segments: number): string[] {
+    return this.#scan.scanStarts(segments);
+  }
+
   scan(cursor: string | undefined, limit: number): Promise<ScanPage<GcEntry>> {
     return this.#scan.scan(cursor, limit);
   }

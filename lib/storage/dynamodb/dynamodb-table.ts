@@ -109,8 +109,10 @@ export class DynamoDbTable {
    * (undefined: from the beginning); `next` is undefined after the last page. An item that exists for the whole
    * scan is returned exactly once (DynamoDB documents a consistent Scan as reflecting every write completed before it).
    */
-  async scanPage(start: Item | undefined, limit: number): Promise<{ items: Item[]; next: Item | undefined }> {
-    const page = await translateThrottling(this.#client.send(new ScanCommand({ TableName: this.#name, ConsistentRead: true, Limit: limit, ExclusiveStartKey: start })));
+  /** One page of a Scan, of the whole table or of one segment of a parallel Scan (`segment` of `total`). */
+  async scanPage(start: Item | undefined, limit: number, part?: { segment: number; total: number }): Promise<{ items: Item[]; next: Item | undefined }> {
+    const segment = part ? { Segment: part.segment, TotalSegments: part.total } : {};
+    const page = await translateThrottling(this.#client.send(new ScanCommand({ TableName: this.#name, ConsistentRead: true, Limit: limit, ExclusiveStartKey: start, ...segment })));
     return { items: page.Items ?? [], next: page.LastEvaluatedKey };
   }
 
