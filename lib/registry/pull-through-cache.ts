@@ -7,7 +7,9 @@ import { parseManifest } from './manifest.ts';
 import { isValidTag } from './names.ts';
 import { filledFrom, type ChangeContext } from './tag-history.ts';
 import type { BlobRead, BlobStore, CacheRule, CacheRuleStore, MetadataStore, Upstream } from './ports.ts';
-import { BlobFills } from './pull-through-fills.ts';
+import { BlobFills, type NotKept } from './pull-through-fills.ts';
+import type { QuotaGuard } from './quota.ts';
+import { CacheLinks } from './cache-links.ts';
 import type { BlobInFlight, BlobRecord, StoredManifest } from './types.ts';
 
 export interface PullThroughCacheOptions {
@@ -27,6 +29,8 @@ export interface PullThroughCacheOptions {
   missPolicy?: BlobMissPolicy;
   /** Receives a line when the upstream cannot answer and cached content is served instead, or a blob is refused. */
   log?: (entry: Record<string, unknown>) => void;
+  /** Repository quotas (quota.ts): what a cached repository keeps; a pull is served over its quota all the same. */
+  quota?: QuotaGuard;
   now?: () => number;
 }
 
@@ -84,12 +88,14 @@ export class PullThroughCache {
   readonly #checkedAt = new Map<string, number>();
   /** Blob copies in progress in this process (pull-through-fills.ts). */
   readonly #fills: BlobFills;
+  readonly #links: CacheLinks;
 
   constructor(options: PullThroughCacheOptions) {
     this.#options = options;
     this.#now = options.now ?? Date.now;
     this.#rules = new BriefCache(() => options.rules.list(), options.rulesTtlMs ?? CACHE_RULES_TTL_MS, this.#now);
-    this.#fills = new BlobFills({ blobs: options.blobs, metadata: options.metadata, log: options.log, now: this.#now });
+    this.#links = new CacheLinks(options.metadata, options.quota, options.log);
+    this.#fills = new BlobFills({ blobs: options.blobs, metadata: options.metadata, log: options.log, links: this.#links, now: this.#now });
   }
 
   /** The rule `name` falls under, or undefined: an ordinary repository. */
@@ -162,7 +168,10 @@ export class PullThroughCache {
       }
     }
     const fill = this.#fills.running(digest) ?? this.#startFill(match, name, digest, ClientFeed.detached());
-    return this.#linked(name, await fill.record);
+    const record = await fill.record;
+    // Over the quota: a HEAD answers the size all the same; a Range GET is refused with the quota's message.
+    if (record.location === undefined) return { digest, size: record.size, read: undefined, refused: record.refused };
+    return this.#links.link(name, record);
   }
 
   /**
@@ -178,9 +187,12 @@ export class PullThroughCache {
     if (stored) return { record: stored, read: await blobs.read(stored.location) };
     const running = this.#fills.running(digest);
     if (running) {
-      // Another pull is filling it: wait for the stored copy rather than fetch it twice.
-      const record = await this.#linked(name, await running.record);
-      return { record, read: await blobs.read(record.location) };
+      // Another pull is filling it: wait for its stored copy (none over the quota: then this pull streams its own).
+      const record = await running.record;
+      if (record.location !== undefined) {
+        const linked = await this.#links.link(name, record);
+        return { record: linked, read: await blobs.read(linked.location) };
+      }
     }
     if (this.#options.missPolicy) {
       const plan = await this.#plan(match, name, digest);
@@ -189,7 +201,7 @@ export class PullThroughCache {
         return { record: { digest, size: plan.size ?? 0 }, read: plan.read };
       }
       const fill = this.#fills.running(digest) ?? this.#startFill(match, name, digest, ClientFeed.detached());
-      const record = await this.#linked(name, await fill.record);
+      const record = await this.#links.link(name, kept(await fill.record));
       return { record, read: await blobs.read(record.location) };
     }
     const feed = new ClientFeed();
@@ -197,7 +209,7 @@ export class PullThroughCache {
     const size = await fill.size;
     if (size === undefined) {
       // No Content-Length upstream: the client's answer needs one, so it waits for the stored copy.
-      const record = await fill.record;
+      const record = kept(await fill.record);
       return { record, read: await blobs.read(record.location) };
     }
     return { record: { digest, size }, read: { kind: 'stream', body: feed } };
@@ -220,12 +232,7 @@ export class PullThroughCache {
   async #stored(name: string, digest: string): Promise<BlobRecord | undefined> {
     parseDigest(digest);
     const stored = await this.#options.metadata.getBlob(digest);
-    return stored && this.#linked(name, stored);
-  }
-
-  async #linked(name: string, record: BlobRecord): Promise<BlobRecord> {
-    await this.#options.metadata.linkBlob(name, record);
-    return record;
+    return stored && this.#links.link(name, stored);
   }
 
   async #fetchManifest(
@@ -279,6 +286,12 @@ export class PullThroughCache {
 function upstreamUnavailable(name: string, reference: string, error: unknown): OciError {
   if (isOciError(error) && error.code !== 'UNAVAILABLE') return error;
   return new OciError('UNAVAILABLE', `${isOciError(error) ? error.message : `the upstream of ${name} cannot be reached (${errorMessage(error)})`}; nothing is cached for ${name}:${reference}`, { name, reference, cause: errorMessage(error) }, { cause: error });
+}
+
+/** A fill's stored record; a fill the quota kept out of storage is refused where a stored copy is needed. */
+function kept(record: BlobRecord | NotKept): BlobRecord {
+  if (record.location === undefined) throw record.refused;
+  return record;
 }
 
 /** A blob the miss policy copies outside this request, asked for where no redirect can answer: come back soon. */

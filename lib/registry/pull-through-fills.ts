@@ -1,7 +1,10 @@
+import { createHash } from 'node:crypto';
 import type { ClientFeed } from './client-feed.ts';
 import { parseDigest, type ParsedDigest } from './digest.ts';
 import { blobUnknown, digestInvalid, errorMessage, isOciError } from './errors.ts';
+import type { CacheLinks } from './cache-links.ts';
 import type { BlobStore, MetadataStore, Upstream } from './ports.ts';
+import { QuotaExceededError } from './quota.ts';
 import type { BlobRecord, ByteSource } from './types.ts';
 
 export interface BlobFillsOptions {
@@ -9,13 +12,23 @@ export interface BlobFillsOptions {
   metadata: MetadataStore;
   /** Receives a line when a blob is refused (a streamed client sees only its connection break). */
   log?: ((entry: Record<string, unknown>) => void) | undefined;
+  /** Links into the cached repository, within its quota: a blob over it is served but not stored. */
+  links: CacheLinks;
   now: () => number;
 }
 
-/** One blob being copied from an upstream: its declared size, then its stored record. */
+/** A blob the quota kept out of storage: its client got the upstream's bytes (verified), nothing was stored. */
+export interface NotKept {
+  digest: string;
+  size: number;
+  location?: undefined;
+  refused: QuotaExceededError;
+}
+
+/** One blob being copied from an upstream: its declared size, then its stored record (or why it was not stored). */
 export interface Fill {
   size: Promise<number | undefined>;
-  record: Promise<BlobRecord>;
+  record: Promise<BlobRecord | NotKept>;
 }
 
 /**
@@ -42,14 +55,14 @@ export class BlobFills {
   /**
    * Registers and starts the fill of `digest` (synchronously, so a concurrent miss finds it). `size` settles when
    * the upstream answered (its Content-Length; BLOB_UNKNOWN when it has no such blob), `record` once the blob is
-   * stored, verified and linked into `name`.
+   * stored, verified and linked into `name`, or {@link NotKept} when `name`'s quota has no room for it.
    */
   start(upstream: Upstream, upstreamName: string, name: string, digest: string, feed: ClientFeed): Fill {
     const opening = upstream.openBlob(upstreamName, digest);
     const record = opening
       .then((opened) => {
         if (!opened) throw blobUnknown(name, digest);
-        return this.#copy(name, parseDigest(digest), opened, feed);
+        return this.#admitted(name, parseDigest(digest), opened, feed);
       })
       .catch((error: unknown) => {
         feed.end(error);
@@ -72,6 +85,56 @@ export class BlobFills {
     fill.size.catch(() => undefined);
     this.#fills.set(digest, fill);
     return fill;
+  }
+
+  /**
+   * The copy within `name`'s quota (quota.ts), decided from the upstream's Content-Length before a byte is stored.
+   * Over the quota the pull still works: the client gets the upstream's bytes straight through (verified all the
+   * same, {@link #passThrough}), nothing is stored, and the log says so; the next pull asks the upstream again.
+   * Harbor counts proxy-cache projects against their quota but fails such pulls; a cache that breaks `docker pull`
+   * to save storage breaks deploys. Without a declared size the check happens at the link, like an upload's.
+   */
+  async #admitted(name: string, digest: ParsedDigest, opened: { size: number | undefined; body: ByteSource }, feed: ClientFeed): Promise<BlobRecord | NotKept> {
+    const { quota } = this.#options.links;
+    if (!quota || opened.size === undefined) return this.#copy(name, digest, opened, feed);
+    const size = opened.size;
+    let started = false;
+    try {
+      return await quota.admit(name, digest.digest, size, () => {
+        started = true;
+        return this.#copy(name, digest, opened, feed);
+      });
+    } catch (error) {
+      if (started || !(error instanceof QuotaExceededError)) throw error;
+      this.#options.links.overQuota(name, { digest: digest.digest, size }, error, 'cache fill over quota: served from the upstream, not stored');
+      if (feed.gone) await opened.body[Symbol.asyncIterator]().return?.();
+      else await this.#passThrough(name, digest, { size, body: opened.body }, feed);
+      return { digest: digest.digest, size, refused: error };
+    }
+  }
+
+  /**
+   * Hands the upstream's bytes to the client without storing them, checking size and digest as the store would:
+   * the last chunk is held back until the whole body matched, so a client never holds all the bytes of a bad blob.
+   */
+  async #passThrough(name: string, digest: ParsedDigest, opened: { size: number; body: ByteSource }, feed: ClientFeed): Promise<void> {
+    const hash = createHash(digest.algorithm);
+    let held: Uint8Array | undefined;
+    let seen = 0;
+    for await (const chunk of opened.body) {
+      if (chunk.byteLength === 0) continue;
+      seen += chunk.byteLength;
+      if (seen > opened.size) throw digestInvalid('the upstream sent more bytes than its Content-Length', { name, digest: digest.digest, size: opened.size });
+      hash.update(chunk);
+      if (held) await feed.put(held);
+      // The client went away: nobody needs the rest (the loop's exit closes the upstream's answer).
+      if (feed.gone) return;
+      held = chunk;
+    }
+    if (seen !== opened.size) throw digestInvalid('the upstream sent fewer bytes than its Content-Length', { name, digest: digest.digest, size: opened.size, received: seen });
+    if (hash.digest('hex') !== digest.hex) throw digestInvalid('the upstream sent bytes that do not match the digest', { name, digest: digest.digest });
+    if (held) await feed.put(held);
+    feed.end();
   }
 
   /**
@@ -130,7 +193,10 @@ export class BlobFills {
     if (opened.size !== undefined && size !== opened.size) {
       throw digestInvalid('the upstream sent fewer bytes than its Content-Length', { name, digest: digest.digest, size: opened.size, received: size });
     }
-    const record = await this.#linked(name, await metadata.putBlob({ digest: digest.digest, size, location }));
+    const put = await metadata.putBlob({ digest: digest.digest, size, location });
+    // Known size: this runs inside the quota's admission (#admitted), so only the link is left. Unknown: admitted at
+    // the link, like an upload; over the quota the stored copy is served unlinked.
+    const record = opened.size === undefined ? await this.#options.links.link(name, put) : await this.#linked(name, put);
     if (held) await feed.put(held);
     feed.end();
     return record;

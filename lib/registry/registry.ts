@@ -117,7 +117,7 @@ export class Registry {
    */
   async readBlob(name: string, record: BlobRecord | BlobInFlight, range?: ByteRange): Promise<BlobRead> {
     if (record.location === undefined) {
-      if (record.read === undefined) throw copiedElsewhere(name, record.digest);
+      if (record.read === undefined) throw record.refused ?? copiedElsewhere(name, record.digest);
       return record.read;
     }
     return this.#blobs.read(record.location, range);

@@ -1,4 +1,5 @@
 import type { BlobRead } from './ports.ts';
+import type { OciError } from './errors.ts';
 
 /** Domain types shared by the core and the storage ports. */
 
@@ -32,6 +33,8 @@ export interface BlobInFlight {
   size: number;
   location?: undefined;
   read: BlobRead | undefined;
+  /** Why no copy will be stored (a pull-through fill over its repository's quota): what a read without `read` answers. */
+  refused?: OciError;
 }
 
 /** A manifest as stored: the exact bytes pushed plus what the indexes need. */

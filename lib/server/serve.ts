@@ -20,6 +20,7 @@ import { listen } from './listen.ts';
 import { WebhookSink, type WebhookTarget } from './webhook-sink.ts';
 import { httpUpstreams } from '../client/upstream-registry.ts';
 import { PullThroughCache } from '../registry/pull-through-cache.ts';
+import { QuotaGuard } from '../registry/quota.ts';
 import { FsCacheRuleStore } from '../storage/fs/fs-cache-rule-store.ts';
 
 export const DEFAULT_CACHE_REVALIDATE_MS = 5 * 60_000;
@@ -83,6 +84,8 @@ async function serveClaimed(
   setGc: (gc: LocalGc) => void,
 ): Promise<RunningServer> {
   const storage = await openFsStorage(keys.root, options.maxChunkLength);
+  const policies = new PolicyCache(new FsPolicyStore(storage.keys));
+  const usage = new FsUsageStore(storage.keys);
   const cache = new PullThroughCache({
     rules: new FsCacheRuleStore(storage.keys),
     blobs: storage.blobs,
@@ -90,14 +93,16 @@ async function serveClaimed(
     upstreamFor: httpUpstreams(),
     revalidateAfterMs: options.cacheRevalidateMs ?? DEFAULT_CACHE_REVALIDATE_MS,
     log: (entry) => writeLog(JSON.stringify({ time: new Date().toISOString(), ...entry })),
+    // Cached repositories are read-only: no upload competes with a fill, so the cache keeps its own reservations.
+    quota: new QuotaGuard(policies, usage),
   });
   const webhooks = options.webhooks?.length ? new WebhookSink({ targets: options.webhooks, log: (entry) => writeLog(JSON.stringify({ time: new Date().toISOString(), ...entry })) }) : undefined;
   const registry = new Registry({
     blobs: storage.blobs,
     metadata: storage.metadata,
     history: storage.history,
-    policies: new PolicyCache(new FsPolicyStore(storage.keys)),
-    usage: new FsUsageStore(storage.keys),
+    policies,
+    usage,
     cache,
     onPullNotRecorded: (error, pull) => writeLog(JSON.stringify({ time: new Date().toISOString(), level: 'warn', msg: 'pull not recorded', ...pull, error: String(error) })),
     ...(webhooks ? { events: webhooks, onEventFailure: (error: unknown) => writeLog(JSON.stringify({ level: 'error', msg: 'event not sent', error: String(error) })) } : {}),
