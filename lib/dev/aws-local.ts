@@ -10,6 +10,7 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import { createDynamoDbClient, createS3Client } from '../storage/aws-clients.ts';
 import { S3CallCounter } from './sdk-call-counter.ts';
 import type { S3rverLike } from './s3rver-context.ts';
+import { listObjectsV2Pages } from './s3rver-list-v2.ts';
 import { strictS3rver } from './strict-s3.ts';
 
 /**
@@ -74,6 +75,7 @@ export async function startAwsLocal(options: AwsLocalOptions = {}): Promise<AwsL
     const S3rver = require('s3rver') as new (options: Record<string, unknown>) => RunnableS3rver;
     s3rver = new S3rver({ address: '127.0.0.1', port: s3Port, silent: true, directory: s3rverDir, vhostBuckets: false });
     strictS3rver(s3rver, LOCAL_CREDENTIALS);
+    listObjectsV2Pages(s3rver);
     await s3rver.run();
 
     const s3Client = (clientOptions: { hostname?: string } = {}) =>

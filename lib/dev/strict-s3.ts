@@ -40,6 +40,7 @@ import {
  *     created without an algorithm) and returns it to GET/HEAD
  *     with `x-amz-checksum-mode: ENABLED`, so the SDK's response validation runs as on AWS.
  * - verifyPresignedUrl (presigned-url.ts): the same SigV4 check as a function, to assert on a URL without fetching it.
+ * - listObjectsV2Pages (s3rver-list-v2.ts): ListObjectsV2 continuation tokens that work on Node 22 (s3rver's need DES).
  */
 
 /** Sidecar of an object: the checksum S3 stored with it (returned by GET/HEAD with `x-amz-checksum-mode: ENABLED`). */
