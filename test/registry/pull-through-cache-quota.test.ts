@@ -14,17 +14,6 @@ import { MemoryUsageStore } from '../../lib/storage/memory/memory-usage-store.ts
 
 /** Quotas on cached repositories: they bound what the cache keeps, never whether a pull works. */
 describe('PullThroughCache within a quota', () => {
-  it('stores and links a blob that fits the quota of the cached repository', async () => {
-    const bytes = randomBytes(40_000);
-    const { cache, metadata, logs } = await quotaCache(upstreamOf(bytes), 100_000);
-
-    const body = await streamed(cache, 'hub/library/app', digestOf(bytes));
-
-    expect(body.equals(bytes)).toBe(true);
-    expect(await metadata.getLinkedBlob('hub/library/app', digestOf(bytes))).toMatchObject({ size: bytes.length });
-    expect(logs).toEqual([]);
-  });
-
   it('streams a blob over the quota to the client from the upstream, stores nothing, and logs a warning', async () => {
     // Prepare: the repository already holds 80 KB of a 100 KB quota.
     const held = randomBytes(80_000);
@@ -37,7 +26,8 @@ describe('PullThroughCache within a quota', () => {
     const body = await streamed(cache, 'hub/library/app', digestOf(bytes));
     const again = await streamed(cache, 'hub/library/app', digestOf(bytes));
 
-    // Assess: both pulls got the bytes, each from the upstream; nothing of the second blob was kept.
+    // Assess: the blob that fit is stored and linked; both pulls of the other got its bytes, each from the upstream,
+    // and nothing of it was kept.
     expect(body.equals(bytes)).toBe(true);
     expect(again.equals(bytes)).toBe(true);
     expect(upstream.opened()).toBe(3);
@@ -50,7 +40,7 @@ describe('PullThroughCache within a quota', () => {
 
   it('fails the body of a blob over the quota before its last chunk when the upstream bytes do not match', async () => {
     const bytes = randomBytes(40_000);
-    const { cache } = await quotaCache(upstreamOf(randomBytes(bytes.length)), 10_000);
+    const { cache, logs } = await quotaCache(upstreamOf(randomBytes(bytes.length)), 10_000);
     const opened = await cache.openBlob('hub/library/app', digestOf(bytes));
     const received: Uint8Array[] = [];
 
@@ -60,6 +50,7 @@ describe('PullThroughCache within a quota', () => {
     })().catch((error: unknown) => error);
 
     expect(failure).toMatchObject({ code: 'DIGEST_INVALID' });
+    expect(logs.map((line) => line.msg)).toEqual(['cache fill over quota: served from the upstream, not stored', 'upstream blob not cached']);
     expect(Buffer.concat(received).length).toBeLessThan(bytes.length);
   });
 
