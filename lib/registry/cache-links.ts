@@ -7,7 +7,7 @@ import type { BlobRecord } from './types.ts';
  * would be linked. Over the quota the pull still works: the blob is served from where it is stored without being
  * linked (another repository keeps it, or gc removes it later), and the log says so. A cache that fails
  * `docker pull` to save storage breaks deploys (Harbor counts proxy-cache projects against their quota and fails
- * such pulls; here the quota bounds what the cache keeps, not what it serves).
+ * such pulls: goharbor/harbor#13314; here the quota bounds what the cache keeps, not what it serves).
  */
 export class CacheLinks {
   readonly #metadata: MetadataStore;
