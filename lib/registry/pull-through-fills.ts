@@ -119,22 +119,16 @@ export class BlobFills {
    */
   async #passThrough(name: string, digest: ParsedDigest, opened: { size: number; body: ByteSource }, feed: ClientFeed): Promise<void> {
     const hash = createHash(digest.algorithm);
-    let held: Uint8Array | undefined;
-    let seen = 0;
-    for await (const chunk of opened.body) {
-      if (chunk.byteLength === 0) continue;
-      seen += chunk.byteLength;
-      if (seen > opened.size) throw digestInvalid('the upstream sent more bytes than its Content-Length', { name, digest: digest.digest, size: opened.size });
+    const upstream = heldBack(name, digest, opened, feed);
+    for await (const chunk of upstream.chunks) {
       hash.update(chunk);
-      if (held) await feed.put(held);
       // The client went away: nobody needs the rest (the loop's exit closes the upstream's answer).
       if (feed.gone) return;
-      held = chunk;
     }
-    if (seen !== opened.size) throw digestInvalid('the upstream sent fewer bytes than its Content-Length', { name, digest: digest.digest, size: opened.size, received: seen });
+    const received = upstream.received();
+    if (received !== opened.size) throw digestInvalid('the upstream sent fewer bytes than its Content-Length', { name, digest: digest.digest, size: opened.size, received });
     if (hash.digest('hex') !== digest.hex) throw digestInvalid('the upstream sent bytes that do not match the digest', { name, digest: digest.digest });
-    if (held) await feed.put(held);
-    feed.end();
+    await upstream.release();
   }
 
   /**
@@ -165,25 +159,10 @@ export class BlobFills {
    */
   async #copy(name: string, digest: ParsedDigest, opened: { size: number | undefined; body: ByteSource }, feed: ClientFeed): Promise<BlobRecord> {
     const { metadata } = this.#options;
-    let held: Uint8Array | undefined;
-    let seen = 0;
-    async function* tee(): ByteSource {
-      for await (const chunk of opened.body) {
-        // An empty chunk held back would hold nothing back: a stream may end with one (chunk boundaries follow the
-        // sockets), and the client would then have every byte of a blob the store goes on to refuse.
-        if (chunk.byteLength === 0) continue;
-        seen += chunk.byteLength;
-        if (opened.size !== undefined && seen > opened.size) {
-          throw digestInvalid('the upstream sent more bytes than its Content-Length', { name, digest: digest.digest, size: opened.size });
-        }
-        if (held) await feed.put(held);
-        held = chunk;
-        yield chunk;
-      }
-    }
+    const upstream = heldBack(name, digest, opened, feed);
     let stored: { location: string; size: number };
     try {
-      stored = await this.#store(digest, tee(), opened.size);
+      stored = await this.#store(digest, upstream.chunks, opened.size);
     } catch (error) {
       // A store that failed before reading the body leaves the upstream's answer open: close it.
       await opened.body[Symbol.asyncIterator]().return?.();
@@ -197,8 +176,7 @@ export class BlobFills {
     // Known size: this runs inside the quota's admission (#admitted), so only the link is left. Unknown: admitted at
     // the link, like an upload; over the quota the stored copy is served unlinked.
     const record = opened.size === undefined ? await this.#options.links.link(name, put) : await this.#linked(name, put);
-    if (held) await feed.put(held);
-    feed.end();
+    await upstream.release();
     return record;
   }
 
@@ -220,4 +198,42 @@ export class BlobFills {
     await this.#options.metadata.linkBlob(name, record);
     return record;
   }
+}
+
+/**
+ * The upstream's chunks as they arrive, each handed to the client one behind: the last one stays held until the
+ * caller has verified the whole blob and calls `release` (then the client's body ends). A body that fails before
+ * that breaks the client's connection short of its last chunk, so a client never holds every byte of a refused blob.
+ * More bytes than the declared Content-Length fail at once (DIGEST_INVALID).
+ */
+function heldBack(
+  name: string,
+  digest: ParsedDigest,
+  opened: { size: number | undefined; body: ByteSource },
+  feed: ClientFeed,
+): { chunks: ByteSource; received(): number; release(): Promise<void> } {
+  let held: Uint8Array | undefined;
+  let seen = 0;
+  async function* chunks(): ByteSource {
+    for await (const chunk of opened.body) {
+      // An empty chunk held back would hold nothing back: a stream may end with one (chunk boundaries follow the
+      // sockets), and the client would then have every byte of a blob that goes on to be refused.
+      if (chunk.byteLength === 0) continue;
+      seen += chunk.byteLength;
+      if (opened.size !== undefined && seen > opened.size) {
+        throw digestInvalid('the upstream sent more bytes than its Content-Length', { name, digest: digest.digest, size: opened.size });
+      }
+      if (held) await feed.put(held);
+      held = chunk;
+      yield chunk;
+    }
+  }
+  return {
+    chunks: chunks(),
+    received: () => seen,
+    release: async () => {
+      if (held) await feed.put(held);
+      feed.end();
+    },
+  };
 }
