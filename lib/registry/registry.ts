@@ -133,12 +133,17 @@ export class Registry {
     const record = await this.statBlob(name, digest);
     if (record.size > maxBytes) throw sizeInvalid(`blob ${digest} has ${record.size} bytes; at most ${maxBytes} are read here`, { digest, size: record.size, maxBytes });
     if (record.location === undefined) throw copiedElsewhere(name, digest);
-    const read = this.#blobs.readBytes ? { kind: 'bytes' as const, bytes: await this.#blobs.readBytes(record.location) } : await this.#blobs.read(record.location);
-    if (read.kind === 'redirect') throw unsupported('this storage cannot read a blob here; pull it instead', { digest });
-    const bytes = read.kind === 'bytes' ? read.bytes : await readAll(read.body);
+    const bytes = this.#blobs.readBytes ? await this.#blobs.readBytes(record.location) : await this.#readStreamed(record.location, digest);
     const actual = digestOf(bytes, parseDigest(digest).algorithm);
     if (actual !== digest) throw new OciError('UNKNOWN', `the stored bytes of blob ${digest} do not match its digest`, { name, digest, actual });
     return bytes;
+  }
+
+  /** A blob's bytes through `read`, for a store without `readBytes`: its reads must stream, not redirect. */
+  async #readStreamed(location: string, digest: string): Promise<Uint8Array> {
+    const read = await this.#blobs.read(location);
+    if (read.kind === 'redirect') throw unsupported('this storage cannot read a blob here; pull it instead', { digest });
+    return readAll(read.body);
   }
 
   /** Where a HEAD of a blob found by {@link statBlob} is redirected, or undefined to answer it from the record. */
